@@ -1,0 +1,37 @@
+import NIOCore
+import Protocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns one chunk of a live stream into text. Engines may keep per-stream state: a stream's
+/// chunks all reach the same worker, in seq order.
+protocol TranscriptionEngine {
+    var name: String { get }
+    mutating func transcribe(clientID: UInt64, seq: UInt64, audio: ByteBuffer) throws -> String
+}
+
+/// The default engine: a deterministic text naming the chunk, as the original service did.
+struct MockEngine: TranscriptionEngine {
+    /// Simulated processing time per chunk (a real engine is not instant).
+    var latency: Duration = .zero
+
+    var name: String { "mock" }
+
+    func transcribe(clientID: UInt64, seq: UInt64, audio: ByteBuffer) throws -> String {
+        if self.latency > .zero {
+            sleepFor(self.latency)
+        }
+        return MockTranscript.text(clientID: clientID, seq: seq, byteCount: audio.readableBytes)
+    }
+}
+
+private func sleepFor(_ duration: Duration) {
+    let (seconds, attoseconds) = duration.components
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) == -1 && errno == EINTR {
+        request = remaining
+    }
+}

@@ -1,0 +1,49 @@
+import NIOCore
+import Protocol
+
+/// The worker's whole life: announce itself, then read frames, answer each chunk in order,
+/// and write every answer of one read in a single batch.
+struct WorkerLoop<Engine: TranscriptionEngine> {
+    var engine: Engine
+    var decoder = PipeFrameDecoder()
+
+    /// Returns when the server sends `shutdown` or closes the pipe.
+    mutating func run() throws {
+        var output = ByteBuffer()
+        output.writePipeFrame(.ready(engine: self.engine.name))
+        try PipeIO.writeAll(&output)
+
+        var input = ByteBuffer()
+        input.reserveCapacity(1 << 20)
+        while true {
+            input.clear()
+            guard try PipeIO.read(into: &input, capacity: 1 << 20) != nil else { return }
+            self.decoder.append(input)
+            var stop = false
+            while !stop, let frame = try self.decoder.next() {
+                stop = self.handle(frame, output: &output)
+            }
+            try PipeIO.writeAll(&output)
+            if stop { return }
+        }
+    }
+
+    /// Handles one frame; returns true when the worker should stop.
+    private mutating func handle(_ frame: PipeFrame, output: inout ByteBuffer) -> Bool {
+        switch frame {
+        case .chunk(let clientID, let seq, let audio):
+            do {
+                let text = try self.engine.transcribe(clientID: clientID, seq: seq, audio: audio)
+                output.writeResultFrame(clientID: clientID, seq: seq, text: text)
+            } catch {
+                output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
+            }
+            return false
+        case .shutdown:
+            return true
+        case .result, .error, .ready:
+            PipeIO.log("ignoring unexpected \(frame.kind) frame")
+            return false
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import NIOCore
+
+/// One message on a worker's stdin/stdout pipe.
+///
+/// Wire layout (little-endian): `[u32 length][u8 version][u8 kind][payload]`, where `length`
+/// counts the version, kind and payload bytes. Audio travels as raw bytes: it is never
+/// base64'd or JSON-encoded on this path.
+public enum PipeFrame: Equatable, Sendable {
+    /// Server → worker: one audio chunk of a live stream.
+    case chunk(clientID: UInt64, seq: UInt64, audio: ByteBuffer)
+    /// Worker → server: the transcription of one chunk.
+    case result(clientID: UInt64, seq: UInt64, text: String)
+    /// Worker → server: a chunk that could not be processed.
+    case error(clientID: UInt64, seq: UInt64, code: String, message: String)
+    /// Worker → server, once at start: the worker is up and speaks this protocol version.
+    case ready(engine: String)
+    /// Server → worker: finish what you have, then exit.
+    case shutdown
+
+    /// The protocol version every frame carries; a decoder rejects any other.
+    public static let version: UInt8 = 1
+    /// Bytes before the payload: length (4), version (1), kind (1).
+    public static let headerSize = 6
+
+    public enum Kind: UInt8, Sendable {
+        case chunk = 1
+        case result = 2
+        case error = 3
+        case ready = 4
+        case shutdown = 5
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .chunk: .chunk
+        case .result: .result
+        case .error: .error
+        case .ready: .ready
+        case .shutdown: .shutdown
+        }
+    }
+}

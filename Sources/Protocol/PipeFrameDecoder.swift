@@ -1,0 +1,93 @@
+import NIOCore
+
+/// Why a pipe stream could not be decoded. Any of these means the peer is broken or not
+/// speaking our protocol: the stream cannot be resynchronised and must be closed.
+public enum PipeFrameError: Error, Equatable, Sendable {
+    case lengthTooLarge(Int)
+    case lengthTooSmall(Int)
+    case unsupportedVersion(UInt8)
+    case unknownKind(UInt8)
+    case truncatedPayload(PipeFrame.Kind)
+}
+
+/// Incremental decoder: feed it bytes as they arrive (any split), take whole frames out.
+///
+/// Lengths above `maxFrameLength` are rejected before anything is buffered, so a corrupted
+/// length cannot make the reader allocate gigabytes.
+public struct PipeFrameDecoder: Sendable {
+    public let maxFrameLength: Int
+    private var buffer: ByteBuffer?
+
+    /// Default cap: a 64 MiB payload plus the fixed fields.
+    public static let defaultMaxFrameLength = 64 << 20 + 64
+
+    public init(maxFrameLength: Int = PipeFrameDecoder.defaultMaxFrameLength) {
+        self.maxFrameLength = maxFrameLength
+    }
+
+    /// Bytes received but not yet decoded into a frame.
+    public var bufferedBytes: Int { self.buffer?.readableBytes ?? 0 }
+
+    /// Appends received bytes.
+    public mutating func append(_ bytes: ByteBuffer) {
+        if self.buffer == nil || self.buffer!.readableBytes == 0 {
+            self.buffer = bytes
+        } else {
+            var bytes = bytes
+            self.buffer!.writeBuffer(&bytes)
+        }
+    }
+
+    /// Appends received bytes from raw memory.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if self.buffer == nil {
+            self.buffer = ByteBuffer(bytes: bytes)
+        } else {
+            self.buffer!.discardReadBytes()
+            self.buffer!.writeBytes(bytes)
+        }
+    }
+
+    /// The next whole frame, or nil when more bytes are needed.
+    public mutating func next() throws(PipeFrameError) -> PipeFrame? {
+        guard var buffer = self.buffer, buffer.readableBytes >= 4 else { return nil }
+        let length = Int(buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self)!)
+        guard length >= 2 else { throw .lengthTooSmall(length) }
+        guard length <= self.maxFrameLength else { throw .lengthTooLarge(length) }
+        guard buffer.readableBytes >= 4 + length else { return nil }
+        buffer.moveReaderIndex(forwardBy: 4)
+        var body = buffer.readSlice(length: length)!
+        self.buffer = buffer.readableBytes == 0 ? nil : buffer
+        return try Self.parse(&body)
+    }
+
+    private static func parse(_ body: inout ByteBuffer) throws(PipeFrameError) -> PipeFrame {
+        let version = body.readInteger(as: UInt8.self)!
+        guard version == PipeFrame.version else { throw .unsupportedVersion(version) }
+        let rawKind = body.readInteger(as: UInt8.self)!
+        guard let kind = PipeFrame.Kind(rawValue: rawKind) else { throw .unknownKind(rawKind) }
+        switch kind {
+        case .chunk:
+            guard let clientID = body.readInteger(endianness: .little, as: UInt64.self),
+                let seq = body.readInteger(endianness: .little, as: UInt64.self)
+            else { throw .truncatedPayload(kind) }
+            return .chunk(clientID: clientID, seq: seq, audio: body)
+        case .result:
+            guard let clientID = body.readInteger(endianness: .little, as: UInt64.self),
+                let seq = body.readInteger(endianness: .little, as: UInt64.self)
+            else { throw .truncatedPayload(kind) }
+            return .result(clientID: clientID, seq: seq, text: body.readString(length: body.readableBytes)!)
+        case .error:
+            guard let clientID = body.readInteger(endianness: .little, as: UInt64.self),
+                let seq = body.readInteger(endianness: .little, as: UInt64.self),
+                let codeLength = body.readInteger(endianness: .little, as: UInt16.self),
+                let code = body.readString(length: Int(codeLength))
+            else { throw .truncatedPayload(kind) }
+            return .error(clientID: clientID, seq: seq, code: code, message: body.readString(length: body.readableBytes)!)
+        case .ready:
+            return .ready(engine: body.readString(length: body.readableBytes)!)
+        case .shutdown:
+            return .shutdown
+        }
+    }
+}

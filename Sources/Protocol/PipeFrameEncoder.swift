@@ -1,0 +1,76 @@
+import NIOCore
+
+/// Appends pipe frames to a buffer. Several frames go into one buffer so that one `write`
+/// carries a whole batch.
+extension ByteBuffer {
+    /// Appends `frame` and returns the number of bytes written.
+    @discardableResult
+    public mutating func writePipeFrame(_ frame: PipeFrame) -> Int {
+        switch frame {
+        case .chunk(let clientID, let seq, let audio):
+            var audio = audio
+            return self.writeChunkFrame(clientID: clientID, seq: seq, audio: &audio)
+        case .result(let clientID, let seq, let text):
+            return self.writeFrame(.result) { buffer in
+                buffer.writeInteger(clientID, endianness: .little)
+                buffer.writeInteger(seq, endianness: .little)
+                buffer.writeString(text)
+            }
+        case .error(let clientID, let seq, let code, let message):
+            return self.writeFrame(.error) { buffer in
+                buffer.writeInteger(clientID, endianness: .little)
+                buffer.writeInteger(seq, endianness: .little)
+                let codeBytes = Array(code.utf8.prefix(Int(UInt16.max)))
+                buffer.writeInteger(UInt16(codeBytes.count), endianness: .little)
+                buffer.writeBytes(codeBytes)
+                buffer.writeString(message)
+            }
+        case .ready(let engine):
+            return self.writeFrame(.ready) { $0.writeString(engine) }
+        case .shutdown:
+            return self.writeFrame(.shutdown) { _ in }
+        }
+    }
+
+    /// Appends a chunk frame, copying the readable bytes of `audio` once.
+    @discardableResult
+    public mutating func writeChunkFrame(clientID: UInt64, seq: UInt64, audio: inout ByteBuffer) -> Int {
+        self.writeFrame(.chunk) { buffer in
+            buffer.writeInteger(clientID, endianness: .little)
+            buffer.writeInteger(seq, endianness: .little)
+            buffer.writeBuffer(&audio)
+        }
+    }
+
+    /// Appends a chunk frame from a view of raw bytes, copying them once.
+    @discardableResult
+    public mutating func writeChunkFrame(clientID: UInt64, seq: UInt64, audio: UnsafeRawBufferPointer) -> Int {
+        self.writeFrame(.chunk) { buffer in
+            buffer.writeInteger(clientID, endianness: .little)
+            buffer.writeInteger(seq, endianness: .little)
+            buffer.writeBytes(audio)
+        }
+    }
+
+    /// Appends a result frame without building an intermediate `PipeFrame`.
+    @discardableResult
+    public mutating func writeResultFrame(clientID: UInt64, seq: UInt64, text: some StringProtocol) -> Int {
+        self.writeFrame(.result) { buffer in
+            buffer.writeInteger(clientID, endianness: .little)
+            buffer.writeInteger(seq, endianness: .little)
+            buffer.writeString(String(text))
+        }
+    }
+
+    /// Writes the header with a placeholder length, the body, then patches the length.
+    private mutating func writeFrame(_ kind: PipeFrame.Kind, body: (inout ByteBuffer) -> Void) -> Int {
+        let start = self.writerIndex
+        self.writeInteger(UInt32(0), endianness: .little)
+        self.writeInteger(PipeFrame.version)
+        self.writeInteger(kind.rawValue)
+        body(&self)
+        let length = self.writerIndex - start - 4
+        self.setInteger(UInt32(length), at: start, endianness: .little)
+        return self.writerIndex - start
+    }
+}

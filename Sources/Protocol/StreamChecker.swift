@@ -1,0 +1,145 @@
+/// Checks one connection's replies against the protocol's promises: every chunk gets one ack
+/// and one transcript, each in seq order, with the chunk's size, under one `client_id`.
+///
+/// Used by the load client and the tests; it never trusts the server.
+public struct StreamChecker: Sendable {
+    public struct Counts: Sendable, Equatable {
+        public var sent = 0
+        public var acks = 0
+        public var transcripts = 0
+        public var duplicates = 0
+        public var outOfOrder = 0
+        public var malformed = 0
+        public var serverErrors = 0
+        public var unexpected = 0
+        public var clientIDChanges = 0
+
+        public init() {}
+
+        public var violations: Int {
+            self.duplicates + self.outOfOrder + self.malformed + self.serverErrors + self.unexpected
+                + self.clientIDChanges
+        }
+
+        public mutating func add(_ other: Counts) {
+            self.sent += other.sent
+            self.acks += other.acks
+            self.transcripts += other.transcripts
+            self.duplicates += other.duplicates
+            self.outOfOrder += other.outOfOrder
+            self.malformed += other.malformed
+            self.serverErrors += other.serverErrors
+            self.unexpected += other.unexpected
+            self.clientIDChanges += other.clientIDChanges
+        }
+    }
+
+    /// What a received message meant.
+    public enum Event: Equatable, Sendable {
+        case ack(seq: UInt64)
+        case transcript(seq: UInt64)
+        case pong
+        case violation(String)
+    }
+
+    public private(set) var counts = Counts()
+    public private(set) var clientID: UInt64?
+    /// Whether transcripts must carry the mock engine's exact text.
+    public let expectsMockText: Bool
+    private var sizes: [Int] = []
+    private var acked: [Bool] = []
+    private var transcribed: [Bool] = []
+    private var lastAck: UInt64 = 0
+    private var lastTranscript: UInt64 = 0
+
+    public init(expectsMockText: Bool = true) {
+        self.expectsMockText = expectsMockText
+    }
+
+    /// Records a chunk of `size` bytes as sent; returns the seq the server will give it.
+    public mutating func didSend(size: Int) -> UInt64 {
+        self.sizes.append(size)
+        self.acked.append(false)
+        self.transcribed.append(false)
+        self.counts.sent += 1
+        return UInt64(self.sizes.count)
+    }
+
+    /// Every chunk sent has its ack and its transcript.
+    public var isComplete: Bool {
+        self.counts.acks == self.counts.sent && self.counts.transcripts == self.counts.sent
+    }
+
+    public var missingAcks: Int { self.counts.sent - self.counts.acks }
+    public var missingTranscripts: Int { self.counts.sent - self.counts.transcripts }
+
+    public mutating func receive(_ message: ServerMessage) -> Event {
+        switch message.kind {
+        case .ack:
+            guard let seq = self.knownSeq(message.seq) else {
+                self.counts.unexpected += 1
+                return .violation("ack for unknown seq \(message.seq.map(String.init) ?? "nil")")
+            }
+            let index = Int(seq - 1)
+            if self.acked[index] {
+                self.counts.duplicates += 1
+                return .violation("duplicate ack for seq \(seq)")
+            }
+            self.acked[index] = true
+            self.counts.acks += 1
+            if let id = message.clientID {
+                if self.clientID == nil {
+                    self.clientID = id
+                } else if self.clientID != id {
+                    self.counts.clientIDChanges += 1
+                    return .violation("client_id changed from \(self.clientID!) to \(id)")
+                }
+            }
+            if seq < self.lastAck {
+                self.counts.outOfOrder += 1
+                return .violation("ack \(seq) after ack \(self.lastAck)")
+            }
+            self.lastAck = seq
+            if message.chunkSize != self.sizes[index] {
+                self.counts.malformed += 1
+                return .violation("ack \(seq) has chunk_size \(message.chunkSize ?? -1), sent \(self.sizes[index])")
+            }
+            return .ack(seq: seq)
+        case .transcript:
+            guard let seq = self.knownSeq(message.seq) else {
+                self.counts.unexpected += 1
+                return .violation("transcript for unknown seq \(message.seq.map(String.init) ?? "nil")")
+            }
+            let index = Int(seq - 1)
+            if self.transcribed[index] {
+                self.counts.duplicates += 1
+                return .violation("duplicate transcript for seq \(seq)")
+            }
+            self.transcribed[index] = true
+            self.counts.transcripts += 1
+            if seq < self.lastTranscript {
+                self.counts.outOfOrder += 1
+                return .violation("transcript \(seq) after transcript \(self.lastTranscript)")
+            }
+            self.lastTranscript = seq
+            if self.expectsMockText, !MockTranscript.matches(message.transcription ?? "", seq: seq, byteCount: self.sizes[index]) {
+                self.counts.malformed += 1
+                return .violation("transcript \(seq) has unexpected text")
+            }
+            return .transcript(seq: seq)
+        case .pong:
+            return .pong
+        case .error:
+            self.counts.serverErrors += 1
+            return .violation("server error: \(message.error?.code ?? "?"): \(message.error?.message ?? "")")
+        case .other:
+            self.counts.unexpected += 1
+            return .violation("unexpected message type \(message.type ?? "nil")")
+        }
+    }
+
+    private func knownSeq(_ seq: UInt64?) -> UInt64? {
+        guard let seq, seq >= 1, seq <= UInt64(self.sizes.count) else { return nil }
+        return seq
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// `stream-server` flags. Each also reads an environment variable (shown in `--help`); a flag
+/// on the command line wins over the variable.
+struct StreamServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stream-server",
+        abstract: "CallStream: streaming transcription server for call audio."
+    )
+
+    @Option(help: "Address to listen on. (env: CALLSTREAM_HOST)")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one. (env: CALLSTREAM_PORT)")
+    var port = 8000
+
+    @Option(help: "Directory for the database and recordings. (env: CALLSTREAM_DATA_DIR)")
+    var dataDir = "./data"
+
+    @Option(help: "Number of audio-worker processes. (env: CALLSTREAM_WORKERS)")
+    var workers = 1
+
+    @Option(help: "Path of the audio-worker binary; default: the one beside stream-server. (env: CALLSTREAM_WORKER_PATH)")
+    var workerPath: String?
+
+    @Option(help: "Largest audio chunk (binary message) in bytes; larger closes the stream with 1009. (env: CALLSTREAM_MAX_CHUNK_BYTES)")
+    var maxChunkBytes = 1 << 20
+
+    @Option(help: "Seconds to let in-flight chunks finish on SIGTERM/SIGINT before closing streams. (env: CALLSTREAM_DRAIN_TIMEOUT)")
+    var drainTimeout: Double = 10
+
+    @Option(help: "Chunks one stream may have awaiting transcripts before the server stops reading it. (env: CALLSTREAM_MAX_IN_FLIGHT)")
+    var maxInFlight = 64
+
+    @Option(help: "Mock engine: simulated processing time per chunk in milliseconds. (env: CALLSTREAM_MOCK_LATENCY_MS)")
+    var mockLatencyMs = 0
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (env: CALLSTREAM_LOG_LEVEL)")
+    var logLevel = "info"
+
+    /// The environment variable behind each flag, read in this one place.
+    static let environmentVariables: [(flag: String, variable: String)] = [
+        ("--host", "CALLSTREAM_HOST"),
+        ("--port", "CALLSTREAM_PORT"),
+        ("--data-dir", "CALLSTREAM_DATA_DIR"),
+        ("--workers", "CALLSTREAM_WORKERS"),
+        ("--worker-path", "CALLSTREAM_WORKER_PATH"),
+        ("--max-chunk-bytes", "CALLSTREAM_MAX_CHUNK_BYTES"),
+        ("--drain-timeout", "CALLSTREAM_DRAIN_TIMEOUT"),
+        ("--max-in-flight", "CALLSTREAM_MAX_IN_FLIGHT"),
+        ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
+        ("--log-level", "CALLSTREAM_LOG_LEVEL"),
+    ]
+
+    /// Command-line arguments with a `--flag value` added for every variable that is set and
+    /// whose flag was not given, so both go through the same parsing and validation.
+    static func arguments(commandLine: [String], environment: [String: String]) -> [String] {
+        var arguments = commandLine
+        for (flag, variable) in Self.environmentVariables {
+            guard let value = environment[variable] else { continue }
+            let given = commandLine.contains { $0 == flag || $0.hasPrefix(flag + "=") }
+            if !given {
+                arguments += [flag, value]
+            }
+        }
+        return arguments
+    }
+
+    func validate() throws {
+        guard (1...64).contains(self.workers) else { throw ValidationError("--workers must be 1...64") }
+        guard (1...(64 << 20)).contains(self.maxChunkBytes) else { throw ValidationError("--max-chunk-bytes must be 1...67108864") }
+        guard self.drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be >= 0") }
+        guard (1...100_000).contains(self.maxInFlight) else { throw ValidationError("--max-in-flight must be 1...100000") }
+        guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
+        guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "stream-server")
+        logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
+        let serviceGroup = try buildServer(self, logger: logger)
+        try await serviceGroup.run()
+    }
+
+    /// The `audio-worker` beside this executable, unless `--worker-path` says otherwise.
+    var resolvedWorkerPath: String {
+        if let workerPath { return workerPath }
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return executable.deletingLastPathComponent().appendingPathComponent("audio-worker").path
+    }
+}

@@ -1,0 +1,53 @@
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Wires the server: worker pool, live-stream hub, HTTP routes, drain step.
+///
+/// Service order matters: ServiceLifecycle shuts services down in reverse, so on SIGTERM the
+/// drain runs first, then the HTTP server stops, and the workers stop last (after the
+/// transcripts they owe have been delivered).
+func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> ServiceGroup {
+    let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    var limits = LiveStreams.Limits()
+    limits.maxChunkBytes = arguments.maxChunkBytes
+    limits.maxInFlightChunks = arguments.maxInFlight
+    limits.maxInFlightBytes = max(4 << 20, arguments.maxChunkBytes)
+    let streams = LiveStreams(limits: limits)
+
+    var workerArguments: [String] = []
+    if arguments.mockLatencyMs > 0 {
+        workerArguments += ["--mock-latency-ms", String(arguments.mockLatencyMs)]
+    }
+    let workers = WorkerPool(
+        configuration: .init(count: arguments.workers, executablePath: arguments.resolvedWorkerPath, arguments: workerArguments),
+        eventLoopGroup: eventLoopGroup,
+        sink: streams,
+        logger: logger
+    )
+
+    let router = Router()
+    HealthController(streams: streams, workers: workers).addRoutes(to: router)
+    LiveStreamRoutes(streams: streams).addRoutes(to: router)
+
+    let app = Application(
+        router: router,
+        server: .liveStreams(streams: streams, workers: workers, logger: logger),
+        configuration: .init(address: .hostname(arguments.host, port: arguments.port), serverName: nil),
+        onServerRunning: { channel in
+            logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
+        },
+        eventLoopGroupProvider: .shared(eventLoopGroup),
+        logger: logger
+    )
+    let drain = DrainService(streams: streams, drainTimeout: .milliseconds(Int64(arguments.drainTimeout * 1000)), logger: logger)
+    return ServiceGroup(
+        configuration: .init(
+            services: [workers, app, drain],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+    )
+}

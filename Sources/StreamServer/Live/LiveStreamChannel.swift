@@ -1,0 +1,103 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// Hummingbird's per-connection setup for our server: HTTP/1.1 for every route, and on
+/// `GET /api/audio/ws` with an upgrade, a WebSocket whose frames go to `AudioStreamHandler`,
+/// a plain channel handler on the event loop.
+///
+/// Why not HummingbirdWebSocket's handler API: it runs each connection as a tree of Swift
+/// tasks (≈20 KiB of task stacks per idle stream) and flushes once per written message. Here
+/// an upgraded connection keeps no task at all, and writes are coalesced per read/batch.
+/// The WebSocket codec is the same (NIOWebSocket).
+struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
+    enum UpgradeResult: Sendable {
+        case webSocket
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        let channel: any Channel
+    }
+
+    static let path = "/api/audio/ws"
+
+    let responder: HTTPChannelHandler.Responder
+    let streams: LiveStreams
+    let workers: WorkerPool
+    let logger: Logger
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            let streams = self.streams
+            let workers = self.workers
+            let streamLogger = self.logger
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                // One frame may carry a whole chunk; fragmented messages are limited by the handler.
+                maxFrameSize: max(streams.limits.maxChunkBytes, streams.limits.maxTextBytes),
+                shouldUpgrade: { channel, head in
+                    // Refused upgrades fall through to the HTTP routes, which explain why (503 while draining).
+                    let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+                    let accept = path == Self.path && streams.isAccepting
+                    return channel.eventLoop.makeSucceededFuture(accept ? HTTPHeaders() : nil)
+                },
+                upgradePipelineHandler: { channel, _ in
+                    channel.eventLoop.makeCompletedFuture {
+                        let handler = AudioStreamHandler(streams: streams, workers: workers, logger: streamLogger)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        return UpgradeResult.webSocket
+                    }
+                }
+            )
+            let upgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true)
+                        )
+                        return UpgradeResult.notUpgraded(asyncChannel)
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: upgradeConfiguration)
+            configuration.enablePipelining = false
+            configuration.enableErrorHandling = false
+            configuration.enableResponseHeaderValidation = false
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    /// Serves HTTP until the connection closes. An upgraded stream needs nothing from here:
+    /// its handler lives in the channel pipeline, so this returns and keeps no task.
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .webSocket:
+                return
+            case .notUpgraded(let http1):
+                await self.handleHTTP(asyncChannel: http1, logger: logger)
+            }
+        } catch {
+            logger.debug("connection setup failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+extension HTTPServerBuilder {
+    static func liveStreams(streams: LiveStreams, workers: WorkerPool, logger: Logger) -> HTTPServerBuilder {
+        .init { responder in
+            LiveStreamChannel(responder: responder, streams: streams, workers: workers, logger: logger)
+        }
+    }
+}

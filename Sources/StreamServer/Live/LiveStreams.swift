@@ -1,0 +1,111 @@
+import Atomics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOWebSocket
+
+/// The live-stream hub: hands out `client_id`s, knows every open stream, and is the sender
+/// loop's back half: results from the workers are routed here to their connection.
+///
+/// Threading: connections live on their channel's event loop. Results arrive on a worker's
+/// loop; they are grouped per target loop and handed over with one `execute` per loop per
+/// batch, so a burst of results costs one thread hop, not one per message.
+final class LiveStreams: WorkerResultSink, Sendable {
+    struct Limits: Sendable {
+        /// Largest binary message (one audio chunk); larger closes the stream with 1009.
+        var maxChunkBytes = 1 << 20
+        /// Largest text (control) message; larger closes the stream with 1009.
+        var maxTextBytes = 64 << 10
+        /// A stream stops being read while this many of its chunks await transcripts...
+        var maxInFlightChunks = 64
+        /// ...or while this many bytes of its audio await transcripts (at least one chunk).
+        var maxInFlightBytes = 4 << 20
+        /// How long to wait for the client's answer to our close frame.
+        var closeTimeout: TimeAmount = .seconds(3)
+    }
+
+    /// A registered stream: its loop and its handler, usable only on that loop.
+    struct Connection: Sendable {
+        let eventLoop: any EventLoop
+        let handler: NIOLoopBound<AudioStreamHandler>
+    }
+
+    let limits: Limits
+    private let lastClientID = ManagedAtomic<UInt64>(0)
+    private let connections = NIOLockedValueBox<[UInt64: Connection]>([:])
+    private let accepting = ManagedAtomic<Bool>(true)
+    /// Chunks acked and not yet answered (or dropped because their stream went away).
+    let inFlight = ManagedAtomic<Int>(0)
+    /// Results whose stream had closed before they arrived.
+    let droppedResults = ManagedAtomic<Int>(0)
+    let totalStreams = ManagedAtomic<Int>(0)
+
+    init(limits: Limits) {
+        self.limits = limits
+    }
+
+    var isAccepting: Bool { self.accepting.load(ordering: .relaxed) }
+    var openStreams: Int { self.connections.withLockedValue { $0.count } }
+
+    /// Stops new streams from being accepted (shutdown has begun).
+    func stopAccepting() {
+        self.accepting.store(false, ordering: .relaxed)
+    }
+
+    /// Registers a new stream and returns its `client_id`: unique since start, never reused.
+    func register(_ handler: AudioStreamHandler, on eventLoop: any EventLoop) -> UInt64 {
+        let clientID = self.lastClientID.wrappingIncrementThenLoad(ordering: .relaxed)
+        let connection = Connection(eventLoop: eventLoop, handler: NIOLoopBound(handler, eventLoop: eventLoop))
+        self.connections.withLockedValue { $0[clientID] = connection }
+        self.totalStreams.wrappingIncrement(ordering: .relaxed)
+        return clientID
+    }
+
+    func unregister(_ clientID: UInt64) {
+        _ = self.connections.withLockedValue { $0.removeValue(forKey: clientID) }
+    }
+
+    /// Routes a batch of worker results to their streams. Results for closed streams are
+    /// dropped and counted; no stream can hold up another, since writes never block.
+    func deliver(_ results: [WorkerResult]) {
+        var batches: [ObjectIdentifier: (loop: any EventLoop, items: [(Connection, WorkerResult)])] = [:]
+        var dropped = 0
+        self.connections.withLockedValue { connections in
+            for result in results {
+                guard let connection = connections[result.clientID] else {
+                    dropped += 1
+                    continue
+                }
+                batches[ObjectIdentifier(connection.eventLoop), default: (connection.eventLoop, [])].items.append((connection, result))
+            }
+        }
+        if dropped > 0 {
+            self.droppedResults.wrappingIncrement(by: dropped, ordering: .relaxed)
+            self.inFlight.wrappingDecrement(by: dropped, ordering: .relaxed)
+        }
+        for (_, batch) in batches {
+            if batch.loop.inEventLoop {
+                Self.handOver(batch.items)
+            } else {
+                let items = batch.items
+                batch.loop.execute { Self.handOver(items) }
+            }
+        }
+    }
+
+    private static func handOver(_ items: [(Connection, WorkerResult)]) {
+        for (connection, result) in items {
+            connection.handler.value.deliver(result)
+        }
+        for (connection, _) in items {
+            connection.handler.value.flushOutgoing()
+        }
+    }
+
+    /// Closes every open stream with `code` (1001 on shutdown).
+    func closeAll(code: WebSocketErrorCode) {
+        let all = self.connections.withLockedValue { Array($0.values) }
+        for connection in all {
+            connection.eventLoop.execute { connection.handler.value.close(code: code, reason: "server shutting down") }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// An error a client gets as `{"error":{"code","message"}}` with an HTTP status.
+struct APIError: HTTPResponseError {
+    let status: HTTPResponse.Status
+    let code: String
+    let message: String
+
+    init(_ status: HTTPResponse.Status, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var body = ByteBuffer()
+        body.writeStaticString(#"{"error":{"code":"#)
+        body.writeJSONString(self.code)
+        body.writeStaticString(#","message":"#)
+        body.writeJSONString(self.message)
+        body.writeStaticString("}}")
+        return Response(status: self.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+    }
+}

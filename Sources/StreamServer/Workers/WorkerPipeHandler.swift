@@ -1,0 +1,82 @@
+import Logging
+import NIOCore
+import Protocol
+
+/// Reads a worker's stdout: decodes frames, matches answers to the slot's pending chunks, and
+/// hands each read's results to the sink in one batch.
+final class WorkerPipeHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private let slot: WorkerSlot
+    private let generation: Int
+    private let sink: any WorkerResultSink
+    private let onClose: @Sendable () -> Void
+    private let logger: Logger
+    private var decoder: PipeFrameDecoder
+    private var results: [WorkerResult] = []
+
+    init(
+        slot: WorkerSlot,
+        generation: Int,
+        sink: any WorkerResultSink,
+        maxFrameLength: Int,
+        logger: Logger,
+        onClose: @escaping @Sendable () -> Void
+    ) {
+        self.slot = slot
+        self.generation = generation
+        self.sink = sink
+        self.decoder = PipeFrameDecoder(maxFrameLength: maxFrameLength)
+        self.logger = logger
+        self.onClose = onClose
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.decoder.append(Self.unwrapInboundIn(data))
+        do {
+            while let frame = try self.decoder.next() {
+                switch frame {
+                case .ready(let engine):
+                    self.logger.info("worker ready", metadata: ["engine": "\(engine)"])
+                    self.slot.ready(generation: self.generation)
+                case .result(let clientID, let seq, let text):
+                    try self.answer(clientID: clientID, seq: seq, .transcript(text))
+                case .error(let clientID, let seq, let code, let message):
+                    try self.answer(clientID: clientID, seq: seq, .failed(code: code, message: message))
+                case .chunk, .shutdown:
+                    throw WorkerProtocolError.unexpectedFrame(frame.kind)
+                }
+            }
+        } catch {
+            // A worker that breaks the protocol cannot be trusted with more work: treat it as dead.
+            self.logger.error("worker broke the pipe protocol, restarting it", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+        if !self.results.isEmpty {
+            self.sink.deliver(self.results)
+            self.results.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func answer(clientID: UInt64, seq: UInt64, _ outcome: WorkerResult.Outcome) throws {
+        guard self.slot.answered(clientID: clientID, seq: seq) else {
+            throw WorkerProtocolError.unexpectedAnswer(clientID: clientID, seq: seq)
+        }
+        self.results.append(WorkerResult(clientID: clientID, seq: seq, outcome: outcome))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.onClose()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.logger.warning("worker pipe error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+}
+
+enum WorkerProtocolError: Error {
+    case unexpectedFrame(PipeFrame.Kind)
+    case unexpectedAnswer(clientID: UInt64, seq: UInt64)
+}

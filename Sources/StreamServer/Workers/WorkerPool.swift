@@ -1,0 +1,170 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Protocol
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `--workers` audio-worker processes: spawns them, shards streams over them by
+/// `client_id`, restarts any that die (replaying what they owed), and stops them on shutdown.
+final class WorkerPool: Service, Sendable {
+    struct Configuration: Sendable {
+        var count: Int
+        var executablePath: String
+        var arguments: [String] = []
+        var maxFrameLength: Int = PipeFrameDecoder.defaultMaxFrameLength
+        /// A chunk that has been at the head of the queue when this many workers died is
+        /// answered with an error instead of being tried again.
+        var maxCrashesPerChunk = 2
+        var stopTimeout: Duration = .seconds(5)
+    }
+
+    let configuration: Configuration
+    let slots: [WorkerSlot]
+    private let sink: any WorkerResultSink
+    private let logger: Logger
+    private let isStopping = NIOLockedValueBox(false)
+
+    init(configuration: Configuration, eventLoopGroup: any EventLoopGroup, sink: any WorkerResultSink, logger: Logger) {
+        self.configuration = configuration
+        self.slots = (0..<configuration.count).map { WorkerSlot(index: $0, eventLoop: eventLoopGroup.next()) }
+        self.sink = sink
+        self.logger = logger
+    }
+
+    /// The worker that owns a stream: all of its chunks go to one process, in order.
+    func slot(for clientID: UInt64) -> WorkerSlot {
+        self.slots[Int(clientID % UInt64(self.slots.count))]
+    }
+
+    var readyCount: Int { self.slots.reduce(0) { $0 + ($1.phase == .ready ? 1 : 0) } }
+    var pendingCount: Int { self.slots.reduce(0) { $0 + $1.pendingCount } }
+
+    func run() async throws {
+        for slot in self.slots {
+            try await self.start(slot).get()
+        }
+        try? await gracefulShutdown()
+        await self.stopAll()
+    }
+
+    /// Spawns a process for `slot` and wires its pipes into a NIO channel on the slot's loop.
+    private func start(_ slot: WorkerSlot) -> EventLoopFuture<Void> {
+        let process: WorkerProcess
+        do {
+            process = try WorkerProcess.spawn(path: self.configuration.executablePath, arguments: self.configuration.arguments)
+        } catch {
+            self.logger.error("cannot start worker", metadata: ["worker": "\(slot.index)", "error": "\(error)"])
+            self.scheduleRestart(slot, after: .seconds(1))
+            return slot.eventLoop.makeSucceededVoidFuture()
+        }
+        var logger = self.logger
+        logger[metadataKey: "worker"] = "\(slot.index)"
+        logger[metadataKey: "pid"] = "\(process.pid)"
+        let sink = self.sink
+        let maxFrameLength = self.configuration.maxFrameLength
+        let generationBox = NIOLockedValueBox(0)
+        return NIOPipeBootstrap(group: slot.eventLoop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let generation = slot.starting(process: process, channel: channel)
+                    generationBox.withLockedValue { $0 = generation }
+                    let handler = WorkerPipeHandler(
+                        slot: slot,
+                        generation: generation,
+                        sink: sink,
+                        maxFrameLength: maxFrameLength,
+                        logger: logger
+                    ) { [weak self] in
+                        self?.workerExited(slot, generation: generation)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .takingOwnershipOfDescriptors(input: process.stdoutRead, output: process.stdinWrite)
+            .map { _ in logger.info("worker started") }
+            .flatMapErrorThrowing { error in
+                logger.error("cannot attach worker pipes", metadata: ["error": "\(error)"])
+                process.kill(SIGKILL)
+                self.reap(process, on: slot.eventLoop, attempts: 100)
+                self.scheduleRestart(slot, after: .seconds(1))
+            }
+    }
+
+    /// Called on the slot's loop when the worker's stdout closes: it exited or was killed.
+    private func workerExited(_ slot: WorkerSlot, generation: Int) {
+        guard let (process, poisoned) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk) else {
+            return
+        }
+        if let process {
+            self.reap(process, on: slot.eventLoop, attempts: 40)
+        }
+        if let poisoned {
+            self.logger.error(
+                "chunk crashed workers repeatedly, answering it with an error",
+                metadata: ["client_id": "\(poisoned.clientID)", "seq": "\(poisoned.seq)"]
+            )
+            self.sink.deliver([
+                WorkerResult(
+                    clientID: poisoned.clientID,
+                    seq: poisoned.seq,
+                    outcome: .failed(code: "worker_crashed", message: "the worker processing this chunk crashed")
+                )
+            ])
+        }
+        guard !self.isStopping.withLockedValue({ $0 }) else { return }
+        self.logger.warning(
+            "worker died, restarting it",
+            metadata: ["worker": "\(slot.index)", "pid": "\(process?.pid ?? 0)", "unanswered": "\(slot.pendingCount)"]
+        )
+        // Back off a little when a worker dies again and again.
+        let delay: Duration = slot.restarts > 3 ? .seconds(1) : .milliseconds(20)
+        self.scheduleRestart(slot, after: delay)
+    }
+
+    private func scheduleRestart(_ slot: WorkerSlot, after delay: Duration) {
+        slot.eventLoop.scheduleTask(in: .init(delay)) {
+            guard !self.isStopping.withLockedValue({ $0 }) else { return }
+            _ = self.start(slot)
+        }
+    }
+
+    /// Waits for an exited child without blocking the event loop; kills it if it lingers.
+    private func reap(_ process: WorkerProcess, on loop: any EventLoop, attempts: Int) {
+        if process.reapIfExited() != nil { return }
+        if attempts == 0 {
+            process.kill(SIGKILL)
+        }
+        loop.scheduleTask(in: .milliseconds(50)) {
+            self.reap(process, on: loop, attempts: max(attempts - 1, 0))
+        }
+    }
+
+    /// Sends every worker the shutdown frame (after what it already has), waits for it to
+    /// exit, and kills it after `stopTimeout`.
+    func stopAll() async {
+        self.isStopping.withLockedValue { $0 = true }
+        let stopping = self.slots.map { $0.stop() }
+        let deadline = ContinuousClock.now + self.configuration.stopTimeout
+        for (channel, process) in stopping {
+            guard let process else { continue }
+            while process.reapIfExited() == nil {
+                if ContinuousClock.now >= deadline {
+                    self.logger.warning("worker did not stop in time, killing it", metadata: ["pid": "\(process.pid)"])
+                    process.kill(SIGKILL)
+                    while process.reapIfExited() == nil {
+                        try? await Task.sleep(for: .milliseconds(10))
+                    }
+                    break
+                }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            try? await channel?.close()
+        }
+        self.logger.info("workers stopped")
+    }
+}

@@ -1,0 +1,76 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A spawned `audio-worker` child: its pid and our ends of its stdin/stdout pipes.
+struct WorkerProcess: Sendable {
+    let pid: pid_t
+    /// Our end of the child's stdin (we write chunks here).
+    let stdinWrite: Int32
+    /// Our end of the child's stdout (we read results here).
+    let stdoutRead: Int32
+
+    struct SpawnError: Error, CustomStringConvertible {
+        let what: String
+        let errno: Int32
+        var description: String { "\(self.what) failed: \(String(cString: strerror(self.errno)))" }
+    }
+
+    /// Starts `path` with `arguments`. The child's stderr is ours, so its log lines land in
+    /// the server's log. Our pipe ends are close-on-exec so no other child inherits them
+    /// (a leaked write end would hide a worker's death from us).
+    static func spawn(path: String, arguments: [String]) throws -> WorkerProcess {
+        var toChild: [Int32] = [0, 0]
+        var fromChild: [Int32] = [0, 0]
+        guard pipe2(&toChild, O_CLOEXEC) == 0 else { throw SpawnError(what: "pipe2", errno: errno) }
+        guard pipe2(&fromChild, O_CLOEXEC) == 0 else {
+            let saved = errno
+            close(toChild[0])
+            close(toChild[1])
+            throw SpawnError(what: "pipe2", errno: saved)
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // dup2 clears close-on-exec on the child's copies.
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], STDIN_FILENO)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], STDOUT_FILENO)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // The child starts with default signal handling (we ignore SIGPIPE; it should not).
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        sigaddset(&defaultSignals, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        close(toChild[0])
+        close(fromChild[1])
+        guard status == 0 else {
+            close(toChild[1])
+            close(fromChild[0])
+            throw SpawnError(what: "posix_spawn \(path)", errno: status)
+        }
+        return WorkerProcess(pid: pid, stdinWrite: toChild[1], stdoutRead: fromChild[0])
+    }
+
+    /// Reaps the child if it has exited; returns its wait status, or nil while it runs.
+    func reapIfExited() -> Int32? {
+        var status: Int32 = 0
+        let result = waitpid(self.pid, &status, WNOHANG)
+        if result == self.pid { return status }
+        if result == -1 && errno == ECHILD { return 0 }
+        return nil
+    }
+
+    func kill(_ signal: Int32) {
+        _ = Glibc.kill(self.pid, signal)
+    }
+}

@@ -1,0 +1,19 @@
+import NIOCore
+
+/// What a worker answered for one chunk, on its way to the chunk's connection.
+struct WorkerResult: Sendable {
+    enum Outcome: Sendable {
+        case transcript(String)
+        case failed(code: String, message: String)
+    }
+
+    let clientID: UInt64
+    let seq: UInt64
+    let outcome: Outcome
+}
+
+/// Where results go: the live-stream hub. A protocol so the pool does not know about sockets.
+protocol WorkerResultSink: Sendable {
+    /// Called on the worker's event loop with every result decoded from one read, in order.
+    func deliver(_ results: [WorkerResult])
+}

@@ -1,0 +1,167 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Protocol
+
+/// One worker position in the pool: the current process behind it (replaced when it dies),
+/// the chunks it owes answers for, and the batch of frames waiting to be written to it.
+///
+/// Invariant: `pending` holds every chunk submitted to this slot and not yet answered, in
+/// submission order. A worker answers in the order it reads, so each answer matches the head
+/// of `pending`; when a worker dies, everything still in `pending` is written again to its
+/// replacement, so no acked chunk loses its answer.
+final class WorkerSlot: Sendable {
+    struct PendingChunk {
+        let clientID: UInt64
+        let seq: UInt64
+        let audio: ByteBuffer
+        /// How many workers died while this chunk was at the head of the queue.
+        var crashes = 0
+    }
+
+    enum Phase: Sendable, Equatable {
+        case starting
+        case ready
+        case down
+        case stopped
+    }
+
+    private struct State {
+        var phase: Phase = .down
+        var generation = 0
+        var channel: (any Channel)?
+        var process: WorkerProcess?
+        var outbox = ByteBuffer()
+        var flushScheduled = false
+        var pending = CircularBuffer<PendingChunk>()
+        var restarts = 0
+        var replayed = 0
+        var answered = 0
+    }
+
+    let index: Int
+    let eventLoop: any EventLoop
+    private let state = NIOLockedValueBox(State())
+
+    init(index: Int, eventLoop: any EventLoop) {
+        self.index = index
+        self.eventLoop = eventLoop
+    }
+
+    var phase: Phase { self.state.withLockedValue { $0.phase } }
+    var generation: Int { self.state.withLockedValue { $0.generation } }
+    var pendingCount: Int { self.state.withLockedValue { $0.pending.count } }
+    var restarts: Int { self.state.withLockedValue { $0.restarts } }
+    var replayed: Int { self.state.withLockedValue { $0.replayed } }
+    var pid: Int32? { self.state.withLockedValue { $0.process?.pid } }
+
+    /// Queues a chunk for this worker. Thread-safe; frames are batched and written on the
+    /// worker's event loop, so many chunks from many connections share one `write`.
+    func submit(clientID: UInt64, seq: UInt64, audio: ByteBuffer) {
+        let schedule = self.state.withLockedValue { state -> Bool in
+            state.pending.append(PendingChunk(clientID: clientID, seq: seq, audio: audio))
+            guard state.phase == .ready else { return false }
+            var audio = audio
+            state.outbox.writeChunkFrame(clientID: clientID, seq: seq, audio: &audio)
+            guard !state.flushScheduled else { return false }
+            state.flushScheduled = true
+            return true
+        }
+        if schedule {
+            self.eventLoop.execute { self.flushOutbox() }
+        }
+    }
+
+    /// Writes the batched frames. Runs on `eventLoop`.
+    func flushOutbox() {
+        let (channel, batch) = self.state.withLockedValue { state -> ((any Channel)?, ByteBuffer) in
+            state.flushScheduled = false
+            let batch = state.outbox
+            state.outbox = ByteBuffer()
+            return (state.channel, batch)
+        }
+        guard let channel, batch.readableBytes > 0 else { return }
+        channel.writeAndFlush(batch, promise: nil)
+    }
+
+    /// Removes the answered chunk from `pending`. Returns false if the answer does not match
+    /// the oldest unanswered chunk (a broken worker).
+    func answered(clientID: UInt64, seq: UInt64) -> Bool {
+        self.state.withLockedValue { state in
+            guard let head = state.pending.first, head.clientID == clientID, head.seq == seq else { return false }
+            state.pending.removeFirst()
+            state.answered += 1
+            return true
+        }
+    }
+
+    /// A new process is starting behind this slot.
+    func starting(process: WorkerProcess, channel: any Channel) -> Int {
+        self.state.withLockedValue { state in
+            state.generation += 1
+            state.phase = .starting
+            state.process = process
+            state.channel = channel
+            return state.generation
+        }
+    }
+
+    /// The process announced itself: write it everything still owed (replay), then go live.
+    func ready(generation: Int) {
+        let schedule = self.state.withLockedValue { state -> Bool in
+            guard state.generation == generation, state.phase == .starting else { return false }
+            state.phase = .ready
+            state.outbox.clear()
+            for chunk in state.pending {
+                var audio = chunk.audio
+                state.outbox.writeChunkFrame(clientID: chunk.clientID, seq: chunk.seq, audio: &audio)
+            }
+            if state.generation > 1 {
+                state.replayed += state.pending.count
+            }
+            guard state.outbox.readableBytes > 0, !state.flushScheduled else { return false }
+            state.flushScheduled = true
+            return true
+        }
+        if schedule {
+            self.eventLoop.execute { self.flushOutbox() }
+        }
+    }
+
+    /// The process behind `generation` is gone. Returns the process to reap, and the chunk
+    /// that was at the head of the queue if it has now crashed `maxCrashes` workers (it is
+    /// dropped so that one poisonous chunk cannot crash workers forever).
+    func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?)? {
+        self.state.withLockedValue { state in
+            guard state.generation == generation, state.phase != .down, state.phase != .stopped else { return nil }
+            state.phase = .down
+            state.channel = nil
+            state.outbox.clear()
+            state.restarts += 1
+            let process = state.process
+            state.process = nil
+            var poisoned: PendingChunk?
+            if !state.pending.isEmpty {
+                state.pending[state.pending.startIndex].crashes += 1
+                if state.pending.first!.crashes >= maxCrashes {
+                    poisoned = state.pending.removeFirst()
+                }
+            }
+            return (process, poisoned)
+        }
+    }
+
+    /// Shutdown: no restarts from now on. Queues the shutdown frame behind any batched frames.
+    func stop() -> (channel: (any Channel)?, process: WorkerProcess?) {
+        let result = self.state.withLockedValue { state -> ((any Channel)?, WorkerProcess?) in
+            let wasReady = state.phase == .ready
+            state.phase = .stopped
+            if wasReady {
+                state.outbox.writePipeFrame(.shutdown)
+            }
+            return (state.channel, state.process)
+        }
+        self.eventLoop.execute { self.flushOutbox() }
+        return result
+    }
+}
