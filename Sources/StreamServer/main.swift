@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
@@ -18,10 +19,11 @@ let arguments = StreamServerCommand.arguments(
     environment: ProcessInfo.processInfo.environment
 )
 do {
-    var command = try StreamServerCommand.parseAsRoot(arguments)
-    if var asyncCommand = command as? any AsyncParsableCommand {
-        try await asyncCommand.run()
+    let parsed = try StreamServerCommand.parseAsRoot(arguments)
+    if let command = parsed as? StreamServerCommand {
+        try await command.run()
     } else {
+        var command = parsed
         try command.run()
     }
 } catch {

@@ -179,7 +179,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     }
 
     private func handleControl(_ data: ByteBuffer) {
-        guard let text = data.getString(at: data.readerIndex, length: data.readableBytes, validating: true) else {
+        guard let text = data.validatedUTF8String() else {
             // RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection with 1007.
             return self.close(code: .dataInconsistentWithMessage, reason: "text message is not valid UTF-8")
         }
@@ -204,14 +204,14 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             code = .protocolError
         } else if let received = payload.readWebSocketErrorCode() {
             code = received
-            if payload.readString(length: payload.readableBytes, validating: true) == nil {
+            if payload.validatedUTF8String() == nil {
                 code = .dataInconsistentWithMessage
             }
         }
         self.closing = true
         self.appendFrame(.connectionClose) { $0.write(webSocketErrorCode: code) }
-        let context = self.context
-        self.flushOutgoing { context?.close(promise: nil) }
+        let channel = self.context?.channel
+        self.flushOutgoing { channel?.close(promise: nil) }
     }
 
     // MARK: results from the workers
@@ -294,5 +294,12 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.flushOutgoing()
         let channel = context.channel
         context.eventLoop.scheduleTask(in: self.limits.closeTimeout) { channel.close(promise: nil) }
+    }
+}
+
+extension ByteBuffer {
+    /// The readable bytes as a String, or nil if they are not valid UTF-8.
+    func validatedUTF8String() -> String? {
+        self.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) }
     }
 }

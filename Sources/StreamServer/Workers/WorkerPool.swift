@@ -62,9 +62,12 @@ final class WorkerPool: Service, Sendable {
             self.scheduleRestart(slot, after: .seconds(1))
             return slot.eventLoop.makeSucceededVoidFuture()
         }
-        var logger = self.logger
-        logger[metadataKey: "worker"] = "\(slot.index)"
-        logger[metadataKey: "pid"] = "\(process.pid)"
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "worker"] = "\(slot.index)"
+            logger[metadataKey: "pid"] = "\(process.pid)"
+            return logger
+        }()
         let sink = self.sink
         let maxFrameLength = self.configuration.maxFrameLength
         let generationBox = NIOLockedValueBox(0)

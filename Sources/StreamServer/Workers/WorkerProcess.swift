@@ -1,6 +1,10 @@
+import NIOConcurrencyHelpers
+
 #if canImport(Glibc)
 import Glibc
 #endif
+
+private let spawnLock = NIOLock()
 
 /// A spawned `audio-worker` child: its pid and our ends of its stdin/stdout pipes.
 struct WorkerProcess: Sendable {
@@ -20,14 +24,24 @@ struct WorkerProcess: Sendable {
     /// the server's log. Our pipe ends are close-on-exec so no other child inherits them
     /// (a leaked write end would hide a worker's death from us).
     static func spawn(path: String, arguments: [String]) throws -> WorkerProcess {
+        // One spawn at a time: between pipe() and FD_CLOEXEC another spawn could inherit our ends.
+        try spawnLock.withLock {
+            try spawnLocked(path: path, arguments: arguments)
+        }
+    }
+
+    private static func spawnLocked(path: String, arguments: [String]) throws -> WorkerProcess {
         var toChild: [Int32] = [0, 0]
         var fromChild: [Int32] = [0, 0]
-        guard pipe2(&toChild, O_CLOEXEC) == 0 else { throw SpawnError(what: "pipe2", errno: errno) }
-        guard pipe2(&fromChild, O_CLOEXEC) == 0 else {
+        guard pipe(&toChild) == 0 else { throw SpawnError(what: "pipe", errno: errno) }
+        guard pipe(&fromChild) == 0 else {
             let saved = errno
             close(toChild[0])
             close(toChild[1])
-            throw SpawnError(what: "pipe2", errno: saved)
+            throw SpawnError(what: "pipe", errno: saved)
+        }
+        for fd in toChild + fromChild {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
 
         var actions = posix_spawn_file_actions_t()

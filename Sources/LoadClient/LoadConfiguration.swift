@@ -1,0 +1,19 @@
+/// What one load-client run does.
+struct LoadConfiguration: Sendable {
+    var host: String
+    var port: Int
+    var path: String
+    var clients: Int
+    var messages: Int
+    /// Milliseconds between chunks on each connection; 0 = as fast as the window allows.
+    var rateMs: Double
+    var chunkBytes: Int
+    /// Chunks a connection may have awaiting transcripts (rate 0 only).
+    var inFlight: Int
+    /// Seconds to hold every connection open once all are connected (idle tests).
+    var holdSeconds: Double
+    /// Seconds to wait for outstanding acks and transcripts after the last chunk is sent.
+    var timeoutSeconds: Double
+    var connectParallelism: Int
+    var checkMockText: Bool
+}

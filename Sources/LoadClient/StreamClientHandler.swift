@@ -1,0 +1,175 @@
+import Foundation
+import NIOCore
+import NIOFoundationCompat
+import NIOWebSocket
+import Protocol
+
+/// One load connection after the upgrade: sends chunks (at a fixed rate, or as fast as the
+/// in-flight window allows), checks every reply with `StreamChecker`, and records latencies.
+final class StreamClientHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    struct Outcome: Sendable {
+        var counts = StreamChecker.Counts()
+        var ackMicros: [UInt32] = []
+        var transcriptMicros: [UInt32] = []
+        var firstSend: UInt64 = 0
+        var lastReply: UInt64 = 0
+        var closedEarly = false
+        var violations: [String] = []
+    }
+
+    private let configuration: LoadConfiguration
+    private let payload: ByteBuffer
+    private let finished: EventLoopPromise<Outcome>
+    private var checker: StreamChecker
+    private var outcome = Outcome()
+    private var sendTimes: [UInt64] = []
+    private var timer: RepeatedTask?
+    private var done = false
+    private let decoder = JSONDecoder()
+
+    init(configuration: LoadConfiguration, payload: ByteBuffer, finished: EventLoopPromise<Outcome>) {
+        self.configuration = configuration
+        self.payload = payload
+        self.finished = finished
+        self.checker = StreamChecker(expectsMockText: configuration.checkMockText)
+        self.sendTimes.reserveCapacity(configuration.messages + 1)
+    }
+
+    /// Starts sending; called once the connection is upgraded.
+    func start(context: ChannelHandlerContext) {
+        guard self.configuration.messages > 0 else { return }
+        if self.configuration.rateMs > 0 {
+            let interval = TimeAmount.nanoseconds(Int64(self.configuration.rateMs * 1_000_000))
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            self.timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { task in
+                let (handler, context) = loopBound.value
+                if handler.checker.counts.sent >= handler.configuration.messages {
+                    task.cancel()
+                    return
+                }
+                handler.sendChunk(context: context)
+                context.flush()
+            }
+        } else {
+            self.fillWindow(context: context)
+        }
+    }
+
+    private func fillWindow(context: ChannelHandlerContext) {
+        var sentAny = false
+        while self.checker.counts.sent < self.configuration.messages,
+            self.checker.counts.sent - self.checker.counts.transcripts < self.configuration.inFlight
+        {
+            self.sendChunk(context: context)
+            sentAny = true
+        }
+        if sentAny { context.flush() }
+    }
+
+    private func sendChunk(context: ChannelHandlerContext) {
+        _ = self.checker.didSend(size: self.payload.readableBytes)
+        let now = Stopwatch.now()
+        if self.outcome.firstSend == 0 { self.outcome.firstSend = now }
+        self.sendTimes.append(now)
+        let frame = WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: self.payload)
+        context.write(Self.wrapOutboundOut(frame), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = Self.unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            let now = Stopwatch.now()
+            let message: ServerMessage
+            do {
+                message = try self.decoder.decode(ServerMessage.self, from: frame.unmaskedData)
+            } catch {
+                self.outcome.counts.malformed += 1
+                self.note("unparseable message")
+                return
+            }
+            switch self.checker.receive(message) {
+            case .ack(let seq):
+                self.outcome.ackMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
+            case .transcript(let seq):
+                self.outcome.transcriptMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
+                self.outcome.lastReply = now
+                if self.configuration.rateMs <= 0 { self.fillWindow(context: context) }
+            case .pong:
+                break
+            case .violation(let text):
+                self.note(text)
+            }
+            if self.checker.counts.sent == self.configuration.messages, self.checker.isComplete, self.configuration.messages > 0 {
+                self.finish(context: context)
+            }
+        case .connectionClose:
+            if !self.done { self.outcome.closedEarly = true }
+            self.finish(context: context)
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)
+            context.writeAndFlush(Self.wrapOutboundOut(pong), promise: nil)
+        default:
+            break
+        }
+    }
+
+    private static func micros(_ nanos: UInt64) -> UInt32 {
+        UInt32(min(nanos / 1000, UInt64(UInt32.max)))
+    }
+
+    private func note(_ violation: String) {
+        if self.outcome.violations.count < 5 { self.outcome.violations.append(violation) }
+    }
+
+    /// Sends a normal close and reports; the server closes the socket when it answers.
+    func finish(context: ChannelHandlerContext) {
+        guard !self.done else { return }
+        self.done = true
+        self.timer?.cancel()
+        var outcome = self.outcome
+        let counts = self.checker.counts
+        outcome.counts.add(counts)
+        self.finished.succeed(outcome)
+        var data = context.channel.allocator.buffer(capacity: 2)
+        data.write(webSocketErrorCode: .normalClosure)
+        let close = WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data)
+        context.writeAndFlush(Self.wrapOutboundOut(close), promise: nil)
+        let channel = context.channel
+        context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is StartStreaming:
+            self.start(context: context)
+        case is FinishStreaming:
+            self.finish(context: context)
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !self.done {
+            self.outcome.closedEarly = true
+            self.finish(context: context)
+        }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.note("connection error: \(error)")
+        context.close(promise: nil)
+    }
+}
+
+extension WebSocketMaskingKey {
+    /// A random key per frame, as RFC 6455 §5.3 asks of clients.
+    static func random() -> WebSocketMaskingKey {
+        WebSocketMaskingKey([UInt8.random(in: 0...255), UInt8.random(in: 0...255), UInt8.random(in: 0...255), UInt8.random(in: 0...255)])!
+    }
+}
