@@ -18,16 +18,13 @@ struct LoadRun {
     }
 
     private enum Upgrade: Sendable {
-        case upgraded(EventLoopFuture<StreamClientHandler.Outcome>, NIOLoopBound<(StreamClientHandler, ChannelHandlerContext)>?)
+        case upgraded(EventLoopFuture<StreamClientHandler.Outcome>)
         case refused
     }
 
     func run() async -> Result {
         var result = Result()
-        var payload = ByteBufferAllocator().buffer(capacity: self.configuration.chunkBytes)
-        for index in 0..<self.configuration.chunkBytes {
-            payload.writeInteger(UInt8(truncatingIfNeeded: index &* 31 &+ 7))
-        }
+        let payload = Self.payload(bytes: self.configuration.chunkBytes)
         let started = NIOLockedValueBox<[(EventLoopFuture<StreamClientHandler.Outcome>, any Channel)]>([])
 
         // Connect with bounded parallelism: thousands of simultaneous SYNs overflow the
@@ -92,6 +89,15 @@ struct LoadRun {
         return result
     }
 
+    /// Chunk content: a fixed pattern (the mock engine only counts bytes).
+    private static func payload(bytes: Int) -> ByteBuffer {
+        var payload = ByteBufferAllocator().buffer(capacity: bytes)
+        for index in 0..<bytes {
+            payload.writeInteger(UInt8(truncatingIfNeeded: index &* 31 &+ 7))
+        }
+        return payload
+    }
+
     private func connect(payload: ByteBuffer) async throws -> (EventLoopFuture<StreamClientHandler.Outcome>, any Channel) {
         let configuration = self.configuration
         let upgrade = try await ClientBootstrap(group: self.group)
@@ -106,7 +112,7 @@ struct LoadRun {
                                 let finished = channel.eventLoop.makePromise(of: StreamClientHandler.Outcome.self)
                                 let handler = StreamClientHandler(configuration: configuration, payload: payload, finished: finished)
                                 try channel.pipeline.syncOperations.addHandler(handler)
-                                return (Upgrade.upgraded(finished.futureResult, nil), channel)
+                                return (Upgrade.upgraded(finished.futureResult), channel)
                             }
                         }
                     )
@@ -126,7 +132,7 @@ struct LoadRun {
             }
         let (result, channel) = try await upgrade.get()
         switch result {
-        case .upgraded(let future, _):
+        case .upgraded(let future):
             return (future, channel)
         case .refused:
             try? await channel.close()

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `load-client`: opens N WebSocket streams, sends M chunks on each, checks every ack and
+/// transcript, and reports throughput and latency percentiles. Exits non-zero on any loss,
+/// duplicate, reorder or error.
+@main
+struct LoadClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load-client",
+        abstract: "Load generator and protocol checker for /api/audio/ws."
+    )
+
+    @Option(help: "WebSocket URL of the stream endpoint.")
+    var url = "ws://127.0.0.1:8000/api/audio/ws"
+
+    @Option(help: "Concurrent connections.")
+    var clients = 10
+
+    @Option(help: "Chunks to send on each connection.")
+    var messages = 100
+
+    @Option(help: "Milliseconds between chunks on a connection; 0 = as fast as --in-flight allows.")
+    var rateMs: Double = 10
+
+    @Option(help: "Bytes per chunk.")
+    var chunkBytes = 4096
+
+    @Option(help: "With --rate-ms 0: chunks a connection may have awaiting transcripts.")
+    var inFlight = 16
+
+    @Option(help: "Seconds to hold all connections open once connected (idle-connection tests).")
+    var holdS: Double = 0
+
+    @Option(help: "Seconds to wait for missing replies after sending ends.")
+    var timeoutS: Double = 30
+
+    @Option(help: "Connections being opened at once.")
+    var connectParallelism = 200
+
+    @Option(help: "Event-loop threads.")
+    var threads = 1
+
+    @Flag(help: "Do not check transcripts against the mock engine's text (for real engines).")
+    var anyText = false
+
+    @Flag(help: "Print the report as one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard self.clients >= 1 else { throw ValidationError("--clients must be at least 1") }
+        guard self.messages >= 0, self.chunkBytes >= 1, self.inFlight >= 1, self.rateMs >= 0 else {
+            throw ValidationError("--messages, --chunk-bytes, --in-flight and --rate-ms must be positive")
+        }
+    }
+
+    func run() async throws {
+        raiseOpenFileLimit(to: self.clients + 256)
+        guard let components = URLComponents(string: self.url), components.scheme == "ws", let host = components.host else {
+            throw ValidationError("--url must look like ws://host:port/path")
+        }
+        let configuration = LoadConfiguration(
+            host: host,
+            port: components.port ?? 80,
+            path: components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath,
+            clients: self.clients,
+            messages: self.messages,
+            rateMs: self.rateMs,
+            chunkBytes: self.chunkBytes,
+            inFlight: self.inFlight,
+            holdSeconds: self.holdS,
+            timeoutSeconds: self.timeoutS,
+            connectParallelism: self.connectParallelism,
+            checkMockText: !self.anyText
+        )
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
+        let result = await LoadRun(configuration: configuration, group: group).run()
+        try? await group.shutdownGracefully()
+        let report = LoadReport(configuration: configuration, result: result)
+        print(self.json ? report.json() : report.table())
+        if !report.ok { throw ExitCode(1) }
+    }
+}
+
+/// A run of N connections needs N descriptors: raise the soft limit (up to the hard one).
+private func raiseOpenFileLimit(to wanted: Int) {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+    let target = min(rlim_t(max(wanted, Int(limit.rlim_cur))), limit.rlim_max)
+    if target > limit.rlim_cur {
+        limit.rlim_cur = target
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}
