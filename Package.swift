@@ -11,7 +11,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
-        .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -26,10 +25,13 @@ let package = Package(
             name: "Protocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
+        // posix_spawn's closefrom action, which Swift's Glibc module does not export.
+        .target(name: "CProcessSpawn"),
         .executableTarget(
             name: "StreamServer",
             dependencies: [
                 "Protocol",
+                "CProcessSpawn",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -53,10 +55,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        .target(
+            name: "StreamClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "LoadClient",
             dependencies: [
                 "Protocol",
+                "StreamClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -73,10 +85,11 @@ let package = Package(
         .testTarget(
             name: "StreamServerTests",
             dependencies: [
-                "Protocol", "StreamServer", "AudioWorker", "LoadClient",
-                .product(name: "WSClient", package: "swift-websocket"),
+                "Protocol", "StreamClient", "StreamServer", "AudioWorker", "LoadClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ]
         ),
     ],

@@ -1,8 +1,8 @@
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
+import StreamClient
 
 /// Opens the connections, lets each run its stream, and gathers what they saw.
 struct LoadRun {
@@ -15,11 +15,6 @@ struct LoadRun {
         var outcomes: [StreamClientHandler.Outcome] = []
         var connectErrors: [String] = []
         var timedOut = 0
-    }
-
-    private enum Upgrade: Sendable {
-        case upgraded(EventLoopFuture<StreamClientHandler.Outcome>)
-        case refused
     }
 
     func run() async -> Result {
@@ -100,44 +95,16 @@ struct LoadRun {
 
     private func connect(payload: ByteBuffer) async throws -> (EventLoopFuture<StreamClientHandler.Outcome>, any Channel) {
         let configuration = self.configuration
-        let upgrade = try await ClientBootstrap(group: self.group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(10))
-            .connect(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let upgrader = NIOTypedWebSocketClientUpgrader<(Upgrade, any Channel)>(
-                        maxFrameSize: 1 << 20,
-                        upgradePipelineHandler: { channel, _ in
-                            channel.eventLoop.makeCompletedFuture {
-                                let finished = channel.eventLoop.makePromise(of: StreamClientHandler.Outcome.self)
-                                let handler = StreamClientHandler(configuration: configuration, payload: payload, finished: finished)
-                                try channel.pipeline.syncOperations.addHandler(handler)
-                                return (Upgrade.upgraded(finished.futureResult), channel)
-                            }
-                        }
-                    )
-                    var headers = HTTPHeaders()
-                    headers.add(name: "Host", value: "\(configuration.host):\(configuration.port)")
-                    headers.add(name: "Content-Length", value: "0")
-                    let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: configuration.path, headers: headers)
-                    let upgradeConfiguration = NIOTypedHTTPClientUpgradeConfiguration<(Upgrade, any Channel)>(
-                        upgradeRequestHead: head,
-                        upgraders: [upgrader],
-                        notUpgradingCompletionHandler: { channel in channel.eventLoop.makeSucceededFuture((.refused, channel)) }
-                    )
-                    return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
-                        configuration: .init(upgradeConfiguration: upgradeConfiguration)
-                    )
-                }
-            }
-        let (result, channel) = try await upgrade.get()
-        switch result {
-        case .upgraded(let future):
-            return (future, channel)
-        case .refused:
-            try? await channel.close()
-            throw LoadError.upgradeRefused
+        let (channel, finished) = try await WebSocketConnector.connect(
+            host: configuration.host,
+            port: configuration.port,
+            path: configuration.path,
+            group: self.group
+        ) { channel in
+            let finished = channel.eventLoop.makePromise(of: StreamClientHandler.Outcome.self)
+            return (StreamClientHandler(configuration: configuration, payload: payload, finished: finished), finished.futureResult)
         }
+        return (finished, channel)
     }
 }
 
@@ -145,14 +112,3 @@ struct LoadRun {
 struct StartStreaming {}
 struct FinishStreaming {}
 
-enum LoadError: Error, CustomStringConvertible {
-    case upgradeRefused
-    case badURL(String)
-
-    var description: String {
-        switch self {
-        case .upgradeRefused: "the server refused the WebSocket upgrade"
-        case .badURL(let url): "not a ws:// URL: \(url)"
-        }
-    }
-}

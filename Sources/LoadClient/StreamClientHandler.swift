@@ -3,6 +3,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOWebSocket
 import Protocol
+import StreamClient
 
 /// One load connection after the upgrade: sends chunks (at a fixed rate, or as fast as the
 /// in-flight window allows), checks every reply with `StreamChecker`, and records latencies.
@@ -164,12 +165,5 @@ final class StreamClientHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.note("connection error: \(error)")
         context.close(promise: nil)
-    }
-}
-
-extension WebSocketMaskingKey {
-    /// A random key per frame, as RFC 6455 §5.3 asks of clients.
-    static func random() -> WebSocketMaskingKey {
-        WebSocketMaskingKey([UInt8.random(in: 0...255), UInt8.random(in: 0...255), UInt8.random(in: 0...255), UInt8.random(in: 0...255)])!
     }
 }

@@ -1,3 +1,4 @@
+import CProcessSpawn
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
@@ -50,6 +51,9 @@ struct WorkerProcess: Sendable {
         // dup2 clears close-on-exec on the child's copies.
         posix_spawn_file_actions_adddup2(&actions, toChild[0], STDIN_FILENO)
         posix_spawn_file_actions_adddup2(&actions, fromChild[1], STDOUT_FILENO)
+        // Nothing else crosses over: an inherited client socket would outlive the server's
+        // close of it (NIO's accepted sockets are not close-on-exec).
+        callstream_spawn_closefrom(&actions, 3)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

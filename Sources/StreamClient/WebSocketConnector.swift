@@ -1,0 +1,62 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOWebSocket
+
+/// Opens a client WebSocket (HTTP/1.1 upgrade, RFC 6455) and installs the caller's frame
+/// handler. Shared by `load-client` and the tests so both speak to the server the same way.
+public enum WebSocketConnector {
+    public enum ConnectError: Error, CustomStringConvertible {
+        case upgradeRefused
+
+        public var description: String { "the server refused the WebSocket upgrade" }
+    }
+
+    /// Connects to `ws://host:port/path`; once upgraded, `makeHandler` builds the handler for the
+    /// channel (called on its event loop) and the channel plus what `makeHandler` returned are given back.
+    public static func connect<Extra: Sendable>(
+        host: String,
+        port: Int,
+        path: String,
+        group: any EventLoopGroup,
+        maxFrameSize: Int = 1 << 20,
+        makeHandler: @escaping @Sendable (any Channel) throws -> (any ChannelHandler, Extra)
+    ) async throws -> (any Channel, Extra) {
+        typealias Upgrade = (channel: any Channel, extra: Extra?)
+        let negotiated = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
+                        maxFrameSize: maxFrameSize,
+                        upgradePipelineHandler: { channel, _ in
+                            channel.eventLoop.makeCompletedFuture {
+                                let (handler, extra) = try makeHandler(channel)
+                                try channel.pipeline.syncOperations.addHandler(handler)
+                                return (channel, extra)
+                            }
+                        }
+                    )
+                    var headers = HTTPHeaders()
+                    headers.add(name: "Host", value: "\(host):\(port)")
+                    headers.add(name: "Content-Length", value: "0")
+                    let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
+                    let configuration = NIOTypedHTTPClientUpgradeConfiguration<Upgrade>(
+                        upgradeRequestHead: head,
+                        upgraders: [upgrader],
+                        notUpgradingCompletionHandler: { channel in channel.eventLoop.makeSucceededFuture((channel, nil)) }
+                    )
+                    return try channel.pipeline.syncOperations.configureUpgradableHTTPClientPipeline(
+                        configuration: .init(upgradeConfiguration: configuration)
+                    )
+                }
+            }
+        let upgrade = try await negotiated.get()
+        guard let extra = upgrade.extra else {
+            try? await upgrade.channel.close()
+            throw ConnectError.upgradeRefused
+        }
+        return (upgrade.channel, extra)
+    }
+}

@@ -1,0 +1,96 @@
+import NIOCore
+import Protocol
+import Testing
+
+@Suite struct PipeFrameTests {
+    static let frames: [PipeFrame] = [
+        .chunk(clientID: 7, seq: 1, audio: ByteBuffer(bytes: [0, 1, 2, 255])),
+        .chunk(clientID: .max, seq: .max, audio: ByteBuffer()),
+        .result(clientID: 7, seq: 1, text: "mock transcription for client 7 msg#1 (binary 4 bytes)"),
+        .result(clientID: 1, seq: 2, text: "ünïcødé ✓"),
+        .error(clientID: 3, seq: 9, code: "transcription_failed", message: "engine said no"),
+        .ready(engine: "mock"),
+        .shutdown,
+    ]
+
+    @Test func everyFrameKindRoundTrips() throws {
+        var buffer = ByteBuffer()
+        for frame in Self.frames {
+            buffer.writePipeFrame(frame)
+        }
+        var decoder = PipeFrameDecoder()
+        decoder.append(buffer)
+        var decoded: [PipeFrame] = []
+        while let frame = try decoder.next() {
+            decoded.append(frame)
+        }
+        #expect(decoded == Self.frames)
+        #expect(decoder.bufferedBytes == 0)
+    }
+
+    @Test func framesSplitAtEveryByteStillDecode() throws {
+        var buffer = ByteBuffer()
+        for frame in Self.frames {
+            buffer.writePipeFrame(frame)
+        }
+        var decoder = PipeFrameDecoder()
+        var decoded: [PipeFrame] = []
+        for byte in buffer.readableBytesView {
+            decoder.append(ByteBuffer(bytes: [byte]))
+            while let frame = try decoder.next() {
+                decoded.append(frame)
+            }
+        }
+        #expect(decoded == Self.frames)
+    }
+
+    @Test func aPartialFrameWaitsForTheRest() throws {
+        var buffer = ByteBuffer()
+        buffer.writePipeFrame(.result(clientID: 1, seq: 1, text: "hello"))
+        var decoder = PipeFrameDecoder()
+        decoder.append(buffer.getSlice(at: 0, length: buffer.readableBytes - 1)!)
+        #expect(try decoder.next() == nil)
+        decoder.append(buffer.getSlice(at: buffer.readableBytes - 1, length: 1)!)
+        #expect(try decoder.next() == .result(clientID: 1, seq: 1, text: "hello"))
+    }
+
+    @Test func aCorruptedLengthIsRejectedBeforeBuffering() {
+        var buffer = ByteBuffer()
+        buffer.writeInteger(UInt32.max, endianness: .little)
+        buffer.writeBytes([PipeFrame.version, PipeFrame.Kind.chunk.rawValue])
+        var decoder = PipeFrameDecoder(maxFrameLength: 1 << 20)
+        decoder.append(buffer)
+        #expect(throws: PipeFrameError.lengthTooLarge(Int(UInt32.max))) { try decoder.next() }
+    }
+
+    @Test func aLengthTooShortForTheHeaderIsRejected() {
+        var decoder = PipeFrameDecoder()
+        decoder.append(ByteBuffer(bytes: [1, 0, 0, 0, 1]))
+        #expect(throws: PipeFrameError.lengthTooSmall(1)) { try decoder.next() }
+    }
+
+    @Test func anotherVersionIsRejected() {
+        var decoder = PipeFrameDecoder()
+        decoder.append(ByteBuffer(bytes: [2, 0, 0, 0, 99, PipeFrame.Kind.shutdown.rawValue]))
+        #expect(throws: PipeFrameError.unsupportedVersion(99)) { try decoder.next() }
+    }
+
+    @Test func anUnknownKindIsRejected() {
+        var decoder = PipeFrameDecoder()
+        decoder.append(ByteBuffer(bytes: [2, 0, 0, 0, PipeFrame.version, 200]))
+        #expect(throws: PipeFrameError.unknownKind(200)) { try decoder.next() }
+    }
+
+    @Test func aChunkTooShortForItsIdsIsRejected() {
+        var decoder = PipeFrameDecoder()
+        decoder.append(ByteBuffer(bytes: [6, 0, 0, 0, PipeFrame.version, PipeFrame.Kind.chunk.rawValue, 1, 2, 3, 4]))
+        #expect(throws: PipeFrameError.truncatedPayload(.chunk)) { try decoder.next() }
+    }
+
+    @Test func chunkAudioIsCarriedAsRawBytes() {
+        var buffer = ByteBuffer()
+        let audio: [UInt8] = Array(repeating: 0xAB, count: 1000)
+        let written = buffer.writePipeFrame(.chunk(clientID: 1, seq: 2, audio: ByteBuffer(bytes: audio)))
+        #expect(written == PipeFrame.headerSize + 16 + audio.count)
+    }
+}

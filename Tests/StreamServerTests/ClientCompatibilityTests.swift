@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+/// Standard clients and our own tools against a real server.
+@Suite struct ClientCompatibilityTests {
+    private static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func theReadmePythonExampleStreamsAndGetsTranscripts() async throws {
+        try await withServer { server in
+            let script = Self.repositoryRoot.appendingPathComponent("examples/client.py").path
+            let (status, output) = try await runProcess("/usr/bin/env", ["python3", script, server.url])
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("transcript 3: mock transcription for client"))
+            #expect(output.contains("ack 1: 3200 bytes"))
+        }
+    }
+
+    @Test func loadClientPassesAgainstAHealthyServer() async throws {
+        try await withServer(workers: 2) { server in
+            let (status, output) = try await runProcess(
+                Binaries.path("load-client"),
+                ["--url", server.url, "--clients", "30", "--messages", "50", "--rate-ms", "0", "--in-flight", "8", "--json"]
+            )
+            #expect(status == 0, "\(output)")
+            let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+            #expect(report["transcripts"] as? Int == 1500)
+            #expect(report["ok"] as? Bool == true)
+        }
+    }
+
+    @Test func loadClientFailsWhenTranscriptsGoMissing() async throws {
+        try await withServer { server in
+            // A stopped worker answers nothing: the load client must notice and fail.
+            for pid in server.workerPIDs() { kill(pid, SIGSTOP) }
+            let (status, output) = try await runProcess(
+                Binaries.path("load-client"),
+                ["--url", server.url, "--clients", "3", "--messages", "5", "--rate-ms", "1", "--timeout-s", "1", "--json"]
+            )
+            for pid in server.workerPIDs() { kill(pid, SIGCONT) }
+            #expect(status != 0)
+            let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+            #expect(report["missing_transcripts"] as? Int == 15)
+            #expect(report["acks"] as? Int == 15)
+            #expect(report["ok"] as? Bool == false)
+        }
+    }
+
+    @Test(arguments: ["stream-server", "audio-worker", "load-client"])
+    func everyBinaryPrintsHelp(binary: String) async throws {
+        let (status, output) = try await runProcess(Binaries.path(binary), ["--help"])
+        #expect(status == 0)
+        #expect(output.contains("USAGE"))
+    }
+
+    @Test func environmentVariablesConfigureTheServerAndFlagsWin() async throws {
+        let fromEnvironment = try await TestServer.start(workers: nil, environment: ["CALLSTREAM_WORKERS": "3"])
+        let (_, ready) = try await fromEnvironment.get("/readyz")
+        await fromEnvironment.stop()
+        #expect(ready.contains(#""expected":3"#))
+        let flagWins = try await TestServer.start(workers: 1, environment: ["CALLSTREAM_WORKERS": "3"])
+        let (_, readyWithFlag) = try await flagWins.get("/readyz")
+        await flagWins.stop()
+        #expect(readyWithFlag.contains(#""expected":1"#))
+    }
+}

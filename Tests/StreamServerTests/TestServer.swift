@@ -1,0 +1,171 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The built binaries live beside the test bundle.
+enum Binaries {
+    static let directory: URL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+}
+
+/// A real `stream-server` process with real `audio-worker` children, on a free port, logging
+/// to a file in a temporary data directory (removed on `stop`).
+final class TestServer: Sendable {
+    let process: Process
+    let port: Int
+    let dataDir: URL
+    let logFile: URL
+
+    static func start(workers: Int? = 1, arguments: [String] = [], environment: [String: String] = [:]) async throws -> TestServer {
+        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("callstream-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        let logFile = dataDir.appendingPathComponent("server.log")
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Binaries.path("stream-server"))
+        process.arguments = ["--port", "0", "--data-dir", dataDir.path] + (workers.map { ["--workers", String($0)] } ?? []) + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let log = try FileHandle(forWritingTo: logFile)
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+        let port = try await Self.waitForPort(logFile: logFile, process: process)
+        let server = TestServer(process: process, port: port, dataDir: dataDir, logFile: logFile)
+        try await server.waitUntilReady()
+        return server
+    }
+
+    private init(process: Process, port: Int, dataDir: URL, logFile: URL) {
+        self.process = process
+        self.port = port
+        self.dataDir = dataDir
+        self.logFile = logFile
+    }
+
+    /// The server logs the address it bound (`--port 0` picks a free one).
+    private static func waitForPort(logFile: URL, process: Process) async throws -> Int {
+        for _ in 0..<500 {
+            let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+            if let range = log.range(of: "listening on 127.0.0.1:") {
+                let digits = log[range.upperBound...].prefix { $0.isNumber }
+                if let port = Int(digits) { return port }
+            }
+            guard process.isRunning else { throw TestServerError.exited(log) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestServerError.timeout("no listening line in the log")
+    }
+
+    func waitUntilReady() async throws {
+        for _ in 0..<500 {
+            if let (status, _) = try? await self.get("/readyz"), status == 200 { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestServerError.timeout("not ready")
+    }
+
+    var url: String { "ws://127.0.0.1:\(self.port)/api/audio/ws" }
+
+    func get(_ path: String) async throws -> (Int, String) {
+        let url = URL(string: "http://127.0.0.1:\(self.port)\(path)")!
+        let (data, response) = try await URLSession.shared.data(from: url)
+        return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Pids of the server's direct children (its audio-workers).
+    func workerPIDs() -> [pid_t] {
+        let children = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/task/\(self.process.processIdentifier)/children", encoding: .utf8)) ?? ""
+        var pids = children.split(separator: " ").compactMap { pid_t($0) }
+        if pids.isEmpty {
+            // Children may have been started by any thread of the server.
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.process.processIdentifier)/task")) ?? []
+            for task in tasks {
+                let more = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/task/\(task)/children", encoding: .utf8)) ?? ""
+                pids += more.split(separator: " ").compactMap { pid_t($0) }
+            }
+        }
+        return pids
+    }
+
+    func signal(_ signal: Int32) {
+        kill(self.process.processIdentifier, signal)
+    }
+
+    /// Waits for the process to exit and returns its status.
+    func waitForExit(timeout: Duration = .seconds(20)) async throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while self.process.isRunning {
+            guard ContinuousClock.now < deadline else { throw TestServerError.timeout("server did not exit") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return self.process.terminationStatus
+    }
+
+    var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
+
+    /// Stops the server (SIGTERM, then SIGKILL) and removes its data directory.
+    func stop() async {
+        if self.process.isRunning {
+            self.signal(SIGTERM)
+            if (try? await self.waitForExit(timeout: .seconds(15))) == nil {
+                for pid in self.workerPIDs() { kill(pid, SIGKILL) }
+                self.signal(SIGKILL)
+            }
+        }
+        try? FileManager.default.removeItem(at: self.dataDir)
+    }
+}
+
+enum TestServerError: Error {
+    case exited(String)
+    case timeout(String)
+}
+
+/// Runs `body` with a started server and always stops it.
+func withServer<T>(
+    workers: Int = 1,
+    arguments: [String] = [],
+    _ body: (TestServer) async throws -> T
+) async throws -> T {
+    let server = try await TestServer.start(workers: workers, arguments: arguments)
+    do {
+        let result = try await body(server)
+        await server.stop()
+        return result
+    } catch {
+        print("server log:\n\(server.log)")
+        await server.stop()
+        throw error
+    }
+}
+
+/// Runs a program to completion and returns its exit status and output. Waits by polling:
+/// blocking calls would starve the test runner's small thread pool.
+func runProcess(_ executable: String, _ arguments: [String], timeout: Duration = .seconds(120)) async throws -> (Int32, String) {
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("callstream-run-\(UUID().uuidString).log")
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: output) }
+    let handle = try FileHandle(forWritingTo: output)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardOutput = handle
+    process.standardError = handle
+    try process.run()
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning {
+        if ContinuousClock.now > deadline {
+            process.terminate()
+            throw TestServerError.timeout("\(executable) did not finish")
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    try? handle.close()
+    return (process.terminationStatus, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+}
