@@ -1,0 +1,36 @@
+# CallStream: `make run` starts the server, `make test` runs the tests.
+SWIFT ?= swift
+PYTHON ?= python3
+# System packages the build and tests need (installed with apt when run as root).
+APT_PACKAGES ?= pkg-config
+
+.PHONY: setup run build release test bench format clean
+
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
+	fi
+	@$(PYTHON) -c "import websockets" 2>/dev/null || $(PYTHON) -m pip install -q websockets
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+run: release
+	.build/release/stream-server
+
+test: setup
+	$(SWIFT) test
+
+bench: setup
+	scripts/bench-stream.sh
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build
