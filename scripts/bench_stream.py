@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""One benchmark measurement: start a server, drive it with load-client, measure the server.
+
+Prints one JSON line: the load-client report plus the server process tree's CPU seconds
+during the load, CPU per transcript, and RSS (before connections, and the peak while the
+connections are open). CPU and RSS come from /proc for the server and all its children.
+"""
+import argparse, json, os, shlex, signal, socket, subprocess, sys, threading, time, urllib.request
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def tree(root):
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    s = f.read()
+                kids.setdefault(int(s[s.rfind(")") + 2:].split()[1]), []).append(int(name))
+            except OSError:
+                pass
+    out, stack = [], [root]
+    while stack:
+        p = stack.pop()
+        out.append(p)
+        stack.extend(kids.get(p, []))
+    return out
+
+
+def cpu_seconds(pids):
+    total = 0.0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                s = f.read()
+            fields = s[s.rfind(")") + 2:].split()
+            total += sum(int(x) for x in fields[11:15]) / CLK_TCK  # utime stime cutime cstime
+        except OSError:
+            pass
+    return total
+
+
+def rss_bytes(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except OSError:
+            pass
+    return total
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server-cmd", required=True, help="command with {port}")
+    ap.add_argument("--server-cwd", default=".")
+    ap.add_argument("--load-client", required=True)
+    ap.add_argument("--label", default="")
+    ap.add_argument("load_args", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    if a.load_args[:1] == ["--"]:
+        a.load_args = a.load_args[1:]
+
+    port = free_port()
+    log = open(f"/tmp/bench-stream-{port}.log", "wb")
+    server = subprocess.Popen(shlex.split(a.server_cmd.format(port=port)), cwd=a.server_cwd, stdout=log,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/audio/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("server did not become healthy")
+        time.sleep(1.0)  # let workers settle
+        pids = tree(server.pid)
+        rss0 = rss_bytes(pids)
+        peak = [rss0]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.wait(0.1):
+                peak[0] = max(peak[0], rss_bytes(tree(server.pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        cpu0 = cpu_seconds(tree(server.pid))
+        t0 = time.monotonic()
+        load = subprocess.run([a.load_client, "--url", f"ws://127.0.0.1:{port}/api/audio/ws", "--json"] + a.load_args,
+                              capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        cpu1 = cpu_seconds(tree(server.pid))
+        stop.set()
+        sampler.join()
+        try:
+            report = json.loads(load.stdout.strip().splitlines()[-1])
+        except Exception:
+            raise SystemExit(f"load-client failed: {load.stdout} {load.stderr}")
+        cpu = cpu1 - cpu0
+        n = report.get("transcripts", 0)
+        opened = report.get("connections_opened", 0)
+        out = {
+            "label": a.label,
+            "load": report,
+            "server_cpu_s": round(cpu, 3),
+            "wall_s": round(wall, 3),
+            "server_cores": round(cpu / wall, 3) if wall else None,
+            "cpu_us_per_chunk": round(cpu / n * 1e6, 2) if n else None,
+            "rss_idle_mib": round(rss0 / 2**20, 1),
+            "rss_peak_mib": round(peak[0] / 2**20, 1),
+            "kib_per_connection": round((peak[0] - rss0) / 1024 / opened, 2) if opened else None,
+        }
+        print(json.dumps(out))
+    finally:
+        try:
+            os.killpg(server.pid, signal.SIGINT)
+            server.wait(15)
+        except Exception:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    main()
