@@ -32,6 +32,13 @@ struct DrainService: Service {
         while self.streams.openStreams > 0, clock.now < closeDeadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
-        self.logger.info("drained", metadata: ["open_streams": "\(self.streams.openStreams)"])
+        self.logger.info(
+            "drained",
+            metadata: [
+                "open_streams": "\(self.streams.openStreams)",
+                "streams_served": "\(self.streams.totalStreams.load(ordering: .relaxed))",
+                "results_dropped_for_closed_streams": "\(self.streams.droppedResults.load(ordering: .relaxed))",
+            ]
+        )
     }
 }

@@ -124,8 +124,8 @@ final class WorkerPool: Service, Sendable {
             "worker died, restarting it",
             metadata: ["worker": "\(slot.index)", "pid": "\(process?.pid ?? 0)", "unanswered": "\(slot.pendingCount)"]
         )
-        // Back off a little when a worker dies again and again.
-        let delay: Duration = slot.restarts > 3 ? .seconds(1) : .milliseconds(20)
+        // Back off when a worker dies again and again without answering anything.
+        let delay: Duration = slot.consecutiveCrashes > 3 ? .seconds(1) : .milliseconds(20)
         self.scheduleRestart(slot, after: delay)
     }
 

@@ -6,6 +6,8 @@ import Glibc
 #endif
 
 private let spawnLock = NIOLock()
+/// F_SETPIPE_SZ (Linux), not exported by the Glibc module.
+private let fcntlSetPipeSize: Int32 = 1031
 
 /// A spawned `audio-worker` child: its pid and our ends of its stdin/stdout pipes.
 struct WorkerProcess: Sendable {
@@ -44,6 +46,10 @@ struct WorkerProcess: Sendable {
         for fd in toChild + fromChild {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
+        // Room for a burst of chunks (and their results) per wake-up instead of 64 KiB.
+        // Best effort: the kernel caps it at /proc/sys/fs/pipe-max-size.
+        _ = fcntl(toChild[1], fcntlSetPipeSize, Int32(1 << 20))
+        _ = fcntl(fromChild[0], fcntlSetPipeSize, Int32(1 << 20))
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

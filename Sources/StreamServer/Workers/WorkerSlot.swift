@@ -35,6 +35,8 @@ final class WorkerSlot: Sendable {
         var flushScheduled = false
         var pending = CircularBuffer<PendingChunk>()
         var restarts = 0
+        /// Deaths since this slot's worker last answered a chunk: drives the restart backoff.
+        var consecutiveCrashes = 0
         var replayed = 0
         var answered = 0
     }
@@ -52,6 +54,7 @@ final class WorkerSlot: Sendable {
     var generation: Int { self.state.withLockedValue { $0.generation } }
     var pendingCount: Int { self.state.withLockedValue { $0.pending.count } }
     var restarts: Int { self.state.withLockedValue { $0.restarts } }
+    var consecutiveCrashes: Int { self.state.withLockedValue { $0.consecutiveCrashes } }
     var replayed: Int { self.state.withLockedValue { $0.replayed } }
     var pid: Int32? { self.state.withLockedValue { $0.process?.pid } }
 
@@ -91,6 +94,7 @@ final class WorkerSlot: Sendable {
             guard let head = state.pending.first, head.clientID == clientID, head.seq == seq else { return false }
             state.pending.removeFirst()
             state.answered += 1
+            state.consecutiveCrashes = 0
             return true
         }
     }
@@ -138,6 +142,7 @@ final class WorkerSlot: Sendable {
             state.channel = nil
             state.outbox.clear()
             state.restarts += 1
+            state.consecutiveCrashes += 1
             let process = state.process
             state.process = nil
             var poisoned: PendingChunk?
