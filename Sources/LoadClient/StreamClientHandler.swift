@@ -27,7 +27,7 @@ final class StreamClientHandler: ChannelInboundHandler {
     private var checker: StreamChecker
     private var outcome = Outcome()
     private var sendTimes: [UInt64] = []
-    private var timer: RepeatedTask?
+    private var timer: Scheduled<Void>?
     private var done = false
     private let decoder = JSONDecoder()
 
@@ -43,19 +43,24 @@ final class StreamClientHandler: ChannelInboundHandler {
     func start(context: ChannelHandlerContext) {
         guard self.configuration.messages > 0 else { return }
         if self.configuration.rateMs > 0 {
-            let interval = TimeAmount.nanoseconds(Int64(self.configuration.rateMs * 1_000_000))
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            self.timer = context.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { task in
-                let (handler, context) = loopBound.value
-                if handler.checker.counts.sent >= handler.configuration.messages {
-                    task.cancel()
-                    return
-                }
-                handler.sendChunk(context: context)
-                context.flush()
-            }
+            // A random phase per connection, as real calls have, and a drift-free schedule:
+            // chunk i is due at start + phase + i × interval.
+            let interval = Int64(self.configuration.rateMs * 1_000_000)
+            let start = NIODeadline.now() + .nanoseconds(Int64.random(in: 0..<interval))
+            self.scheduleChunk(0, start: start, interval: interval, context: context)
         } else {
             self.fillWindow(context: context)
+        }
+    }
+
+    private func scheduleChunk(_ index: Int, start: NIODeadline, interval: Int64, context: ChannelHandlerContext) {
+        guard index < self.configuration.messages, !self.done else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        self.timer = context.eventLoop.scheduleTask(deadline: start + .nanoseconds(interval * Int64(index))) {
+            let (handler, context) = loopBound.value
+            handler.sendChunk(context: context)
+            context.flush()
+            handler.scheduleChunk(index + 1, start: start, interval: interval, context: context)
         }
     }
 
