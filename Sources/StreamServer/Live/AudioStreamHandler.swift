@@ -219,7 +219,8 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     /// Called on this stream's loop by the router, once per result, in seq order.
     func deliver(_ result: WorkerResult) {
         self.streams.inFlight.wrappingDecrement(ordering: .relaxed)
-        guard !self.closed else { return }
+        // Nothing may follow our close frame (RFC 6455 §5.5.1); drain delivers before closing.
+        guard !self.closed, !self.closing else { return }
         if let size = self.inFlightSizes.popFirst() {
             self.inFlightBytes -= size
         }
