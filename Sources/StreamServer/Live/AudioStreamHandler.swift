@@ -30,6 +30,8 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     /// Writes here skip the frame encoder: `outgoing` already holds encoded frames.
     private var rawWriter: ChannelHandlerContext?
     private(set) var clientID: UInt64 = 0
+    /// The worker that transcribes this stream, fixed for its lifetime (chunks stay in order).
+    private var worker: WorkerSlot?
     private var seq: UInt64 = 0
     /// Sizes of the chunks awaiting transcripts, in seq order (answers come in seq order).
     private var inFlightSizes = CircularBuffer<Int>()
@@ -53,6 +55,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.context = context
         self.rawWriter = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         self.clientID = self.streams.register(self, on: context.eventLoop)
+        self.worker = self.workers.slot(for: self.clientID, on: context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -170,7 +173,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.inFlightSizes.append(audio.readableBytes)
         self.inFlightBytes += audio.readableBytes
         self.streams.inFlight.wrappingIncrement(ordering: .relaxed)
-        self.workers.slot(for: clientID).submit(clientID: clientID, seq: seq, audio: audio)
+        self.worker?.submit(clientID: clientID, seq: seq, audio: audio)
         self.updateReadPause()
     }
 

@@ -25,20 +25,28 @@ final class WorkerPool: Service, Sendable {
 
     let configuration: Configuration
     let slots: [WorkerSlot]
+    /// Workers whose pipes live on each event loop.
+    private let slotsByLoop: [ObjectIdentifier: [WorkerSlot]]
     private let sink: any WorkerResultSink
     private let logger: Logger
     private let isStopping = NIOLockedValueBox(false)
 
     init(configuration: Configuration, eventLoopGroup: any EventLoopGroup, sink: any WorkerResultSink, logger: Logger) {
         self.configuration = configuration
-        self.slots = (0..<configuration.count).map { WorkerSlot(index: $0, eventLoop: eventLoopGroup.next()) }
+        let slots = (0..<configuration.count).map { WorkerSlot(index: $0, eventLoop: eventLoopGroup.next()) }
+        self.slots = slots
+        self.slotsByLoop = Dictionary(grouping: slots) { ObjectIdentifier($0.eventLoop) }
         self.sink = sink
         self.logger = logger
     }
 
-    /// The worker that owns a stream: all of its chunks go to one process, in order.
-    func slot(for clientID: UInt64) -> WorkerSlot {
-        self.slots[Int(clientID % UInt64(self.slots.count))]
+    /// The worker that owns a stream: all of its chunks go to one process, in order. Chosen
+    /// by `client_id` among the workers whose pipes share the stream's event loop, when there
+    /// are any (with as many workers as loops, a chunk and its result never change threads);
+    /// otherwise among all workers. A stream never changes loops, so the choice is stable.
+    func slot(for clientID: UInt64, on eventLoop: any EventLoop) -> WorkerSlot {
+        let candidates = self.slotsByLoop[ObjectIdentifier(eventLoop)] ?? self.slots
+        return candidates[Int(clientID % UInt64(candidates.count))]
     }
 
     var readyCount: Int { self.slots.reduce(0) { $0 + ($1.phase == .ready ? 1 : 0) } }
