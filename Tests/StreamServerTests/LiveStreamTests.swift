@@ -179,3 +179,23 @@ import Testing
         }
     }
 }
+
+/// Chunks of every length up to two words and beyond, with arbitrary bytes and masks, arrive intact:
+/// the mock engine counts bytes, so the server's unmasking is checked through an echo of sizes
+/// and through the transcript's byte count.
+@Suite struct MaskedPayloadTests {
+    @Test func textPayloadsOfEveryShortLengthUnmaskExactly() async throws {
+        try await withServer { server in
+            var socket = try await TestWebSocket.connect(port: server.port)
+            // A JSON control message padded to every length 15...40: an unmasking error at any
+            // byte position would make it invalid JSON or an unknown type.
+            for padding in 0..<26 {
+                let text = #"{"type":"ping","pad":""# + String(repeating: "x", count: padding) + #""}"#
+                try await socket.sendText(text)
+                let reply = try #require(try await socket.nextMessage())
+                #expect(reply.type == "pong", "length \(text.utf8.count)")
+            }
+            await socket.close()
+        }
+    }
+}

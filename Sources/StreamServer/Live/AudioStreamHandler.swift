@@ -102,15 +102,15 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         case .binary, .text:
             guard self.fragments == nil else { return self.close(code: .protocolError, reason: "expected a continuation frame") }
             if frame.fin {
-                self.handleMessage(frame.opcode, frame.unmaskedData)
+                self.handleMessage(frame.opcode, frame.unmaskedPayload)
             } else if self.fits(frame.opcode, frame.length) {
-                self.fragments = (frame.opcode, frame.unmaskedData)
+                self.fragments = (frame.opcode, frame.unmaskedPayload)
             }
         case .continuation:
             guard var fragments = self.fragments else { return self.close(code: .protocolError, reason: "unexpected continuation frame") }
             self.fragments = nil
             guard self.fits(fragments.opcode, fragments.data.readableBytes + frame.length) else { return }
-            var more = frame.unmaskedData
+            var more = frame.unmaskedPayload
             fragments.data.writeBuffer(&more)
             if frame.fin {
                 self.handleMessage(fragments.opcode, fragments.data)
@@ -119,13 +119,13 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             }
         case .ping:
             self.appendFrame(.pong) { buffer in
-                var payload = frame.unmaskedData
+                var payload = frame.unmaskedPayload
                 buffer.writeBuffer(&payload)
             }
         case .pong:
             break
         case .connectionClose:
-            self.answerClose(frame.unmaskedData)
+            self.answerClose(frame.unmaskedPayload)
         default:
             self.close(code: .protocolError, reason: "unknown opcode")
         }
