@@ -38,16 +38,6 @@ public struct PipeFrameDecoder: Sendable {
         }
     }
 
-    /// Appends received bytes from raw memory.
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        if self.buffer == nil {
-            self.buffer = ByteBuffer(bytes: bytes)
-        } else {
-            self.buffer!.discardReadBytes()
-            self.buffer!.writeBytes(bytes)
-        }
-    }
-
     /// The next whole frame, or nil when more bytes are needed.
     public mutating func next() throws(PipeFrameError) -> PipeFrame? {
         guard var buffer = self.buffer, buffer.readableBytes >= 4 else { return nil }

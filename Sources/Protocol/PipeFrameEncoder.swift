@@ -42,16 +42,6 @@ extension ByteBuffer {
         }
     }
 
-    /// Appends a chunk frame from a view of raw bytes, copying them once.
-    @discardableResult
-    public mutating func writeChunkFrame(clientID: UInt64, seq: UInt64, audio: UnsafeRawBufferPointer) -> Int {
-        self.writeFrame(.chunk) { buffer in
-            buffer.writeInteger(clientID, endianness: .little)
-            buffer.writeInteger(seq, endianness: .little)
-            buffer.writeBytes(audio)
-        }
-    }
-
     /// Appends a result frame without building an intermediate `PipeFrame`.
     @discardableResult
     public mutating func writeResultFrame(clientID: UInt64, seq: UInt64, text: some StringProtocol) -> Int {

@@ -37,8 +37,8 @@ final class WorkerPipeHandler: ChannelInboundHandler {
             while let frame = try self.decoder.next() {
                 switch frame {
                 case .ready(let engine):
-                    self.logger.info("worker ready", metadata: ["engine": "\(engine)"])
-                    self.slot.ready(generation: self.generation)
+                    let replayed = self.slot.ready(generation: self.generation)
+                    self.logger.info("worker ready", metadata: ["engine": "\(engine)", "replayed_chunks": "\(replayed)"])
                 case .result(let clientID, let seq, let text):
                     try self.answer(clientID: clientID, seq: seq, .transcript(text))
                 case .error(let clientID, let seq, let code, let message):

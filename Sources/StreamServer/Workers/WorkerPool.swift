@@ -49,9 +49,6 @@ final class WorkerPool: Service, Sendable {
         return candidates[Int(clientID % UInt64(candidates.count))]
     }
 
-    var readyCount: Int { self.slots.reduce(0) { $0 + ($1.phase == .ready ? 1 : 0) } }
-    var pendingCount: Int { self.slots.reduce(0) { $0 + $1.pendingCount } }
-
     func run() async throws {
         for slot in self.slots {
             try await self.start(slot).get()

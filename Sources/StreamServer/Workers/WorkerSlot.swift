@@ -37,8 +37,6 @@ final class WorkerSlot: Sendable {
         var restarts = 0
         /// Deaths since this slot's worker last answered a chunk: drives the restart backoff.
         var consecutiveCrashes = 0
-        var replayed = 0
-        var answered = 0
     }
 
     let index: Int
@@ -55,8 +53,6 @@ final class WorkerSlot: Sendable {
     var pendingCount: Int { self.state.withLockedValue { $0.pending.count } }
     var restarts: Int { self.state.withLockedValue { $0.restarts } }
     var consecutiveCrashes: Int { self.state.withLockedValue { $0.consecutiveCrashes } }
-    var replayed: Int { self.state.withLockedValue { $0.replayed } }
-    var pid: Int32? { self.state.withLockedValue { $0.process?.pid } }
 
     /// Queues a chunk for this worker. Thread-safe; frames are batched and written on the
     /// worker's event loop, so many chunks from many connections share one `write`.
@@ -93,7 +89,6 @@ final class WorkerSlot: Sendable {
         self.state.withLockedValue { state in
             guard let head = state.pending.first, head.clientID == clientID, head.seq == seq else { return false }
             state.pending.removeFirst()
-            state.answered += 1
             state.consecutiveCrashes = 0
             return true
         }
@@ -111,25 +106,25 @@ final class WorkerSlot: Sendable {
     }
 
     /// The process announced itself: write it everything still owed (replay), then go live.
-    func ready(generation: Int) {
-        let schedule = self.state.withLockedValue { state -> Bool in
-            guard state.generation == generation, state.phase == .starting else { return false }
+    /// Returns how many chunks were replayed.
+    @discardableResult
+    func ready(generation: Int) -> Int {
+        let (schedule, replayed) = self.state.withLockedValue { state -> (Bool, Int) in
+            guard state.generation == generation, state.phase == .starting else { return (false, 0) }
             state.phase = .ready
             state.outbox.clear()
             for chunk in state.pending {
                 var audio = chunk.audio
                 state.outbox.writeChunkFrame(clientID: chunk.clientID, seq: chunk.seq, audio: &audio)
             }
-            if state.generation > 1 {
-                state.replayed += state.pending.count
-            }
-            guard state.outbox.readableBytes > 0, !state.flushScheduled else { return false }
+            guard state.outbox.readableBytes > 0, !state.flushScheduled else { return (false, state.pending.count) }
             state.flushScheduled = true
-            return true
+            return (true, state.pending.count)
         }
         if schedule {
             self.eventLoop.execute { self.flushOutbox() }
         }
+        return replayed
     }
 
     /// The process behind `generation` is gone. Returns the process to reap, and the chunk
