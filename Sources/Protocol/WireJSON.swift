@@ -33,11 +33,19 @@ extension ByteBuffer {
             self.writeDecimal(seq)
             self.writeStaticString(",")
         }
-        self.writeStaticString(#""error":{"code":"#)
+        self.writeStaticString(#""error":"#)
+        self.writeErrorObjectJSON(code: code, message: message)
+        self.writeStaticString("}")
+    }
+
+    /// `{"code":"...","message":"..."}`: the error object every client-facing error carries
+    /// (WebSocket error messages and HTTP error bodies alike).
+    public mutating func writeErrorObjectJSON(code: String, message: String) {
+        self.writeStaticString(#"{"code":"#)
         self.writeJSONString(code)
         self.writeStaticString(#","message":"#)
         self.writeJSONString(message)
-        self.writeStaticString("}}")
+        self.writeStaticString("}")
     }
 
     /// `{"type":"pong"}`

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Protocol
 
 /// An error a client gets as `{"error":{"code","message"}}` with an HTTP status.
 struct APIError: HTTPResponseError {
@@ -17,11 +18,9 @@ struct APIError: HTTPResponseError {
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var body = ByteBuffer()
-        body.writeStaticString(#"{"error":{"code":"#)
-        body.writeJSONString(self.code)
-        body.writeStaticString(#","message":"#)
-        body.writeJSONString(self.message)
-        body.writeStaticString("}}")
+        body.writeStaticString(#"{"error":"#)
+        body.writeErrorObjectJSON(code: self.code, message: self.message)
+        body.writeStaticString("}")
         return Response(status: self.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
     }
 }
