@@ -14,7 +14,6 @@ struct LoadRun {
         var failed = 0
         var outcomes: [StreamClientHandler.Outcome] = []
         var connectErrors: [String] = []
-        var timedOut = 0
     }
 
     func run() async -> Result {
@@ -72,9 +71,6 @@ struct LoadRun {
             }
             if let outcome = try? await future.get() {
                 result.outcomes.append(outcome)
-                if outcome.closedEarly == false, outcome.counts.transcripts < outcome.counts.sent || outcome.counts.acks < outcome.counts.sent {
-                    result.timedOut += 1
-                }
             }
             timeout.cancel()
         }

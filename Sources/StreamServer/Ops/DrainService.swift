@@ -28,7 +28,7 @@ struct DrainService: Service {
             self.logger.warning("drain timeout: closing streams with transcripts still owed", metadata: ["in_flight": "\(owed)"])
         }
         self.streams.closeAll(code: .goingAway)
-        let closeDeadline = clock.now + .seconds(Int64(self.streams.limits.closeTimeout.nanoseconds / 1_000_000_000) + 1)
+        let closeDeadline = clock.now + .nanoseconds(self.streams.limits.closeTimeout.nanoseconds) + .seconds(1)
         while self.streams.openStreams > 0, clock.now < closeDeadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
