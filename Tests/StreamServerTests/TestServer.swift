@@ -22,7 +22,12 @@ final class TestServer: Sendable {
     let dataDir: URL
     let logFile: URL
 
-    static func start(workers: Int? = 1, arguments: [String] = [], environment: [String: String] = [:]) async throws -> TestServer {
+    static func start(
+        workers: Int? = 1,
+        arguments: [String] = [],
+        environment: [String: String] = [:],
+        waitForReady: Bool = true
+    ) async throws -> TestServer {
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("callstream-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         let logFile = dataDir.appendingPathComponent("server.log")
@@ -37,7 +42,9 @@ final class TestServer: Sendable {
         try process.run()
         let port = try await Self.waitForPort(logFile: logFile, process: process)
         let server = TestServer(process: process, port: port, dataDir: dataDir, logFile: logFile)
-        try await server.waitUntilReady()
+        if waitForReady {
+            try await server.waitUntilReady()
+        }
         return server
     }
 
@@ -78,19 +85,21 @@ final class TestServer: Sendable {
         return ((response as! HTTPURLResponse).statusCode, String(decoding: data, as: UTF8.self))
     }
 
-    /// Pids of the server's direct children (its audio-workers).
+    /// Pids of the server's live children (its audio-workers). Children may have been started
+    /// by any thread of the server; killed ones not yet reaped (zombies) are left out.
     func workerPIDs() -> [pid_t] {
-        let children = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/task/\(self.process.processIdentifier)/children", encoding: .utf8)) ?? ""
-        var pids = children.split(separator: " ").compactMap { pid_t($0) }
-        if pids.isEmpty {
-            // Children may have been started by any thread of the server.
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(self.process.processIdentifier)/task")) ?? []
-            for task in tasks {
-                let more = (try? String(contentsOfFile: "/proc/\(self.process.processIdentifier)/task/\(task)/children", encoding: .utf8)) ?? ""
-                pids += more.split(separator: " ").compactMap { pid_t($0) }
-            }
+        let server = self.process.processIdentifier
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(server)/task")) ?? []
+        var pids: [pid_t] = []
+        for task in tasks {
+            let children = (try? String(contentsOfFile: "/proc/\(server)/task/\(task)/children", encoding: .utf8)) ?? ""
+            pids += children.split(separator: " ").compactMap { pid_t($0) }
         }
-        return pids
+        return pids.filter { pid in
+            let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+            guard let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[stat.index(after: close)...].hasPrefix(" Z")
+        }.sorted()
     }
 
     func signal(_ signal: Int32) {
@@ -131,9 +140,10 @@ enum TestServerError: Error {
 func withServer<T>(
     workers: Int = 1,
     arguments: [String] = [],
+    waitForReady: Bool = true,
     _ body: (TestServer) async throws -> T
 ) async throws -> T {
-    let server = try await TestServer.start(workers: workers, arguments: arguments)
+    let server = try await TestServer.start(workers: workers, arguments: arguments, waitForReady: waitForReady)
     do {
         let result = try await body(server)
         await server.stop()
