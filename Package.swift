@@ -59,6 +59,7 @@ let package = Package(
         .target(
             name: "StreamClient",
             dependencies: [
+                "Protocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

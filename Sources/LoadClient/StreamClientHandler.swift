@@ -1,6 +1,4 @@
-import Foundation
 import NIOCore
-import NIOFoundationCompat
 import NIOWebSocket
 import Protocol
 import StreamClient
@@ -29,7 +27,6 @@ final class StreamClientHandler: ChannelInboundHandler {
     private var sendTimes: [UInt64] = []
     private var timer: Scheduled<Void>?
     private var done = false
-    private let decoder = JSONDecoder()
 
     init(configuration: LoadConfiguration, payload: ByteBuffer, finished: EventLoopPromise<Outcome>) {
         self.configuration = configuration
@@ -89,10 +86,7 @@ final class StreamClientHandler: ChannelInboundHandler {
         switch frame.opcode {
         case .text:
             let now = Stopwatch.now()
-            let message: ServerMessage
-            do {
-                message = try self.decoder.decode(ServerMessage.self, from: frame.unmaskedData)
-            } catch {
+            guard let message = ServerMessage(json: frame.unmaskedData) else {
                 self.outcome.counts.malformed += 1
                 self.note("unparseable message")
                 return

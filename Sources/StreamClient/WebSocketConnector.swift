@@ -28,7 +28,7 @@ public enum WebSocketConnector {
             .connectTimeout(.seconds(10))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let upgrader = NIOTypedWebSocketClientUpgrader<Upgrade>(
+                    let upgrader = MaskingWebSocketClientUpgrader<Upgrade>(
                         maxFrameSize: maxFrameSize,
                         upgradePipelineHandler: { channel, _ in
                             channel.eventLoop.makeCompletedFuture {
