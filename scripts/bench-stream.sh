@@ -22,7 +22,7 @@ swift build -c release --product audio-worker >&2
 swift build -c release --product load-client >&2
 LOAD=$ROOT/.build/release/load-client
 
-servers=("callstream|$ROOT/.build/release/stream-server --port {port} --workers 1|$ROOT")
+servers=("callstream|$ROOT/.build/release/stream-server --port {port} --workers 1 ${CALLSTREAM_BENCH_ARGS:-}|$ROOT")
 if [ -z "${SKIP_BASELINE:-}" ]; then
   "$SHARED/setup.sh" >&2
   servers+=("baseline|$SHARED/.venv/bin/uvicorn server:app --port {port} --log-level warning|$SHARED")
@@ -48,11 +48,11 @@ done
 python3 - "$OUT" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(f"{'run':<16}{'transcripts/s':>14}{'CPU us/chunk':>14}{'srv cores':>10}{'p50 tr ms':>10}{'p99 tr ms':>10}{'p99 ack ms':>11}{'KiB/conn':>10}{'lost':>6}{'ok':>5}")
+print(f"{'run':<16}{'transcripts/s':>14}{'CPU us/chunk':>14}{'srv cores':>10}{'p50 tr ms':>10}{'p99 tr ms':>10}{'p99 ack ms':>11}{'KiB/conn':>10}{'lost':>6}{'ok':>5}{'steal%':>7}")
 for r in rows:
     l = r["load"]
     lost = l["missing_transcripts"] + l["missing_acks"]
     print(f"{r['label']:<16}{l['chunks_per_second']:>14}{str(r['cpu_us_per_chunk']):>14}{str(r['server_cores']):>10}"
           f"{l['send_to_transcript']['p50_ms']:>10}{l['send_to_transcript']['p99_ms']:>10}{l['send_to_ack']['p99_ms']:>11}"
-          f"{str(r['kib_per_connection']) if l['chunks_sent'] == 0 else '-':>10}{lost:>6}{str(l['ok']):>5}")
+          f"{str(r['kib_per_connection']) if l['chunks_sent'] == 0 else '-':>10}{lost:>6}{str(l['ok']):>5}{str(r.get('steal_pct')):>7}")
 PY

@@ -53,6 +53,13 @@ def rss_bytes(pids):
     return total
 
 
+def machine_ticks():
+    """(steal, total) jiffies from /proc/stat: the hypervisor's steal is why p99 varies here."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[7] if len(fields) > 7 else 0, sum(fields)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -97,11 +104,13 @@ def main():
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         cpu0 = cpu_seconds(tree(server.pid))
+        steal0, total0 = machine_ticks()
         t0 = time.monotonic()
         load = subprocess.run([a.load_client, "--url", f"ws://127.0.0.1:{port}/api/audio/ws", "--json"] + a.load_args,
                               capture_output=True, text=True)
         wall = time.monotonic() - t0
         cpu1 = cpu_seconds(tree(server.pid))
+        steal1, total1 = machine_ticks()
         stop.set()
         sampler.join()
         try:
@@ -118,6 +127,7 @@ def main():
             "wall_s": round(wall, 3),
             "server_cores": round(cpu / wall, 3) if wall else None,
             "cpu_us_per_chunk": round(cpu / n * 1e6, 2) if n else None,
+            "steal_pct": round(100 * (steal1 - steal0) / (total1 - total0), 1) if total1 > total0 else None,
             "rss_idle_mib": round(rss0 / 2**20, 1),
             "rss_peak_mib": round(peak[0] / 2**20, 1),
             "kib_per_connection": round((peak[0] - rss0) / 1024 / opened, 2) if opened else None,

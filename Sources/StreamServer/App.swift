@@ -37,6 +37,9 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Mock engine: simulated processing time per chunk in milliseconds. (env: CALLSTREAM_MOCK_LATENCY_MS)")
     var mockLatencyMs = 0
 
+    @Option(help: "Event-loop threads for sockets and worker pipes; default: one per core. (env: CALLSTREAM_EVENT_LOOPS)")
+    var eventLoops: Int?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (env: CALLSTREAM_LOG_LEVEL)")
     var logLevel = "info"
 
@@ -51,6 +54,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--drain-timeout", "CALLSTREAM_DRAIN_TIMEOUT"),
         ("--max-in-flight", "CALLSTREAM_MAX_IN_FLIGHT"),
         ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
+        ("--event-loops", "CALLSTREAM_EVENT_LOOPS"),
         ("--log-level", "CALLSTREAM_LOG_LEVEL"),
     ]
 
@@ -73,6 +77,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard (1...(64 << 20)).contains(self.maxChunkBytes) else { throw ValidationError("--max-chunk-bytes must be 1...67108864") }
         guard self.drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be >= 0") }
         guard (1...100_000).contains(self.maxInFlight) else { throw ValidationError("--max-in-flight must be 1...100000") }
+        if let eventLoops = self.eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1...256") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
     }

@@ -7,9 +7,6 @@ import NIOPosix
 import Glibc
 #endif
 
-// Run Swift concurrency on NIO's event loops: async code and socket I/O then share threads
-// instead of hopping between two pools on every message.
-_ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
 // A worker that dies leaves a broken pipe; writing to it must be an error, not a signal.
 signal(SIGPIPE, SIG_IGN)
 ResourceLimits.raiseOpenFileLimit()
@@ -21,6 +18,13 @@ let arguments = StreamServerCommand.arguments(
 do {
     let parsed = try StreamServerCommand.parseAsRoot(arguments)
     if let command = parsed as? StreamServerCommand {
+        // The loop count must be set before NIO's shared group first starts.
+        if let eventLoops = command.eventLoops {
+            NIOSingletons.groupLoopCountSuggestion = eventLoops
+        }
+        // Run Swift concurrency on NIO's event loops: async code and socket I/O then share
+        // threads instead of hopping between two pools on every message.
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         try await command.run()
     } else {
         var command = parsed

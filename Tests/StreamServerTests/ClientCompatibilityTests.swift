@@ -16,8 +16,11 @@ import Testing
         }
     }
 
-    @Test func loadClientPassesAgainstAHealthyServer() async throws {
-        try await withServer(workers: 2) { server in
+    /// One loop (no hand-overs), and three loops with two workers (some streams' workers
+    /// live on another loop, so chunks and results cross threads).
+    @Test(arguments: [(1, 1), (3, 2)])
+    func loadClientPassesAgainstAHealthyServer(eventLoops: Int, workers: Int) async throws {
+        try await withServer(workers: workers, arguments: ["--event-loops", String(eventLoops)]) { server in
             let (status, output) = try await runProcess(
                 Binaries.path("load-client"),
                 ["--url", server.url, "--clients", "30", "--messages", "50", "--rate-ms", "0", "--in-flight", "8", "--json"]
@@ -62,5 +65,12 @@ import Testing
         let (_, readyWithFlag) = try await flagWins.get("/readyz")
         await flagWins.stop()
         #expect(readyWithFlag.contains(#""expected":1"#))
+    }
+
+    @Test(arguments: ["0", "-1", "many"])
+    func badEventLoopCountsAreRejected(value: String) async throws {
+        let (status, output) = try await runProcess(Binaries.path("stream-server"), ["--event-loops", value])
+        #expect(status != 0)
+        #expect(output.contains("event-loops"))
     }
 }
