@@ -34,6 +34,9 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Chunks one stream may have awaiting transcripts before the server stops reading it. (env: CALLSTREAM_MAX_IN_FLIGHT)")
     var maxInFlight = 64
 
+    @Option(help: "Largest recording upload in bytes; larger is refused with 413. (env: CALLSTREAM_MAX_UPLOAD_BYTES)")
+    var maxUploadBytes: Int64 = 512 << 20
+
     @Option(help: "Mock engine: simulated processing time per chunk in milliseconds. (env: CALLSTREAM_MOCK_LATENCY_MS)")
     var mockLatencyMs = 0
 
@@ -53,6 +56,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--max-chunk-bytes", "CALLSTREAM_MAX_CHUNK_BYTES"),
         ("--drain-timeout", "CALLSTREAM_DRAIN_TIMEOUT"),
         ("--max-in-flight", "CALLSTREAM_MAX_IN_FLIGHT"),
+        ("--max-upload-bytes", "CALLSTREAM_MAX_UPLOAD_BYTES"),
         ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
         ("--event-loops", "CALLSTREAM_EVENT_LOOPS"),
         ("--log-level", "CALLSTREAM_LOG_LEVEL"),
@@ -78,6 +82,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard self.drainTimeout >= 0 else { throw ValidationError("--drain-timeout must be >= 0") }
         guard (1...100_000).contains(self.maxInFlight) else { throw ValidationError("--max-in-flight must be 1...100000") }
         if let eventLoops = self.eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1...256") }
+        guard self.maxUploadBytes >= 1 else { throw ValidationError("--max-upload-bytes must be at least 1") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
     }

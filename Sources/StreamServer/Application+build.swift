@@ -1,10 +1,12 @@
+import Foundation
 import Hummingbird
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// Wires the server: worker pool, live-stream hub, HTTP routes, drain step.
+/// Wires the server: worker pool, live-stream hub, call store and recordings, HTTP routes,
+/// drain step.
 ///
 /// Service order matters: ServiceLifecycle shuts services down in reverse, so on SIGTERM the
 /// drain runs first, then the HTTP server stops, and the workers stop last (after the
@@ -28,8 +30,18 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         logger: logger
     )
 
+    let dataDirectory = URL(fileURLWithPath: arguments.dataDir)
+    let database = try CallDatabase.open(directory: dataDirectory)
+    let files = RecordingFiles(dataDirectory: dataDirectory)
+    try files.prepare()
+
     let router = Router()
     HealthController(streams: streams, workers: workers).addRoutes(to: router)
+    CallController(
+        repository: SQLiteCallRepository(database: database),
+        files: files,
+        maxUploadBytes: arguments.maxUploadBytes
+    ).addRoutes(to: router)
     LiveStreamRoutes(streams: streams).addRoutes(to: router)
 
     let app = Application(

@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+
+/// Where a call's recording is in its life: `created` (no recording yet) → `processing`
+/// (uploaded, being analysed) → `ready`, or `failed` (the recording keeps the error).
+enum CallStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case created, processing, ready, failed
+}
+
+/// A row of `calls`. Phone numbers are stored normalised (`PhoneNumber`), dates as epoch
+/// milliseconds (exact round trips, integer range scans), ids as lowercase text.
+struct Call: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "calls"
+
+    var id: UUID
+    var caller: String
+    var receiver: String
+    var startedAt: Date
+    var status: CallStatus
+    var isPrivate: Bool
+    var createdAt: Date
+    var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, caller, receiver, status
+        case startedAt = "started_at"
+        case isPrivate = "private"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    enum Columns {
+        static let id = Column(CodingKeys.id)
+        static let caller = Column(CodingKeys.caller)
+        static let receiver = Column(CodingKeys.receiver)
+        static let startedAt = Column(CodingKeys.startedAt)
+        static let status = Column(CodingKeys.status)
+        static let updatedAt = Column(CodingKeys.updatedAt)
+    }
+
+    static let recording = hasOne(Recording.self)
+
+    // Dates as epoch milliseconds (exact round trips, integer range scans); ids as lowercase text.
+    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .millisecondsSince1970 }
+    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .millisecondsSince1970 }
+    static func databaseUUIDEncodingStrategy(for column: String) -> DatabaseUUIDEncodingStrategy { .lowercaseString }
+}

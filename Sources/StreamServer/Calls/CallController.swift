@@ -1,0 +1,171 @@
+import AudioAnalysis
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The REST API for calls and their recordings.
+struct CallController<Context: RequestContext>: Sendable {
+    let repository: any CallRepository
+    let files: RecordingFiles
+    let maxUploadBytes: Int64
+
+    func addRoutes(to router: Router<Context>) {
+        router.post("/calls") { request, context in try await self.create(request, context: context) }
+        router.get("/calls") { request, _ in try await self.search(request) }
+        router.get("/calls/:id") { _, context in try await self.show(context) }
+        router.post("/calls/:id/recording") { request, context in try await self.upload(request, context: context) }
+        router.get("/calls/:id/download") { request, context in try await self.download(request, context: context) }
+    }
+
+    func create(_ request: Request, context: Context) async throws -> EditedResponse<CallJSON> {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: 64 * 1024)
+        } catch {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")
+        }
+        let fields = try NewCallRequest(json: body)
+        let now = Date.nowToTheMillisecond
+        let call = Call(
+            id: UUID(),
+            caller: fields.caller,
+            receiver: fields.receiver,
+            startedAt: fields.startedAt,
+            status: .created,
+            isPrivate: fields.isPrivate,
+            createdAt: now,
+            updatedAt: now
+        )
+        try await self.repository.create(call)
+        return EditedResponse(status: .created, response: CallJSON(item: CallWithRecording(call: call, recording: nil)))
+    }
+
+    func search(_ request: Request) async throws -> CallListJSON {
+        let search = try CallSearch(parameters: request.uri.queryParameters)
+        let page = try await self.repository.search(search)
+        return CallListJSON(total: page.total, limit: search.limit, offset: search.offset, items: page.items.map { CallJSON(item: $0) })
+    }
+
+    func show(_ context: Context) async throws -> CallJSON {
+        CallJSON(item: try await self.existingCall(context))
+    }
+
+    func upload(_ request: Request, context: Context) async throws -> EditedResponse<RecordingJSON> {
+        let existing = try await self.existingCall(context)
+        // Refuse before reading a byte of a body that cannot be used.
+        guard existing.recording == nil else { throw Self.alreadyRecorded }
+        if let length = request.headers[.contentLength].flatMap(Int64.init), length > self.maxUploadBytes + 64 * 1024 {
+            throw APIError(.contentTooLarge, code: "upload_too_large", message: "the file is larger than \(self.maxUploadBytes) bytes")
+        }
+        let file = try self.files.beginUpload()
+        do {
+            let received = try await MultipartUpload(maxBytes: self.maxUploadBytes, allowedExtensions: ["wav", "mp3"])
+                .receive(body: request.body, contentType: request.headers[.contentType], into: file)
+            let sha256 = try await file.finish()
+            let kind = try await NIOThreadPool.singleton.runIfActive {
+                try AudioSniffer.sniff { offset, count in try file.read(offset: offset, count: count) }
+            }
+            guard let kind else {
+                throw APIError(.unprocessableContent, code: "invalid_audio", message: "the file is not a WAV (PCM or float, 1-8 channels) or MP3 we can decode")
+            }
+            let format: AudioFileFormat = kind == .wav ? .wav : .mp3
+            let now = Date.nowToTheMillisecond
+            let id = UUID()
+            let storedPath = self.files.relativePath(id: id, format: format)
+            let recording = Recording(
+                id: id,
+                callID: existing.call.id,
+                filename: received.filename,
+                storedPath: storedPath,
+                format: format,
+                sizeBytes: file.size,
+                sha256: sha256,
+                attempts: 0,
+                createdAt: now,
+                updatedAt: now
+            )
+            try await self.files.commit(file, to: storedPath)
+            let attached: CallWithRecording
+            do {
+                attached = try await self.repository.attach(recording)
+            } catch {
+                self.files.remove(storedPath)
+                throw Self.apiError(error)
+            }
+            return EditedResponse(status: .accepted, response: RecordingJSON(recording: recording, status: attached.call.status))
+        } catch {
+            file.discard()
+            throw error
+        }
+    }
+
+    func download(_ request: Request, context: Context) async throws -> Response {
+        let existing = try await self.existingCall(context)
+        guard !existing.call.isPrivate else {
+            throw APIError(.forbidden, code: "recording_private", message: "this call's recording is private")
+        }
+        guard let recording = existing.recording else {
+            throw APIError(.notFound, code: "recording_not_found", message: "this call has no recording yet")
+        }
+        let size = recording.sizeBytes
+        var headers: HTTPFields = [
+            .contentType: recording.format.contentType,
+            .acceptRanges: "bytes",
+            .contentDisposition: Self.contentDisposition(filename: recording.filename),
+        ]
+        let path = self.files.absolutePath(recording.storedPath)
+        switch ByteRange(header: request.headers[.range], size: size) {
+        case .whole:
+            headers[.contentLength] = String(size)
+            let body = try await FileIO().loadFile(path: path, range: 0...Int(max(size - 1, 0)), context: context)
+            return Response(status: .ok, headers: headers, body: body)
+        case .partial(let range):
+            headers[.contentLength] = String(range.count)
+            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+            let body = try await FileIO().loadFile(path: path, range: Int(range.lowerBound)...Int(range.upperBound), context: context)
+            return Response(status: .partialContent, headers: headers, body: body)
+        case .unsatisfiable:
+            var response = try APIError(.rangeNotSatisfiable, code: "range_not_satisfiable", message: "the file has \(size) bytes")
+                .response(from: request, context: context)
+            response.headers[.contentRange] = "bytes */\(size)"
+            return response
+        }
+    }
+
+    private func existingCall(_ context: Context) async throws -> CallWithRecording {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text),
+            let found = try await self.repository.find(id: id)
+        else {
+            throw APIError(.notFound, code: "call_not_found", message: "no call with this id")
+        }
+        return found
+    }
+
+    private static var alreadyRecorded: APIError { APIError(.conflict, code: "recording_already_exists", message: "this call already has a recording") }
+
+    private static func apiError(_ error: any Error) -> any Error {
+        switch error as? CallRepositoryError {
+        case .conflict: alreadyRecorded
+        case .notFound: APIError(.notFound, code: "call_not_found", message: "no call with this id")
+        case nil: error
+        }
+    }
+
+    /// `attachment` with an ASCII fallback name and the exact name in RFC 5987 form.
+    static func contentDisposition(filename: String) -> String {
+        let fallback = String(filename.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" ? Character($0) : "_" })
+        let encoded = filename.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: ".-_~"))) ?? fallback
+        return "attachment; filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
+    }
+}
+
+extension Date {
+    /// Now, to the millisecond: what the database keeps, so responses match later reads.
+    static var nowToTheMillisecond: Date {
+        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+    }
+}

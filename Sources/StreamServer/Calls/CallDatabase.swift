@@ -1,0 +1,77 @@
+import Foundation
+import GRDB
+
+/// The SQLite file under `--data-dir` (`callstream.sqlite`): a WAL-mode `DatabasePool` (one
+/// writer, concurrent readers) and the schema's migrations.
+enum CallDatabase {
+    static func open(directory: URL) throws -> DatabasePool {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        // Writers wait for each other instead of failing with SQLITE_BUSY.
+        configuration.busyMode = .timeout(10)
+        let pool = try DatabasePool(path: directory.appendingPathComponent("callstream.sqlite").path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+        return pool
+    }
+
+    /// Named, append-only migrations: never edit one that has shipped; add the next.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: calls and recordings") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE calls (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        caller TEXT NOT NULL,
+                        receiver TEXT NOT NULL,
+                        started_at INTEGER NOT NULL,
+                        status TEXT NOT NULL CHECK (status IN ('created', 'processing', 'ready', 'failed')),
+                        private INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    -- Listing is newest first; every filter can walk one of these in that order.
+                    CREATE INDEX calls_by_started_at ON calls (started_at, id);
+                    CREATE INDEX calls_by_caller ON calls (caller, started_at);
+                    CREATE INDEX calls_by_receiver ON calls (receiver, started_at);
+                    CREATE INDEX calls_by_status ON calls (status, started_at);
+
+                    -- Substring search over both numbers: trigram full-text index kept in step
+                    -- with calls by triggers (queries of 3+ characters use it).
+                    CREATE VIRTUAL TABLE calls_numbers USING fts5(
+                        caller, receiver, content = 'calls', content_rowid = 'rowid', tokenize = 'trigram'
+                    );
+                    CREATE TRIGGER calls_numbers_insert AFTER INSERT ON calls BEGIN
+                        INSERT INTO calls_numbers (rowid, caller, receiver) VALUES (new.rowid, new.caller, new.receiver);
+                    END;
+                    CREATE TRIGGER calls_numbers_delete AFTER DELETE ON calls BEGIN
+                        INSERT INTO calls_numbers (calls_numbers, rowid, caller, receiver) VALUES ('delete', old.rowid, old.caller, old.receiver);
+                    END;
+                    CREATE TRIGGER calls_numbers_update AFTER UPDATE OF caller, receiver ON calls BEGIN
+                        INSERT INTO calls_numbers (calls_numbers, rowid, caller, receiver) VALUES ('delete', old.rowid, old.caller, old.receiver);
+                        INSERT INTO calls_numbers (rowid, caller, receiver) VALUES (new.rowid, new.caller, new.receiver);
+                    END;
+
+                    CREATE TABLE recordings (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        call_id TEXT NOT NULL UNIQUE REFERENCES calls (id) ON DELETE CASCADE,
+                        filename TEXT NOT NULL,
+                        stored_path TEXT NOT NULL,
+                        format TEXT NOT NULL CHECK (format IN ('wav', 'mp3')),
+                        size_bytes INTEGER NOT NULL,
+                        sha256 TEXT NOT NULL,
+                        duration_sec REAL,
+                        transcription TEXT,
+                        silence_marks TEXT,
+                        error TEXT,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    """
+            )
+        }
+        return migrator
+    }
+}

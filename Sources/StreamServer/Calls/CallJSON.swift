@@ -1,0 +1,121 @@
+import Foundation
+import Hummingbird
+
+/// A call as the API shows it: dates in ISO 8601 UTC with milliseconds, `recording` null
+/// until one is uploaded.
+struct CallJSON: ResponseEncodable, Equatable {
+    let item: CallWithRecording
+
+    enum CodingKeys: String, CodingKey {
+        case id, caller, receiver, status, recording
+        case startedAt = "started_at"
+        case isPrivate = "private"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        let call = self.item.call
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(call.id.uuidString.lowercased(), forKey: .id)
+        try container.encode(call.caller, forKey: .caller)
+        try container.encode(call.receiver, forKey: .receiver)
+        try container.encode(ISO8601.format(call.startedAt), forKey: .startedAt)
+        try container.encode(call.isPrivate, forKey: .isPrivate)
+        try container.encode(call.status, forKey: .status)
+        try container.encode(ISO8601.format(call.createdAt), forKey: .createdAt)
+        try container.encode(ISO8601.format(call.updatedAt), forKey: .updatedAt)
+        try container.encode(self.item.recording.map { RecordingJSON(recording: $0, status: call.status) }, forKey: .recording)
+    }
+}
+
+/// A recording as the API shows it; `status` is its call's. Analysis fields are null until
+/// the analysis is done.
+struct RecordingJSON: ResponseEncodable, Equatable {
+    let recording: Recording
+    let status: CallStatus
+
+    enum CodingKeys: String, CodingKey {
+        case id, filename, format, sha256, transcription, status, error
+        case callID = "call_id"
+        case sizeBytes = "size_bytes"
+        case durationSec = "duration_sec"
+        case silenceMarks = "silence_marks"
+        case createdAt = "created_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        let recording = self.recording
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(recording.id.uuidString.lowercased(), forKey: .id)
+        try container.encode(recording.callID.uuidString.lowercased(), forKey: .callID)
+        try container.encode(recording.filename, forKey: .filename)
+        try container.encode(recording.format, forKey: .format)
+        try container.encode(recording.sizeBytes, forKey: .sizeBytes)
+        try container.encode(recording.sha256, forKey: .sha256)
+        try container.encode(recording.durationSec, forKey: .durationSec)
+        try container.encode(recording.transcription, forKey: .transcription)
+        try container.encode(recording.silenceMarks, forKey: .silenceMarks)
+        try container.encode(self.status, forKey: .status)
+        try container.encode(recording.error, forKey: .error)
+        try container.encode(ISO8601.format(recording.createdAt), forKey: .createdAt)
+    }
+}
+
+struct CallListJSON: ResponseEncodable {
+    let total: Int
+    let limit: Int
+    let offset: Int
+    let items: [CallJSON]
+}
+
+/// The body of `POST /calls`, read field by field so that each problem gets its own error.
+struct NewCallRequest {
+    var caller: String
+    var receiver: String
+    var startedAt: Date
+    var isPrivate: Bool
+
+    /// A JSON value of any type, to tell "missing" from "wrong type".
+    private enum Value: Decodable {
+        case string(String), bool(Bool), other
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let bool = try? container.decode(Bool.self) {
+                self = .bool(bool)
+            } else if let string = try? container.decode(String.self) {
+                self = .string(string)
+            } else {
+                self = .other
+            }
+        }
+    }
+
+    init(json: ByteBuffer) throws {
+        let fields: [String: Value]
+        do {
+            fields = try JSONDecoder().decode([String: Value].self, from: Data(buffer: json))
+        } catch {
+            throw APIError(.badRequest, code: "invalid_json", message: "the body must be a JSON object")
+        }
+        func phone(_ name: String) throws -> String {
+            guard case .string(let text) = fields[name], let number = PhoneNumber.normalise(text) else {
+                throw APIError(.unprocessableContent, code: "invalid_phone", message: "\(name) must be up to 32 digits with an optional leading + (spaces, dashes and brackets are ignored)")
+            }
+            return number
+        }
+        self.caller = try phone("caller")
+        self.receiver = try phone("receiver")
+        guard case .string(let text) = fields["started_at"], let date = ISO8601.parse(text) else {
+            throw APIError(.unprocessableContent, code: "invalid_date", message: "started_at must be an ISO 8601 date-time, e.g. 2026-11-23T09:30:00Z")
+        }
+        // Kept to the millisecond, as stored, so what POST returns is what GET returns.
+        self.startedAt = Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        switch fields["private"] {
+        case nil: self.isPrivate = false
+        case .bool(let value): self.isPrivate = value
+        default: throw APIError(.unprocessableContent, code: "invalid_private", message: "private must be true or false")
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// Where calls and recordings are kept. SQLite (`SQLiteCallRepository`) today; a PostgreSQL
+/// implementation can follow behind the same protocol.
+protocol CallRepository: Sendable {
+    func create(_ call: Call) async throws
+    func find(id: UUID) async throws -> CallWithRecording?
+    func search(_ search: CallSearch) async throws -> CallPage
+    /// Adds a call's recording and moves the call to `processing`. Throws `conflict` when the
+    /// call has one already and `notFound` when the call does not exist.
+    func attach(_ recording: Recording) async throws -> CallWithRecording
+    /// Counts an analysis attempt; returns the attempt number.
+    func beginAnalysis(recordingID: UUID) async throws -> Int
+    /// Stores an analysis and moves the call to `ready`.
+    func complete(recordingID: UUID, analysis: RecordingAnalysis) async throws
+    /// Keeps the error and moves the call to `failed`.
+    func fail(recordingID: UUID, error: String) async throws
+    /// Recordings whose calls are `processing`: analysis owed (after a restart, too).
+    func pendingRecordings() async throws -> [Recording]
+}
+
+enum CallRepositoryError: Error, Equatable {
+    case notFound
+    case conflict
+}
+
+/// What the analysis of a recording found.
+struct RecordingAnalysis: Sendable, Equatable {
+    var durationSec: Double
+    var silenceMarks: [SilenceMark]
+    var transcription: String
+}

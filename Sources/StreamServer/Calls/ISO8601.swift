@@ -1,0 +1,21 @@
+import Foundation
+
+/// Dates on the API: ISO 8601 in, ISO 8601 UTC with milliseconds out (what is stored).
+enum ISO8601 {
+    private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    private static let withoutFraction = Date.ISO8601FormatStyle()
+    private static let dateOnly = Date.ISO8601FormatStyle().year().month().day()
+
+    /// A date-time with a zone (`Z` or `±hh:mm`), with or without fractional seconds, or a
+    /// plain date (midnight UTC).
+    static func parse(_ text: String) -> Date? {
+        if let date = try? Self.withoutFraction.parse(text) { return date }
+        if let date = try? Self.withFraction.parse(text) { return date }
+        if text.count == 10, let date = try? Self.dateOnly.parse(text) { return date }
+        return nil
+    }
+
+    static func format(_ date: Date) -> String {
+        Self.withFraction.format(date)
+    }
+}

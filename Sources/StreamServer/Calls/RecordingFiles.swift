@@ -1,0 +1,143 @@
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The recordings folder under `--data-dir`: `recordings/<recording id>.<ext>`, and `tmp/` for
+/// uploads in progress. A file is only ever renamed into `recordings/` once it is complete and
+/// fsync'd, so a crash leaves at most a stray temporary file, removed at the next start.
+struct RecordingFiles: Sendable {
+    let dataDirectory: URL
+
+    var recordingsDirectory: URL { self.dataDirectory.appendingPathComponent("recordings") }
+    var temporaryDirectory: URL { self.dataDirectory.appendingPathComponent("tmp") }
+
+    /// Creates the folders and removes uploads a previous run left unfinished.
+    func prepare() throws {
+        let manager = FileManager.default
+        try manager.createDirectory(at: self.recordingsDirectory, withIntermediateDirectories: true)
+        try manager.createDirectory(at: self.temporaryDirectory, withIntermediateDirectories: true)
+        for name in try manager.contentsOfDirectory(atPath: self.temporaryDirectory.path) {
+            try? manager.removeItem(at: self.temporaryDirectory.appendingPathComponent(name))
+        }
+    }
+
+    /// The stored file's path relative to the data directory (what the database keeps).
+    func relativePath(id: UUID, format: AudioFileFormat) -> String {
+        "recordings/\(id.uuidString.lowercased()).\(format.rawValue)"
+    }
+
+    func absolutePath(_ relativePath: String) -> String {
+        self.dataDirectory.appendingPathComponent(relativePath).path
+    }
+
+    func beginUpload() throws -> UploadFile {
+        try UploadFile(path: self.temporaryDirectory.appendingPathComponent("\(UUID().uuidString.lowercased()).part").path)
+    }
+
+    /// Moves a finished, fsync'd upload into place and makes the rename itself durable.
+    func commit(_ upload: UploadFile, to relativePath: String) async throws {
+        let target = self.absolutePath(relativePath)
+        let directory = self.recordingsDirectory.path
+        try await NIOThreadPool.singleton.runIfActive {
+            guard rename(upload.path, target) == 0 else { throw UploadFile.IOError(operation: "rename", code: errno) }
+            let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if fd >= 0 {
+                _ = fsync(fd)
+                close(fd)
+            }
+        }
+    }
+
+    func remove(_ relativePath: String) {
+        try? FileManager.default.removeItem(atPath: self.absolutePath(relativePath))
+    }
+}
+
+/// A file being uploaded: bytes are hashed as they arrive and written in large batches on
+/// NIO's thread pool (never on an event loop). `finish()` fsyncs; `discard()` removes it.
+/// Used by one request task at a time.
+final class UploadFile: @unchecked Sendable {
+    struct IOError: Error, CustomStringConvertible {
+        var operation: String
+        var code: Int32
+        var description: String { "\(self.operation) failed: \(String(cString: strerror(self.code)))" }
+    }
+
+    let path: String
+    private let fd: Int32
+    private var hasher = SHA256()
+    private var pending: ByteBuffer
+    private(set) var size: Int64 = 0
+    private static let batchBytes = 256 * 1024
+
+    init(path: String) throws {
+        self.path = path
+        self.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard self.fd >= 0 else { throw IOError(operation: "open", code: errno) }
+        self.pending = ByteBufferAllocator().buffer(capacity: Self.batchBytes)
+    }
+
+    deinit {
+        close(self.fd)
+    }
+
+    func append(_ bytes: ByteBuffer) async throws {
+        bytes.withUnsafeReadableBytes { self.hasher.update(bufferPointer: $0) }
+        self.size += Int64(bytes.readableBytes)
+        var bytes = bytes
+        self.pending.writeBuffer(&bytes)
+        if self.pending.readableBytes >= Self.batchBytes {
+            try await self.flush()
+        }
+    }
+
+    /// Writes what is buffered and fsyncs; returns the SHA-256 of everything appended.
+    func finish() async throws -> String {
+        try await self.flush()
+        let fd = self.fd
+        try await NIOThreadPool.singleton.runIfActive {
+            guard fsync(fd) == 0 else { throw IOError(operation: "fsync", code: errno) }
+        }
+        return self.hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    func discard() {
+        unlink(self.path)
+    }
+
+    /// Up to `count` bytes at `offset` of what has been written (for sniffing the format).
+    func read(offset: Int, count: Int) throws -> [UInt8] {
+        let fd = open(self.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw IOError(operation: "open", code: errno) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        guard got >= 0 else { throw IOError(operation: "read", code: errno) }
+        return Array(bytes.prefix(got))
+    }
+
+    private func flush() async throws {
+        guard self.pending.readableBytes > 0 else { return }
+        let batch = self.pending
+        self.pending.clear()
+        let fd = self.fd
+        try await NIOThreadPool.singleton.runIfActive {
+            try batch.withUnsafeReadableBytes { bytes in
+                var written = 0
+                while written < bytes.count {
+                    let result = write(fd, bytes.baseAddress! + written, bytes.count - written)
+                    if result < 0 {
+                        if errno == EINTR { continue }
+                        throw IOError(operation: "write", code: errno)
+                    }
+                    written += result
+                }
+            }
+        }
+    }
+}

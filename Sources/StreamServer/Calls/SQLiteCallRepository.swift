@@ -1,0 +1,151 @@
+import Foundation
+import GRDB
+
+/// `CallRepository` on the SQLite file (GRDB `DatabasePool`: WAL, one writer, many readers).
+/// Every value from a request is bound as an SQL parameter.
+struct SQLiteCallRepository: CallRepository {
+    let database: DatabasePool
+
+    func create(_ call: Call) async throws {
+        try await self.database.write { db in try call.insert(db) }
+    }
+
+    func find(id: UUID) async throws -> CallWithRecording? {
+        try await self.database.read { db in
+            guard let call = try Call.fetchOne(db, key: id.uuidString.lowercased()) else { return nil }
+            let recording = try Recording.filter(Recording.Columns.callID == id.uuidString.lowercased()).fetchOne(db)
+            return CallWithRecording(call: call, recording: recording)
+        }
+    }
+
+    func search(_ search: CallSearch) async throws -> CallPage {
+        var conditions: [String] = []
+        var arguments = StatementArguments()
+        if let fragment = search.fragment {
+            if fragment.count >= 3 {
+                // A quoted FTS5 phrase: with the trigram tokenizer it matches any substring.
+                conditions.append("calls.rowid IN (SELECT rowid FROM calls_numbers WHERE calls_numbers MATCH ?)")
+                arguments += ["\"" + fragment.replacingOccurrences(of: "\"", with: "\"\"") + "\""]
+            } else {
+                // Too short for trigrams: a scan.
+                let pattern = "%" + Self.escapeLike(fragment) + "%"
+                conditions.append(#"(caller LIKE ? ESCAPE '\' OR receiver LIKE ? ESCAPE '\')"#)
+                arguments += [pattern, pattern]
+            }
+        }
+        if let phone = search.phone {
+            conditions.append("(caller = ? OR receiver = ?)")
+            arguments += [phone, phone]
+        }
+        if let from = search.from {
+            conditions.append("started_at >= ?")
+            arguments += [Self.milliseconds(from)]
+        }
+        if let to = search.to {
+            conditions.append("started_at < ?")
+            arguments += [Self.milliseconds(to)]
+        }
+        if let status = search.status {
+            conditions.append("status = ?")
+            arguments += [status.rawValue]
+        }
+        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
+        let filterArguments = arguments
+        let pageArguments = arguments + [search.limit, search.offset]
+        return try await self.database.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls \(whereClause)", arguments: filterArguments) ?? 0
+            let calls = try Call.fetchAll(
+                db,
+                sql: "SELECT calls.* FROM calls \(whereClause) ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+                arguments: pageArguments
+            )
+            let ids = calls.map { $0.id.uuidString.lowercased() }
+            let recordings = try Recording.filter(ids.contains(Recording.Columns.callID)).fetchAll(db)
+            let byCall = Dictionary(recordings.map { ($0.callID, $0) }, uniquingKeysWith: { first, _ in first })
+            return CallPage(total: total, items: calls.map { CallWithRecording(call: $0, recording: byCall[$0.id]) })
+        }
+    }
+
+    func attach(_ recording: Recording) async throws -> CallWithRecording {
+        try await self.database.write { db in
+            guard var call = try Call.fetchOne(db, key: recording.callID.uuidString.lowercased()) else {
+                throw CallRepositoryError.notFound
+            }
+            if try Recording.filter(Recording.Columns.callID == recording.callID.uuidString.lowercased()).fetchCount(db) > 0 {
+                throw CallRepositoryError.conflict
+            }
+            try recording.insert(db)
+            call.status = .processing
+            call.updatedAt = recording.createdAt
+            try call.update(db)
+            return CallWithRecording(call: call, recording: recording)
+        }
+    }
+
+    func beginAnalysis(recordingID: UUID) async throws -> Int {
+        try await self.database.write { db in
+            guard var recording = try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()) else {
+                throw CallRepositoryError.notFound
+            }
+            recording.attempts += 1
+            recording.updatedAt = Date()
+            try recording.update(db)
+            return recording.attempts
+        }
+    }
+
+    func complete(recordingID: UUID, analysis: RecordingAnalysis) async throws {
+        try await self.finish(recordingID: recordingID, status: .ready) { recording in
+            recording.durationSec = analysis.durationSec
+            recording.silenceMarks = analysis.silenceMarks
+            recording.transcription = analysis.transcription
+            recording.error = nil
+        }
+    }
+
+    func fail(recordingID: UUID, error: String) async throws {
+        try await self.finish(recordingID: recordingID, status: .failed) { recording in
+            recording.error = error
+        }
+    }
+
+    func pendingRecordings() async throws -> [Recording] {
+        try await self.database.read { db in
+            try Recording.fetchAll(
+                db,
+                sql: "SELECT recordings.* FROM recordings JOIN calls ON calls.id = recordings.call_id WHERE calls.status = ? ORDER BY recordings.created_at",
+                arguments: [CallStatus.processing.rawValue]
+            )
+        }
+    }
+
+    private func finish(recordingID: UUID, status: CallStatus, change: @escaping @Sendable (inout Recording) -> Void) async throws {
+        try await self.database.write { db in
+            guard var recording = try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()),
+                var call = try Call.fetchOne(db, key: recording.callID.uuidString.lowercased())
+            else {
+                throw CallRepositoryError.notFound
+            }
+            let now = Date()
+            change(&recording)
+            recording.updatedAt = now
+            try recording.update(db)
+            call.status = status
+            call.updatedAt = now
+            try call.update(db)
+        }
+    }
+
+    static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    private static func escapeLike(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return escaped
+    }
+}
