@@ -26,9 +26,10 @@ final class TestServer: Sendable {
         workers: Int? = 1,
         arguments: [String] = [],
         environment: [String: String] = [:],
-        waitForReady: Bool = true
+        waitForReady: Bool = true,
+        dataDir existingDataDir: URL? = nil
     ) async throws -> TestServer {
-        let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("callstream-test-\(UUID().uuidString)")
+        let dataDir = existingDataDir ?? FileManager.default.temporaryDirectory.appendingPathComponent("callstream-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         let logFile = dataDir.appendingPathComponent("server.log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
@@ -118,8 +119,8 @@ final class TestServer: Sendable {
 
     var log: String { (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? "" }
 
-    /// Stops the server (SIGTERM, then SIGKILL) and removes its data directory.
-    func stop() async {
+    /// Stops the server (SIGTERM, then SIGKILL) and removes its data directory unless asked not to.
+    func stop(keepingData: Bool = false) async {
         if self.process.isRunning {
             self.signal(SIGTERM)
             if (try? await self.waitForExit(timeout: .seconds(15))) == nil {
@@ -127,8 +128,39 @@ final class TestServer: Sendable {
                 self.signal(SIGKILL)
             }
         }
-        try? FileManager.default.removeItem(at: self.dataDir)
+        if !keepingData {
+            try? FileManager.default.removeItem(at: self.dataDir)
+        }
     }
+
+    /// One HTTP request; the body of the answer and its headers (names lowercased).
+    func request(
+        _ method: String,
+        _ path: String,
+        body: Data? = nil,
+        headers: [String: String] = [:]
+    ) async throws -> HTTPAnswer {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(self.port)\(path)")!)
+        request.httpMethod = method
+        request.httpBody = body
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        var fields: [String: String] = [:]
+        for (name, value) in http.allHeaderFields {
+            fields[String(describing: name).lowercased()] = String(describing: value)
+        }
+        return HTTPAnswer(status: http.statusCode, headers: fields, body: data)
+    }
+}
+
+struct HTTPAnswer {
+    var status: Int
+    var headers: [String: String]
+    var body: Data
+
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: self.body)) as? [String: Any] ?? [:] }
+    var errorCode: String? { (self.json["error"] as? [String: Any])?["code"] as? String }
 }
 
 enum TestServerError: Error {

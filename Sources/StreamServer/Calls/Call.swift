@@ -7,19 +7,19 @@ enum CallStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertib
     case created, processing, ready, failed
 }
 
-/// A row of `calls`. Phone numbers are stored normalised (`PhoneNumber`), dates as epoch
-/// milliseconds (exact round trips, integer range scans), ids as lowercase text.
+/// A row of `calls`. Phone numbers are stored normalised (`PhoneNumber`), times as epoch
+/// milliseconds (`Timestamp`), ids as lowercase text.
 struct Call: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "calls"
 
     var id: UUID
     var caller: String
     var receiver: String
-    var startedAt: Date
+    var startedAt: Timestamp
     var status: CallStatus
     var isPrivate: Bool
-    var createdAt: Date
-    var updatedAt: Date
+    var createdAt: Timestamp
+    var updatedAt: Timestamp
 
     enum CodingKeys: String, CodingKey {
         case id, caller, receiver, status
@@ -40,8 +40,6 @@ struct Call: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
 
     static let recording = hasOne(Recording.self)
 
-    // Dates as epoch milliseconds (exact round trips, integer range scans); ids as lowercase text.
-    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .millisecondsSince1970 }
-    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .millisecondsSince1970 }
+    // Ids as lowercase text (readable, and what the API shows).
     static func databaseUUIDEncodingStrategy(for column: String) -> DatabaseUUIDEncodingStrategy { .lowercaseString }
 }

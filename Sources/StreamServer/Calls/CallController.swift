@@ -29,7 +29,7 @@ struct CallController<Context: RequestContext>: Sendable {
             throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")
         }
         let fields = try NewCallRequest(json: body)
-        let now = Date.nowToTheMillisecond
+        let now = Timestamp.now
         let call = Call(
             id: UUID(),
             caller: fields.caller,
@@ -73,7 +73,7 @@ struct CallController<Context: RequestContext>: Sendable {
                 throw APIError(.unprocessableContent, code: "invalid_audio", message: "the file is not a WAV (PCM or float, 1-8 channels) or MP3 we can decode")
             }
             let format: AudioFileFormat = kind == .wav ? .wav : .mp3
-            let now = Date.nowToTheMillisecond
+            let now = Timestamp.now
             let id = UUID()
             let storedPath = self.files.relativePath(id: id, format: format)
             let recording = Recording(
@@ -160,12 +160,5 @@ struct CallController<Context: RequestContext>: Sendable {
         let fallback = String(filename.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" ? Character($0) : "_" })
         let encoded = filename.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(.init(charactersIn: ".-_~"))) ?? fallback
         return "attachment; filename=\"\(fallback)\"; filename*=UTF-8''\(encoded)"
-    }
-}
-
-extension Date {
-    /// Now, to the millisecond: what the database keeps, so responses match later reads.
-    static var nowToTheMillisecond: Date {
-        Date(timeIntervalSince1970: (Date().timeIntervalSince1970 * 1000).rounded(.down) / 1000)
     }
 }

@@ -20,11 +20,11 @@ struct CallJSON: ResponseEncodable, Equatable {
         try container.encode(call.id.uuidString.lowercased(), forKey: .id)
         try container.encode(call.caller, forKey: .caller)
         try container.encode(call.receiver, forKey: .receiver)
-        try container.encode(ISO8601.format(call.startedAt), forKey: .startedAt)
+        try container.encode(call.startedAt.iso8601, forKey: .startedAt)
         try container.encode(call.isPrivate, forKey: .isPrivate)
         try container.encode(call.status, forKey: .status)
-        try container.encode(ISO8601.format(call.createdAt), forKey: .createdAt)
-        try container.encode(ISO8601.format(call.updatedAt), forKey: .updatedAt)
+        try container.encode(call.createdAt.iso8601, forKey: .createdAt)
+        try container.encode(call.updatedAt.iso8601, forKey: .updatedAt)
         try container.encode(self.item.recording.map { RecordingJSON(recording: $0, status: call.status) }, forKey: .recording)
     }
 }
@@ -58,7 +58,7 @@ struct RecordingJSON: ResponseEncodable, Equatable {
         try container.encode(recording.silenceMarks, forKey: .silenceMarks)
         try container.encode(self.status, forKey: .status)
         try container.encode(recording.error, forKey: .error)
-        try container.encode(ISO8601.format(recording.createdAt), forKey: .createdAt)
+        try container.encode(recording.createdAt.iso8601, forKey: .createdAt)
     }
 }
 
@@ -73,7 +73,7 @@ struct CallListJSON: ResponseEncodable {
 struct NewCallRequest {
     var caller: String
     var receiver: String
-    var startedAt: Date
+    var startedAt: Timestamp
     var isPrivate: Bool
 
     /// A JSON value of any type, to tell "missing" from "wrong type".
@@ -110,8 +110,7 @@ struct NewCallRequest {
         guard case .string(let text) = fields["started_at"], let date = ISO8601.parse(text) else {
             throw APIError(.unprocessableContent, code: "invalid_date", message: "started_at must be an ISO 8601 date-time, e.g. 2026-11-23T09:30:00Z")
         }
-        // Kept to the millisecond, as stored, so what POST returns is what GET returns.
-        self.startedAt = Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded(.down) / 1000)
+        self.startedAt = Timestamp(date)
         switch fields["private"] {
         case nil: self.isPrivate = false
         case .bool(let value): self.isPrivate = value

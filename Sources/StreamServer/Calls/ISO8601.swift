@@ -1,6 +1,6 @@
 import Foundation
 
-/// Dates on the API: ISO 8601 in, ISO 8601 UTC with milliseconds out (what is stored).
+/// Dates on the API: ISO 8601 in; out, see `Timestamp.iso8601`.
 enum ISO8601 {
     private static let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
     private static let withoutFraction = Date.ISO8601FormatStyle()
@@ -15,7 +15,8 @@ enum ISO8601 {
         return nil
     }
 
-    static func format(_ date: Date) -> String {
-        Self.withFraction.format(date)
+    /// `2026-11-23T09:30:00Z` (whole seconds, UTC).
+    static func formatSeconds(_ date: Date) -> String {
+        Self.withoutFraction.format(date)
     }
 }

@@ -42,8 +42,8 @@ struct Recording: Codable, Sendable, Equatable, FetchableRecord, PersistableReco
     var error: String?
     /// Analyses started for this recording; a worker crash on the file counts as one.
     var attempts: Int
-    var createdAt: Date
-    var updatedAt: Date
+    var createdAt: Timestamp
+    var updatedAt: Timestamp
 
     enum CodingKeys: String, CodingKey {
         case id, filename, format, sha256, transcription, error, attempts
@@ -60,8 +60,6 @@ struct Recording: Codable, Sendable, Equatable, FetchableRecord, PersistableReco
         static let callID = Column(CodingKeys.callID)
     }
 
-    // Stored like `Call`'s.
-    static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .millisecondsSince1970 }
-    static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .millisecondsSince1970 }
+    // Ids stored like `Call`'s.
     static func databaseUUIDEncodingStrategy(for column: String) -> DatabaseUUIDEncodingStrategy { .lowercaseString }
 }

@@ -39,11 +39,11 @@ struct SQLiteCallRepository: CallRepository {
         }
         if let from = search.from {
             conditions.append("started_at >= ?")
-            arguments += [Self.milliseconds(from)]
+            arguments += [Timestamp(from).milliseconds]
         }
         if let to = search.to {
             conditions.append("started_at < ?")
-            arguments += [Self.milliseconds(to)]
+            arguments += [Timestamp(to).milliseconds]
         }
         if let status = search.status {
             conditions.append("status = ?")
@@ -88,7 +88,7 @@ struct SQLiteCallRepository: CallRepository {
                 throw CallRepositoryError.notFound
             }
             recording.attempts += 1
-            recording.updatedAt = Date()
+            recording.updatedAt = .now
             try recording.update(db)
             return recording.attempts
         }
@@ -126,7 +126,7 @@ struct SQLiteCallRepository: CallRepository {
             else {
                 throw CallRepositoryError.notFound
             }
-            let now = Date()
+            let now = Timestamp.now
             change(&recording)
             recording.updatedAt = now
             try recording.update(db)
@@ -134,10 +134,6 @@ struct SQLiteCallRepository: CallRepository {
             call.updatedAt = now
             try call.update(db)
         }
-    }
-
-    static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
     }
 
     private static func escapeLike(_ text: String) -> String {

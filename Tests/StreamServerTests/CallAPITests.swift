@@ -1,0 +1,310 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The calls and recordings API against a real server with a real SQLite file.
+@Suite struct CallAPITests {
+    // MARK: Helpers
+
+    static let audioDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("shared/audio")
+
+    static func audio(_ name: String) throws -> Data {
+        try Data(contentsOf: Self.audioDirectory.appendingPathComponent(name))
+    }
+
+    static func json(_ object: [String: Any]) -> Data {
+        try! JSONSerialization.data(withJSONObject: object)
+    }
+
+    static func createCall(
+        _ server: TestServer,
+        caller: String = "+15550100",
+        receiver: String = "+15550200",
+        startedAt: String = "2026-11-23T09:30:00Z",
+        isPrivate: Bool? = nil
+    ) async throws -> String {
+        var body: [String: Any] = ["caller": caller, "receiver": receiver, "started_at": startedAt]
+        if let isPrivate { body["private"] = isPrivate }
+        let answer = try await server.request("POST", "/calls", body: Self.json(body), headers: ["Content-Type": "application/json"])
+        #expect(answer.status == 201, "\(String(decoding: answer.body, as: UTF8.self))")
+        return try #require(answer.json["id"] as? String)
+    }
+
+    /// A multipart/form-data body with one `file` field (and an unrelated text field first).
+    static func multipart(filename: String, content: Data, field: String = "file") -> (Data, String) {
+        let boundary = "----callstream-\(UUID().uuidString)"
+        var body = Data()
+        body.append("--\(boundary)\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n".data(using: .utf8)!)
+        body.append("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(field)\"; filename=\"\(filename)\"\r\n".data(using: .utf8)!)
+        body.append("Content-Type: application/octet-stream\r\n\r\n".data(using: .utf8)!)
+        body.append(content)
+        body.append("\r\n--\(boundary)--\r\n".data(using: .utf8)!)
+        return (body, "multipart/form-data; boundary=\(boundary)")
+    }
+
+    static func upload(_ server: TestServer, call: String, filename: String, content: Data) async throws -> HTTPAnswer {
+        let (body, type) = Self.multipart(filename: filename, content: content)
+        return try await server.request("POST", "/calls/\(call)/recording", body: body, headers: ["Content-Type": type])
+    }
+
+    static func storedFiles(_ server: TestServer) -> [String] {
+        let recordings = (try? FileManager.default.contentsOfDirectory(atPath: server.dataDir.appendingPathComponent("recordings").path)) ?? []
+        let temporary = (try? FileManager.default.contentsOfDirectory(atPath: server.dataDir.appendingPathComponent("tmp").path)) ?? []
+        return (recordings.map { "recordings/\($0)" } + temporary.map { "tmp/\($0)" }).sorted()
+    }
+
+    // MARK: Calls
+
+    @Test func aCreatedCallIsStoredNormalisedAndReadBack() async throws {
+        try await withServer { server in
+            let body = Self.json(["caller": "+1 (555) 010-2030", "receiver": "555 0199", "started_at": "2026-11-23T10:30:00.1234+01:00"])
+            let created = try await server.request("POST", "/calls", body: body)
+            #expect(created.status == 201)
+            let call = created.json
+            #expect(call["caller"] as? String == "+15550102030")
+            #expect(call["receiver"] as? String == "5550199")
+            #expect(call["started_at"] as? String == "2026-11-23T09:30:00.123Z")
+            #expect(call["status"] as? String == "created")
+            #expect(call["private"] as? Bool == false)
+            #expect(call["recording"] is NSNull)
+            let id = try #require(call["id"] as? String)
+            let fetched = try await server.request("GET", "/calls/\(id)")
+            #expect(fetched.status == 200)
+            #expect(NSDictionary(dictionary: fetched.json) == NSDictionary(dictionary: call))
+        }
+    }
+
+    @Test(arguments: [
+        ("not json", 400, "invalid_json"),
+        ("[1,2]", 400, "invalid_json"),
+        (#"{"receiver":"1","started_at":"2026-11-23T09:30:00Z"}"#, 422, "invalid_phone"),
+        (#"{"caller":"12a","receiver":"1","started_at":"2026-11-23T09:30:00Z"}"#, 422, "invalid_phone"),
+        (#"{"caller":"+","receiver":"1","started_at":"2026-11-23T09:30:00Z"}"#, 422, "invalid_phone"),
+        (#"{"caller":"123456789012345678901234567890123","receiver":"1","started_at":"2026-11-23T09:30:00Z"}"#, 422, "invalid_phone"),
+        (#"{"caller":5550100,"receiver":"1","started_at":"2026-11-23T09:30:00Z"}"#, 422, "invalid_phone"),
+        (#"{"caller":"1","receiver":"2"}"#, 422, "invalid_date"),
+        (#"{"caller":"1","receiver":"2","started_at":"yesterday"}"#, 422, "invalid_date"),
+        (#"{"caller":"1","receiver":"2","started_at":"2026-11-23T09:30:00Z","private":"yes"}"#, 422, "invalid_private"),
+    ])
+    func badCallsAreRefusedWithTheirCode(body: String, status: Int, code: String) async throws {
+        try await withServer { server in
+            let answer = try await server.request("POST", "/calls", body: Data(body.utf8))
+            #expect(answer.status == status)
+            #expect(answer.errorCode == code)
+            let list = try await server.request("GET", "/calls")
+            #expect(list.json["total"] as? Int == 0)
+        }
+    }
+
+    @Test func thirtyTwoDigitsAreAllowed() async throws {
+        try await withServer { server in
+            _ = try await Self.createCall(server, caller: "+" + String(repeating: "9", count: 32))
+        }
+    }
+
+    @Test func unknownCallsAre404() async throws {
+        try await withServer { server in
+            for path in ["/calls/\(UUID().uuidString)", "/calls/not-a-uuid", "/calls/\(UUID().uuidString)/download"] {
+                let answer = try await server.request("GET", path)
+                #expect(answer.status == 404)
+                #expect(answer.errorCode == "call_not_found")
+            }
+        }
+    }
+
+    @Test func searchFiltersSortsAndPages() async throws {
+        try await withServer { server in
+            // Ten calls an hour apart; numbers chosen so each filter picks a known subset.
+            var ids: [String] = []
+            for hour in 0..<10 {
+                let caller = hour % 2 == 0 ? "+4930123456" : "+3312345\(hour)"
+                let started = String(format: "2026-11-20T%02d:00:00Z", hour)
+                ids.append(try await Self.createCall(server, caller: caller, receiver: "+15550\(hour)", startedAt: started))
+            }
+            func page(_ query: String) async throws -> (total: Int, ids: [String]) {
+                let answer = try await server.request("GET", "/calls?\(query)")
+                #expect(answer.status == 200, "\(query): \(String(decoding: answer.body, as: UTF8.self))")
+                let items = answer.json["items"] as? [[String: Any]] ?? []
+                return (answer.json["total"] as? Int ?? -1, items.compactMap { $0["id"] as? String })
+            }
+            let all = try await page("")
+            #expect(all.total == 10)
+            #expect(all.ids == Array(ids.reversed()))  // newest first
+            let berlin = try await page("phone=%2B49%20301-23456")
+            #expect(berlin.ids == [8, 6, 4, 2, 0].map { ids[$0] })
+            let byReceiver = try await page("phone=%2B155503")
+            #expect(byReceiver.ids == [ids[3]])
+            let substring = try await page("query=123457")
+            #expect(substring.ids == [ids[7]])
+            let twoCharacters = try await page("query=33")
+            #expect(twoCharacters.total == 5)
+            let window = try await page("from=2026-11-20T03:00:00Z&to=2026-11-20T06:00:00Z")
+            #expect(window.ids == [5, 4, 3].map { ids[$0] })
+            let combined = try await page("from=2026-11-20T03:00:00%2B00:00&phone=%2B4930123456&limit=2&offset=1")
+            #expect(combined.total == 3)
+            #expect(combined.ids == [6, 4].map { ids[$0] })
+            let paged = try await page("limit=3&offset=9")
+            #expect(paged.total == 10)
+            #expect(paged.ids == [ids[0]])
+            let ready = try await page("status=ready")
+            #expect(ready.total == 0)
+            let injection = try await page("query=%27%20OR%201%3D1%20--")
+            #expect(injection.total == 0)
+            let percent = try await page("query=%25%25")
+            #expect(percent.total == 0)
+        }
+    }
+
+    @Test(arguments: [
+        ("limit=0", "invalid_limit"), ("limit=201", "invalid_limit"), ("limit=ten", "invalid_limit"),
+        ("offset=-1", "invalid_offset"), ("query=5", "invalid_query"), ("query=-%20-", "invalid_query"),
+        ("from=monday", "invalid_date"), ("to=2026-13-01T00:00:00Z", "invalid_date"),
+        ("status=done", "invalid_status"), ("phone=abc", "invalid_phone"),
+    ])
+    func badSearchParametersAre422(query: String, code: String) async throws {
+        try await withServer { server in
+            let answer = try await server.request("GET", "/calls?\(query)")
+            #expect(answer.status == 422)
+            #expect(answer.errorCode == code)
+        }
+    }
+
+    // MARK: Recordings
+
+    @Test(arguments: [("call30.wav", "wav"), ("call30.mp3", "mp3"), ("call30_8k.wav", "wav"), ("call8_stereo44k.wav", "wav")])
+    func anUploadIsStoredExactlyAndServedWithRanges(name: String, format: String) async throws {
+        try await withServer { server in
+            let call = try await Self.createCall(server)
+            let content = try Self.audio(name)
+            let uploaded = try await Self.upload(server, call: call, filename: name, content: content)
+            #expect(uploaded.status == 202, "\(String(decoding: uploaded.body, as: UTF8.self))")
+            #expect(uploaded.json["status"] as? String == "processing")
+            #expect(uploaded.json["format"] as? String == format)
+            #expect(uploaded.json["size_bytes"] as? Int == content.count)
+            #expect(uploaded.json["filename"] as? String == name)
+            let recordingID = try #require(uploaded.json["id"] as? String)
+            #expect(Self.storedFiles(server) == ["recordings/\(recordingID).\(format)"])
+
+            let fetched = try await server.request("GET", "/calls/\(call)")
+            #expect(fetched.json["status"] as? String == "processing")
+            let recording = try #require(fetched.json["recording"] as? [String: Any])
+            #expect(recording["id"] as? String == recordingID)
+
+            let whole = try await server.request("GET", "/calls/\(call)/download")
+            #expect(whole.status == 200)
+            #expect(whole.body == content)
+            #expect(whole.headers["content-type"] == (format == "wav" ? "audio/wav" : "audio/mpeg"))
+            #expect(whole.headers["content-length"] == String(content.count))
+            #expect(whole.headers["accept-ranges"] == "bytes")
+            #expect(whole.headers["content-disposition"]?.contains("filename=\"\(name)\"") == true)
+
+            let head = try await server.request("GET", "/calls/\(call)/download", headers: ["Range": "bytes=0-9"])
+            #expect(head.status == 206)
+            #expect(head.body == content.prefix(10))
+            #expect(head.headers["content-range"] == "bytes 0-9/\(content.count)")
+            let tail = try await server.request("GET", "/calls/\(call)/download", headers: ["Range": "bytes=-100"])
+            #expect(tail.status == 206)
+            #expect(tail.body == content.suffix(100))
+            let middle = try await server.request("GET", "/calls/\(call)/download", headers: ["Range": "bytes=1000-"])
+            #expect(middle.body == content.dropFirst(1000))
+            let outside = try await server.request("GET", "/calls/\(call)/download", headers: ["Range": "bytes=\(content.count)-"])
+            #expect(outside.status == 416)
+            #expect(outside.headers["content-range"] == "bytes */\(content.count)")
+        }
+    }
+
+    @Test func badUploadsAreRefusedAndLeaveNothingBehind() async throws {
+        try await withServer(arguments: ["--max-upload-bytes", "500000"]) { server in
+            let call = try await Self.createCall(server)
+            let wav = try Self.audio("call30_8k.wav")
+            let cases: [(String, Data, Int, String)] = [
+                ("call.txt", wav, 422, "unsupported_extension"),
+                ("call.wav", Data("this is not audio at all".utf8), 422, "invalid_audio"),
+                ("call.mp3", Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }), 422, "invalid_audio"),
+                ("call.wav", wav.prefix(30), 422, "invalid_audio"),  // cut inside the header
+                ("call.wav", try Self.audio("call30.wav"), 413, "upload_too_large"),
+            ]
+            for (name, content, status, code) in cases {
+                let answer = try await Self.upload(server, call: call, filename: name, content: content)
+                #expect(answer.status == status, "\(name) \(code)")
+                #expect(answer.errorCode == code)
+            }
+            let notMultipart = try await server.request("POST", "/calls/\(call)/recording", body: wav, headers: ["Content-Type": "audio/wav"])
+            #expect(notMultipart.status == 415)
+            let (noFileBody, type) = Self.multipart(filename: "call.wav", content: wav, field: "other")
+            let noFile = try await server.request("POST", "/calls/\(call)/recording", body: noFileBody, headers: ["Content-Type": type])
+            #expect(noFile.errorCode == "missing_file")
+            let unknown = try await Self.upload(server, call: UUID().uuidString, filename: "call.wav", content: wav)
+            #expect(unknown.status == 404)
+
+            #expect(Self.storedFiles(server).isEmpty)
+            let fetched = try await server.request("GET", "/calls/\(call)")
+            #expect(fetched.json["recording"] is NSNull)
+            #expect(fetched.json["status"] as? String == "created")
+
+            // The call still takes a good upload, and only one.
+            #expect(try await Self.upload(server, call: call, filename: "call.wav", content: wav).status == 202)
+            let second = try await Self.upload(server, call: call, filename: "again.wav", content: wav)
+            #expect(second.status == 409)
+            #expect(second.errorCode == "recording_already_exists")
+            #expect(Self.storedFiles(server).count == 1)
+        }
+    }
+
+    @Test func privateRecordingsAreNeverServed() async throws {
+        try await withServer { server in
+            let call = try await Self.createCall(server, isPrivate: true)
+            let before = try await server.request("GET", "/calls/\(call)/download")
+            #expect(before.status == 403)
+            #expect(try await Self.upload(server, call: call, filename: "a.wav", content: try Self.audio("call30_8k.wav")).status == 202)
+            let after = try await server.request("GET", "/calls/\(call)/download", headers: ["Range": "bytes=0-9"])
+            #expect(after.status == 403)
+            #expect(after.errorCode == "recording_private")
+            let open = try await Self.createCall(server)
+            let missing = try await server.request("GET", "/calls/\(open)/download")
+            #expect(missing.status == 404)
+            #expect(missing.errorCode == "recording_not_found")
+        }
+    }
+
+    @Test func concurrentUploadsAllLand() async throws {
+        try await withServer { server in
+            let content = try Self.audio("call30_8k.wav")
+            var calls: [String] = []
+            for index in 0..<8 { calls.append(try await Self.createCall(server, caller: "+1555000\(index)")) }
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for call in calls {
+                    group.addTask { try await Self.upload(server, call: call, filename: "c.wav", content: content).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 202, count: 8))
+            #expect(Self.storedFiles(server).count == 8)
+            for call in calls {
+                #expect(try await server.request("GET", "/calls/\(call)/download").body == content)
+            }
+        }
+    }
+
+    @Test func aRestartKeepsCallsAndRecordings() async throws {
+        let first = try await TestServer.start()
+        let content = try Self.audio("call30_8k.wav")
+        let call = try await Self.createCall(first)
+        #expect(try await Self.upload(first, call: call, filename: "kept.wav", content: content).status == 202)
+        let before = try await first.request("GET", "/calls/\(call)")
+        await first.stop(keepingData: true)
+
+        let second = try await TestServer.start(dataDir: first.dataDir)
+        defer { Task { await second.stop() } }
+        let after = try await second.request("GET", "/calls/\(call)")
+        #expect(after.status == 200)
+        #expect(NSDictionary(dictionary: after.json) == NSDictionary(dictionary: before.json))
+        #expect(try await second.request("GET", "/calls/\(call)/download").body == content)
+        await second.stop()
+    }
+}
