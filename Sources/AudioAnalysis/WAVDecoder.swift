@@ -1,0 +1,107 @@
+import Foundation
+
+/// Reads a WAV file's samples as mono floats in [-1, 1) (channels averaged, as pydub's
+/// `set_channels(1)` does), a block at a time: memory stays bounded whatever the length. A
+/// file cut short ends where its data does.
+public struct WAVDecoder {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public let header: WAVHeader
+    private let handle: FileHandle
+
+    public init(path: String) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw Failure(description: "cannot open \(path)") }
+        self.handle = handle
+        let read: (Int, Int) throws -> [UInt8] = { offset, count in
+            try handle.seek(toOffset: UInt64(offset))
+            return [UInt8](try handle.read(upToCount: count) ?? Data())
+        }
+        guard let header = try WAVHeader.parse(read: read) else { throw Failure(description: "not a WAV file we can decode") }
+        self.header = header
+    }
+
+    /// Feeds every frame to `body` in blocks; returns the number of frames.
+    @discardableResult
+    public func decodeMono(blockFrames: Int = 32_768, _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> Int {
+        let header = self.header
+        try self.handle.seek(toOffset: UInt64(header.dataOffset))
+        var remaining = header.declaredDataLength - header.declaredDataLength % header.blockAlign
+        var mono = [Float](repeating: 0, count: blockFrames)
+        var frames = 0
+        var carry = Data()
+        while remaining > 0 {
+            guard let chunk = try self.handle.read(upToCount: min(remaining, blockFrames * header.blockAlign) - carry.count), !chunk.isEmpty else {
+                break  // truncated: the data ends early
+            }
+            var bytes = carry
+            bytes.append(chunk)
+            let count = bytes.count / header.blockAlign
+            carry = bytes.suffix(from: bytes.startIndex + count * header.blockAlign)
+            remaining -= count * header.blockAlign
+            bytes.withUnsafeBytes { raw in
+                Self.mix(raw, frames: count, header: header, into: &mono)
+            }
+            try mono.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+            frames += count
+        }
+        return frames
+    }
+
+    private static func mix(_ raw: UnsafeRawBufferPointer, frames: Int, header: WAVHeader, into mono: inout [Float]) {
+        let channels = header.channels
+        let scale = 1 / Float(channels)
+        switch header.format {
+        case .integer(bits: 16):
+            for frame in 0..<frames {
+                var sum: Float = 0
+                for channel in 0..<channels {
+                    let sample = Int16(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 2, as: Int16.self))
+                    sum += Float(sample)
+                }
+                mono[frame] = sum * scale / 32768
+            }
+        case .integer(bits: 8):
+            for frame in 0..<frames {
+                var sum: Float = 0
+                for channel in 0..<channels { sum += Float(Int(raw[frame * channels + channel]) - 128) }
+                mono[frame] = sum * scale / 128
+            }
+        case .integer(bits: 24):
+            for frame in 0..<frames {
+                var sum: Float = 0
+                for channel in 0..<channels {
+                    let at = (frame * channels + channel) * 3
+                    let value = Int32(bitPattern: UInt32(raw[at]) << 8 | UInt32(raw[at + 1]) << 16 | UInt32(raw[at + 2]) << 24) >> 8
+                    sum += Float(value)
+                }
+                mono[frame] = sum * scale / 8_388_608
+            }
+        case .integer:
+            for frame in 0..<frames {
+                var sum: Float = 0
+                for channel in 0..<channels {
+                    sum += Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 4, as: Int32.self)))
+                }
+                mono[frame] = sum * scale / 2_147_483_648
+            }
+        case .float(bits: 32):
+            for frame in 0..<frames {
+                var sum: Float = 0
+                for channel in 0..<channels {
+                    sum += Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 4, as: UInt32.self)))
+                }
+                mono[frame] = sum * scale
+            }
+        case .float:
+            for frame in 0..<frames {
+                var sum: Double = 0
+                for channel in 0..<channels {
+                    sum += Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 8, as: UInt64.self)))
+                }
+                mono[frame] = Float(sum) * scale
+            }
+        }
+    }
+}
