@@ -28,8 +28,11 @@ let package = Package(
             name: "Protocol",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
-        // Audio container headers (WAV, MP3), shared by the server's upload check and the worker.
-        .target(name: "AudioAnalysis"),
+        // Audio headers, decoders and silence detection, shared by the server's upload check
+        // and the worker's analysis.
+        .target(name: "AudioAnalysis", dependencies: ["CMpg123"]),
+        // libmpg123 (MP3 decoding), found with pkg-config.
+        .systemLibrary(name: "CMpg123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
         // posix_spawn's closefrom action, which Swift's Glibc module does not export.
         .target(name: "CProcessSpawn"),
         .executableTarget(

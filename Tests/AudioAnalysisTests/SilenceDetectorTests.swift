@@ -45,3 +45,30 @@ import Testing
         #expect(burst.finish() == [0...1000, 1100...2000])
     }
 }
+
+@Suite struct MP3DecoderTests {
+    @Test func theMP3sMarksAgreeWithPydub() throws {
+        let expected = try SilenceDetectorTests.expected()
+        let decoder = MP3Decoder(path: AudioSnifferTests.audioDirectory.appendingPathComponent("call30.mp3").path)
+        var detector: SilenceDetector?
+        let (rate, frames) = try decoder.decodeMono { rate, samples in
+            if detector == nil { detector = SilenceDetector(sampleRate: rate) }
+            detector!.append(samples)
+        }
+        #expect(rate == 16_000)
+        #expect(abs(Double(frames) / Double(rate) - expected.duration_sec) < 0.05, "\(frames)")
+        let marks = detector?.finish() ?? []
+        #expect(marks.count == expected.pydub_silence_ms.count, "\(marks)")
+        for (mark, pair) in zip(marks, expected.pydub_silence_ms) {
+            #expect(abs(mark.lowerBound - pair[0]) <= 30, "\(mark) vs \(pair)")
+            #expect(abs(mark.upperBound - pair[1]) <= 30, "\(mark) vs \(pair)")
+        }
+    }
+
+    @Test func garbageIsAnError() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("garbage-\(UUID().uuidString).mp3").path
+        _ = FileManager.default.createFile(atPath: path, contents: Data((0..<20_000).map { UInt8(truncatingIfNeeded: $0 &* 31 >> 3) }))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: MP3Decoder.Failure.self) { try MP3Decoder(path: path).decodeMono { _, _ in } }
+    }
+}
