@@ -64,6 +64,8 @@ let package = Package(
             name: "AudioWorker",
             dependencies: [
                 "Protocol",
+                "AudioAnalysis",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]

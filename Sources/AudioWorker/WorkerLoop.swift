@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import Protocol
 
@@ -6,12 +7,22 @@ import Protocol
 struct WorkerLoop<Engine: TranscriptionEngine> {
     var engine: Engine
     var decoder = PipeFrameDecoder()
+    /// Stdout is shared with the analysis thread: whole batches are written under this lock.
+    let output = NIOLock()
+    let analyses: AnalysisRunner
+
+    init(engine: Engine, transcriber: any RecordingTranscriber = MockRecordingTranscriber()) {
+        self.engine = engine
+        self.analyses = AnalysisRunner(analyzer: RecordingAnalyzer(transcriber: transcriber), output: self.output)
+    }
 
     /// Returns when the server sends `shutdown` or closes the pipe.
     mutating func run() throws {
         var output = ByteBuffer()
         output.writePipeFrame(.ready(engine: self.engine.name))
-        try PipeIO.writeAll(&output)
+        try self.write(&output)
+        // Owed analyses are answered before the worker exits (on shutdown or end of input).
+        defer { self.analyses.finish() }
 
         var input = ByteBuffer()
         input.reserveCapacity(1 << 20)
@@ -23,9 +34,13 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
             while !stop, let frame = try self.decoder.next() {
                 stop = self.handle(frame, output: &output)
             }
-            try PipeIO.writeAll(&output)
+            try self.write(&output)
             if stop { return }
         }
+    }
+
+    private func write(_ output: inout ByteBuffer) throws {
+        try self.output.withLock { try PipeIO.writeAll(&output) }
     }
 
     /// Handles one frame; returns true when the worker should stop.
@@ -41,7 +56,10 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
             return false
         case .shutdown:
             return true
-        case .result, .error, .ready:
+        case .analyse(let job):
+            self.analyses.submit(job)
+            return false
+        case .result, .error, .ready, .analysis, .analysisFailed:
             PipeIO.log("ignoring unexpected \(frame.kind) frame")
             return false
         }

@@ -16,6 +16,12 @@ public enum PipeFrame: Equatable, Sendable {
     case ready(engine: String)
     /// Server → worker: finish what you have, then exit.
     case shutdown
+    /// Server → worker: analyse a recording file.
+    case analyse(AnalysisJob)
+    /// Worker → server: the analysis of job `jobID`.
+    case analysis(jobID: UInt64, result: AnalysisResult)
+    /// Worker → server: job `jobID`'s file could not be analysed (not decodable, unreadable).
+    case analysisFailed(jobID: UInt64, message: String)
 
     /// The protocol version every frame carries; a decoder rejects any other.
     public static let version: UInt8 = 1
@@ -28,6 +34,9 @@ public enum PipeFrame: Equatable, Sendable {
         case error = 3
         case ready = 4
         case shutdown = 5
+        case analyse = 6
+        case analysis = 7
+        case analysisFailed = 8
     }
 
     public var kind: Kind {
@@ -37,6 +46,9 @@ public enum PipeFrame: Equatable, Sendable {
         case .error: .error
         case .ready: .ready
         case .shutdown: .shutdown
+        case .analyse: .analyse
+        case .analysis: .analysis
+        case .analysisFailed: .analysisFailed
         }
     }
 }

@@ -78,6 +78,42 @@ public struct PipeFrameDecoder: Sendable {
             return .ready(engine: body.readString(length: body.readableBytes)!)
         case .shutdown:
             return .shutdown
+        case .analyse:
+            guard let jobID = body.readInteger(endianness: .little, as: UInt64.self),
+                let minSilenceMs = body.readInteger(endianness: .little, as: UInt32.self),
+                let threshold = body.readInteger(endianness: .little, as: UInt64.self),
+                let seconds = body.readInteger(endianness: .little, as: UInt32.self),
+                let idLength = body.readInteger(endianness: .little, as: UInt16.self),
+                let recordingID = body.readString(length: Int(idLength))
+            else { throw .truncatedPayload(kind) }
+            return .analyse(
+                AnalysisJob(
+                    jobID: jobID,
+                    recordingID: recordingID,
+                    path: body.readString(length: body.readableBytes)!,
+                    minSilenceMs: minSilenceMs,
+                    silenceThresholdDBFS: Double(bitPattern: threshold),
+                    transcribeSeconds: seconds
+                )
+            )
+        case .analysis:
+            guard let jobID = body.readInteger(endianness: .little, as: UInt64.self),
+                let duration = body.readInteger(endianness: .little, as: UInt64.self),
+                let count = body.readInteger(endianness: .little, as: UInt32.self),
+                Int(count) <= body.readableBytes / 8
+            else { throw .truncatedPayload(kind) }
+            var silences: [AnalysisResult.Span] = []
+            silences.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                let start = body.readInteger(endianness: .little, as: UInt32.self)!
+                let end = body.readInteger(endianness: .little, as: UInt32.self)!
+                silences.append(.init(startMs: start, endMs: end))
+            }
+            let text = body.readString(length: body.readableBytes)!
+            return .analysis(jobID: jobID, result: AnalysisResult(durationSec: Double(bitPattern: duration), silences: silences, transcription: text))
+        case .analysisFailed:
+            guard let jobID = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
+            return .analysisFailed(jobID: jobID, message: body.readString(length: body.readableBytes)!)
         }
     }
 }

@@ -29,6 +29,35 @@ extension ByteBuffer {
             return self.writeFrame(.ready) { $0.writeString(engine) }
         case .shutdown:
             return self.writeFrame(.shutdown) { _ in }
+        case .analyse(let job):
+            // [u64 job][u32 min silence ms][f64 threshold][u32 seconds][u16 id length][id][path]
+            return self.writeFrame(.analyse) { buffer in
+                buffer.writeInteger(job.jobID, endianness: .little)
+                buffer.writeInteger(job.minSilenceMs, endianness: .little)
+                buffer.writeInteger(job.silenceThresholdDBFS.bitPattern, endianness: .little)
+                buffer.writeInteger(job.transcribeSeconds, endianness: .little)
+                let idBytes = Array(job.recordingID.utf8.prefix(Int(UInt16.max)))
+                buffer.writeInteger(UInt16(idBytes.count), endianness: .little)
+                buffer.writeBytes(idBytes)
+                buffer.writeString(job.path)
+            }
+        case .analysis(let jobID, let result):
+            // [u64 job][f64 duration][u32 count][(u32 start, u32 end) × count][transcription]
+            return self.writeFrame(.analysis) { buffer in
+                buffer.writeInteger(jobID, endianness: .little)
+                buffer.writeInteger(result.durationSec.bitPattern, endianness: .little)
+                buffer.writeInteger(UInt32(result.silences.count), endianness: .little)
+                for span in result.silences {
+                    buffer.writeInteger(span.startMs, endianness: .little)
+                    buffer.writeInteger(span.endMs, endianness: .little)
+                }
+                buffer.writeString(result.transcription)
+            }
+        case .analysisFailed(let jobID, let message):
+            return self.writeFrame(.analysisFailed) { buffer in
+                buffer.writeInteger(jobID, endianness: .little)
+                buffer.writeString(message)
+            }
         }
     }
 

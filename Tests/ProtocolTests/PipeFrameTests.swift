@@ -11,6 +11,10 @@ import Testing
         .error(clientID: 3, seq: 9, code: "transcription_failed", message: "engine said no"),
         .ready(engine: "mock"),
         .shutdown,
+        .analyse(AnalysisJob(jobID: 42, recordingID: "9f1c", path: "/data/recordings/9f1c.wav", minSilenceMs: 500, silenceThresholdDBFS: -40.5, transcribeSeconds: 20)),
+        .analysis(jobID: 42, result: AnalysisResult(durationSec: 30.000_062_5, silences: [.init(startMs: 0, endMs: 1043), .init(startMs: 25_636, endMs: .max)], transcription: "ünï")),
+        .analysis(jobID: 43, result: AnalysisResult(durationSec: 0, silences: [], transcription: "")),
+        .analysisFailed(jobID: .max, message: "not a WAV or MP3 file we can decode"),
     ]
 
     @Test func everyFrameKindRoundTrips() throws {
@@ -26,6 +30,16 @@ import Testing
         }
         #expect(decoded == Self.frames)
         #expect(decoder.bufferedBytes == 0)
+    }
+
+    /// A silence count larger than the payload could hold is rejected, not trusted.
+    @Test func anAnalysisWithAnImpossibleCountIsRejected() {
+        var buffer = ByteBuffer()
+        buffer.writePipeFrame(.analysis(jobID: 1, result: AnalysisResult(durationSec: 1, silences: [.init(startMs: 0, endMs: 1)], transcription: "")))
+        buffer.setInteger(UInt32(1_000_000), at: PipeFrame.headerSize + 16, endianness: .little)
+        var decoder = PipeFrameDecoder()
+        decoder.append(buffer)
+        #expect(throws: PipeFrameError.self) { try decoder.next() }
     }
 
     @Test func framesSplitAtEveryByteStillDecode() throws {

@@ -43,7 +43,7 @@ final class WorkerPipeHandler: ChannelInboundHandler {
                     try self.answer(clientID: clientID, seq: seq, .transcript(text))
                 case .error(let clientID, let seq, let code, let message):
                     try self.answer(clientID: clientID, seq: seq, .failed(code: code, message: message))
-                case .chunk, .shutdown:
+                case .chunk, .shutdown, .analyse, .analysis, .analysisFailed:  // the server sends no analysis jobs yet
                     throw WorkerProtocolError.unexpectedFrame(frame.kind)
                 }
             }

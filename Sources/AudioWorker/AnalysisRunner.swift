@@ -1,0 +1,77 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import Protocol
+
+/// Runs analysis jobs on a thread of their own, one at a time in arrival order, so that a
+/// long recording never holds up live chunks on the main loop. Answers go to stdout through
+/// `output`, the lock shared with the main loop.
+final class AnalysisRunner: @unchecked Sendable {
+    private let analyzer: RecordingAnalyzer
+    private let output: NIOLock
+    private let condition = NSCondition()
+    private var queue: [AnalysisJob] = []
+    private var busy = false
+    private var closing = false
+
+    init(analyzer: RecordingAnalyzer, output: NIOLock) {
+        self.analyzer = analyzer
+        self.output = output
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "analysis"
+        thread.start()
+    }
+
+    func submit(_ job: AnalysisJob) {
+        self.condition.lock()
+        self.queue.append(job)
+        self.condition.signal()
+        self.condition.unlock()
+    }
+
+    /// Returns once every submitted job has been answered.
+    func finish() {
+        self.condition.lock()
+        self.closing = true
+        self.condition.broadcast()
+        while self.busy || !self.queue.isEmpty {
+            self.condition.wait()
+        }
+        self.condition.unlock()
+    }
+
+    private func loop() {
+        while true {
+            self.condition.lock()
+            while self.queue.isEmpty {
+                if self.closing {
+                    self.condition.unlock()
+                    return
+                }
+                self.condition.wait()
+            }
+            let job = self.queue.removeFirst()
+            self.busy = true
+            self.condition.unlock()
+
+            var frame = ByteBuffer()
+            do {
+                frame.writePipeFrame(.analysis(jobID: job.jobID, result: try self.analyzer.analyse(job)))
+            } catch {
+                frame.writePipeFrame(.analysisFailed(jobID: job.jobID, message: "\(error)"))
+            }
+            self.output.withLock {
+                do {
+                    try PipeIO.writeAll(&frame)
+                } catch {
+                    PipeIO.log("cannot write an analysis: \(error)")
+                }
+            }
+
+            self.condition.lock()
+            self.busy = false
+            self.condition.broadcast()
+            self.condition.unlock()
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import AudioAnalysis
+import Foundation
+import Protocol
+
+/// Analyses one recording file: decodes it (WAV or MP3, recognised by content) in one
+/// streaming pass, measures its exact duration, finds its silences, and transcribes its
+/// opening seconds. Memory is bounded by the opening kept for the transcriber.
+struct RecordingAnalyzer {
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    var transcriber: any RecordingTranscriber
+
+    func analyse(_ job: AnalysisJob) throws -> AnalysisResult {
+        guard let file = FileHandle(forReadingAtPath: job.path) else { throw Failure(description: "cannot open the recording") }
+        let kind = try AudioSniffer.sniff { offset, count in
+            try file.seek(toOffset: UInt64(offset))
+            return [UInt8](try file.read(upToCount: count) ?? Data())
+        }
+        try? file.close()
+
+        var detector: SilenceDetector?
+        var sampleRate = 0
+        var opening: [Float] = []
+        var openingFrames = 0
+        let feed: (Int, UnsafeBufferPointer<Float>) -> Void = { rate, samples in
+            if detector == nil {
+                sampleRate = rate
+                detector = SilenceDetector(sampleRate: rate, minSilenceMs: Int(job.minSilenceMs), thresholdDBFS: job.silenceThresholdDBFS)
+                openingFrames = rate * Int(job.transcribeSeconds)
+                opening.reserveCapacity(openingFrames)
+            }
+            detector!.append(samples)
+            if opening.count < openingFrames {
+                opening.append(contentsOf: samples.prefix(openingFrames - opening.count))
+            }
+        }
+        let frames: Int
+        switch kind {
+        case .wav:
+            let decoder = try WAVDecoder(path: job.path)
+            let rate = decoder.header.sampleRate
+            frames = try decoder.decodeMono { feed(rate, $0) }
+            sampleRate = rate
+        case .mp3:
+            frames = try MP3Decoder(path: job.path).decodeMono { rate, samples in feed(rate, samples) }.frames
+        case nil:
+            throw Failure(description: "not a WAV or MP3 file we can decode")
+        }
+        guard sampleRate > 0 else { throw Failure(description: "the recording has no audio") }
+        var marks = detector?.finish() ?? []
+        if detector == nil { marks = [] }
+        let transcription = try self.transcriber.transcribe(recordingID: job.recordingID, opening: opening, sampleRate: sampleRate)
+        return AnalysisResult(
+            durationSec: Double(frames) / Double(sampleRate),
+            silences: marks.map { AnalysisResult.Span(startMs: UInt32(clamping: $0.lowerBound), endMs: UInt32(clamping: $0.upperBound)) },
+            transcription: transcription
+        )
+    }
+}
+
+/// Transcribes the opening of a recording (mono samples in [-1, 1)).
+protocol RecordingTranscriber {
+    func transcribe(recordingID: String, opening: [Float], sampleRate: Int) throws -> String
+}
+
+/// The mock engine's text for a recording: deterministic, naming the recording and the
+/// seconds it covers.
+struct MockRecordingTranscriber: RecordingTranscriber {
+    func transcribe(recordingID: String, opening: [Float], sampleRate: Int) throws -> String {
+        let seconds = Double(opening.count) / Double(sampleRate)
+        return "mock transcription for recording \(recordingID) (0.0-\(String(format: "%.1f", seconds)) s)"
+    }
+}

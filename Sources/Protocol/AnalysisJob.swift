@@ -1,0 +1,44 @@
+/// Server → worker: analyse one recording file (duration, silences, opening transcription).
+public struct AnalysisJob: Equatable, Sendable {
+    /// Chosen by the server; the answer carries it back.
+    public var jobID: UInt64
+    /// Named in the mock engine's transcription.
+    public var recordingID: String
+    public var path: String
+    public var minSilenceMs: UInt32
+    public var silenceThresholdDBFS: Double
+    /// How much of the opening to transcribe.
+    public var transcribeSeconds: UInt32
+
+    public init(jobID: UInt64, recordingID: String, path: String, minSilenceMs: UInt32, silenceThresholdDBFS: Double, transcribeSeconds: UInt32) {
+        self.jobID = jobID
+        self.recordingID = recordingID
+        self.path = path
+        self.minSilenceMs = minSilenceMs
+        self.silenceThresholdDBFS = silenceThresholdDBFS
+        self.transcribeSeconds = transcribeSeconds
+    }
+}
+
+/// Worker → server: what an analysis found.
+public struct AnalysisResult: Equatable, Sendable {
+    public struct Span: Equatable, Sendable {
+        public var startMs: UInt32
+        public var endMs: UInt32
+
+        public init(startMs: UInt32, endMs: UInt32) {
+            self.startMs = startMs
+            self.endMs = endMs
+        }
+    }
+
+    public var durationSec: Double
+    public var silences: [Span]
+    public var transcription: String
+
+    public init(durationSec: Double, silences: [Span], transcription: String) {
+        self.durationSec = durationSec
+        self.silences = silences
+        self.transcription = transcription
+    }
+}
