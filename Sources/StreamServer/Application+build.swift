@@ -10,7 +10,8 @@ import ServiceLifecycle
 ///
 /// Service order matters: ServiceLifecycle shuts services down in reverse, so on SIGTERM the
 /// drain runs first, then the HTTP server stops, and the workers stop last (after the
-/// transcripts they owe have been delivered).
+/// transcripts they owe have been delivered). Analyses start after the workers, so that
+/// recordings a previous run left `processing` are re-queued once workers exist.
 func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> ServiceGroup {
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
     var limits = LiveStreams.Limits()
@@ -35,12 +36,20 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let files = RecordingFiles(dataDirectory: dataDirectory)
     try files.prepare()
 
+    var analysisSettings = RecordingAnalyses.Settings()
+    analysisSettings.minSilenceMs = arguments.minSilenceMs
+    analysisSettings.silenceThresholdDBFS = arguments.silenceThresholdDb
+    let repository = SQLiteCallRepository(database: database)
+    let analyses = RecordingAnalyses(repository: repository, files: files, workers: workers, settings: analysisSettings, logger: logger)
+    workers.setAnalysisSink(analyses)
+
     let router = Router()
     HealthController(streams: streams, workers: workers).addRoutes(to: router)
     CallController(
-        repository: SQLiteCallRepository(database: database),
+        repository: repository,
         files: files,
-        maxUploadBytes: arguments.maxUploadBytes
+        maxUploadBytes: arguments.maxUploadBytes,
+        analyses: analyses
     ).addRoutes(to: router)
     LiveStreamRoutes(streams: streams).addRoutes(to: router)
 
@@ -57,7 +66,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let drain = DrainService(streams: streams, drainTimeout: .milliseconds(Int64(arguments.drainTimeout * 1000)), logger: logger)
     return ServiceGroup(
         configuration: .init(
-            services: [workers, app, drain],
+            services: [workers, analyses, app, drain],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

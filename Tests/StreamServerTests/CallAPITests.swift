@@ -174,6 +174,25 @@ import FoundationNetworking
         }
     }
 
+    /// Polls the call until its status is no longer `processing`.
+    static func settled(_ server: TestServer, call: String) async throws -> [String: Any] {
+        for _ in 0..<500 {
+            let answer = try await server.request("GET", "/calls/\(call)")
+            if answer.json["status"] as? String != "processing" { return answer.json }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw TestServerError.timeout("call \(call) still processing")
+    }
+
+    struct Expected: Decodable {
+        var duration_sec: Double
+        var pydub_silence_ms: [[Int]]
+    }
+
+    static func expectedCall30() throws -> Expected {
+        try JSONDecoder().decode(Expected.self, from: Data(contentsOf: Self.audioDirectory.appendingPathComponent("call30.json")))
+    }
+
     // MARK: Recordings
 
     @Test(arguments: [("call30.wav", "wav"), ("call30.mp3", "mp3"), ("call30_8k.wav", "wav"), ("call8_stereo44k.wav", "wav")])
@@ -216,6 +235,63 @@ import FoundationNetworking
             #expect(outside.status == 416)
             #expect(outside.headers["content-range"] == "bytes */\(content.count)")
         }
+    }
+
+    /// Upload → ready, with the duration and pydub's silence marks (within 30 ms at each edge).
+    @Test(arguments: ["call30.wav", "call30.mp3", "call30_8k.wav"])
+    func uploadsAreAnalysedLikePydub(name: String) async throws {
+        try await withServer { server in
+            let call = try await Self.createCall(server)
+            #expect(try await Self.upload(server, call: call, filename: name, content: try Self.audio(name)).status == 202)
+            let settled = try await Self.settled(server, call: call)
+            #expect(settled["status"] as? String == "ready")
+            let recording = try #require(settled["recording"] as? [String: Any])
+            let expected = try Self.expectedCall30()
+            let duration = try #require(recording["duration_sec"] as? Double)
+            #expect(abs(duration - expected.duration_sec) < (name.hasSuffix(".mp3") ? 0.05 : 1e-9))
+            let marks = (recording["silence_marks"] as? [[String: Int]] ?? []).map { [$0["start_ms"] ?? -1, $0["end_ms"] ?? -1] }
+            #expect(marks.count == expected.pydub_silence_ms.count, "\(marks)")
+            for (mark, want) in zip(marks, expected.pydub_silence_ms) {
+                #expect(abs(mark[0] - want[0]) <= 30 && abs(mark[1] - want[1]) <= 30, "\(mark) vs \(want)")
+            }
+            let recordingID = try #require(recording["id"] as? String)
+            #expect(recording["transcription"] as? String == "mock transcription for recording \(recordingID) (0.0-20.0 s)")
+            #expect(recording["error"] is NSNull)
+        }
+    }
+
+    @Test func stereoIsAnalysedOnTheMixAndATruncatedWAVOnWhatItHas() async throws {
+        try await withServer { server in
+            let stereoCall = try await Self.createCall(server)
+            #expect(try await Self.upload(server, call: stereoCall, filename: "s.wav", content: try Self.audio("call8_stereo44k.wav")).status == 202)
+            let stereo = try #require(try await Self.settled(server, call: stereoCall)["recording"] as? [String: Any])
+            #expect(abs((stereo["duration_sec"] as? Double ?? 0) - 352_798.0 / 44_100) < 1e-9)
+            #expect((stereo["silence_marks"] as? [Any])?.isEmpty == false)
+
+            // Half the data of call30.wav, with the header still claiming all of it.
+            let whole = try Self.audio("call30.wav")
+            let cutCall = try await Self.createCall(server)
+            #expect(try await Self.upload(server, call: cutCall, filename: "cut.wav", content: whole.prefix(44 + 16_000 * 2 * 15)).status == 202)
+            let cut = try await Self.settled(server, call: cutCall)
+            #expect(cut["status"] as? String == "ready")
+            #expect((cut["recording"] as? [String: Any])?["duration_sec"] as? Double == 15)
+        }
+    }
+
+    /// Recordings left `processing` (here: no worker could start) are analysed after a restart.
+    @Test func aRestartRequeuesRecordingsLeftProcessing() async throws {
+        let first = try await TestServer.start(arguments: ["--worker-path", "/bin/false"], waitForReady: false)
+        let call = try await Self.createCall(first)
+        #expect(try await Self.upload(first, call: call, filename: "a.wav", content: try Self.audio("call30_8k.wav")).status == 202)
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await first.request("GET", "/calls/\(call)").json["status"] as? String == "processing")
+        await first.stop(keepingData: true)
+
+        let second = try await TestServer.start(dataDir: first.dataDir)
+        let settled = try await Self.settled(second, call: call)
+        await second.stop()
+        #expect(settled["status"] as? String == "ready")
+        #expect((settled["recording"] as? [String: Any])?["duration_sec"] as? Double == 30)
     }
 
     @Test func badUploadsAreRefusedAndLeaveNothingBehind() async throws {
@@ -296,14 +372,15 @@ import FoundationNetworking
         let content = try Self.audio("call30_8k.wav")
         let call = try await Self.createCall(first)
         #expect(try await Self.upload(first, call: call, filename: "kept.wav", content: content).status == 202)
-        let before = try await first.request("GET", "/calls/\(call)")
+        let before = try await Self.settled(first, call: call)
+        #expect(before["status"] as? String == "ready")
         await first.stop(keepingData: true)
 
         let second = try await TestServer.start(dataDir: first.dataDir)
         defer { Task { await second.stop() } }
         let after = try await second.request("GET", "/calls/\(call)")
         #expect(after.status == 200)
-        #expect(NSDictionary(dictionary: after.json) == NSDictionary(dictionary: before.json))
+        #expect(NSDictionary(dictionary: after.json) == NSDictionary(dictionary: before))
         #expect(try await second.request("GET", "/calls/\(call)/download").body == content)
         await second.stop()
     }

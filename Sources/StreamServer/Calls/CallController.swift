@@ -11,6 +11,7 @@ struct CallController<Context: RequestContext>: Sendable {
     let repository: any CallRepository
     let files: RecordingFiles
     let maxUploadBytes: Int64
+    let analyses: any RecordingAnalysisQueue
 
     func addRoutes(to router: Router<Context>) {
         router.post("/calls") { request, context in try await self.create(request, context: context) }
@@ -96,6 +97,7 @@ struct CallController<Context: RequestContext>: Sendable {
                 self.files.remove(storedPath)
                 throw Self.apiError(error)
             }
+            self.analyses.enqueue(recording)
             return EditedResponse(status: .accepted, response: RecordingJSON(recording: recording, status: attached.call.status))
         } catch {
             file.discard()

@@ -9,6 +9,7 @@ protocol CallRepository: Sendable {
     /// Adds a call's recording and moves the call to `processing`. Throws `conflict` when the
     /// call has one already and `notFound` when the call does not exist.
     func attach(_ recording: Recording) async throws -> CallWithRecording
+    func find(recordingID: UUID) async throws -> Recording?
     /// Counts an analysis attempt; returns the attempt number.
     func beginAnalysis(recordingID: UUID) async throws -> Int
     /// Stores an analysis and moves the call to `ready`.

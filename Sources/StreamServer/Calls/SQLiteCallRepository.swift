@@ -18,6 +18,10 @@ struct SQLiteCallRepository: CallRepository {
         }
     }
 
+    func find(recordingID: UUID) async throws -> Recording? {
+        try await self.database.read { db in try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()) }
+    }
+
     func search(_ search: CallSearch) async throws -> CallPage {
         var conditions: [String] = []
         var arguments = StatementArguments()

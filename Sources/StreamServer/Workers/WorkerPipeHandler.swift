@@ -10,6 +10,7 @@ final class WorkerPipeHandler: ChannelInboundHandler {
     private let slot: WorkerSlot
     private let generation: Int
     private let sink: any WorkerResultSink
+    private let analysisSink: (any AnalysisResultSink)?
     private let onClose: @Sendable () -> Void
     private let logger: Logger
     private var decoder: PipeFrameDecoder
@@ -19,6 +20,7 @@ final class WorkerPipeHandler: ChannelInboundHandler {
         slot: WorkerSlot,
         generation: Int,
         sink: any WorkerResultSink,
+        analysisSink: (any AnalysisResultSink)?,
         maxFrameLength: Int,
         logger: Logger,
         onClose: @escaping @Sendable () -> Void
@@ -26,6 +28,7 @@ final class WorkerPipeHandler: ChannelInboundHandler {
         self.slot = slot
         self.generation = generation
         self.sink = sink
+        self.analysisSink = analysisSink
         self.decoder = PipeFrameDecoder(maxFrameLength: maxFrameLength)
         self.logger = logger
         self.onClose = onClose
@@ -43,7 +46,11 @@ final class WorkerPipeHandler: ChannelInboundHandler {
                     try self.answer(clientID: clientID, seq: seq, .transcript(text))
                 case .error(let clientID, let seq, let code, let message):
                     try self.answer(clientID: clientID, seq: seq, .failed(code: code, message: message))
-                case .chunk, .shutdown, .analyse, .analysis, .analysisFailed:  // the server sends no analysis jobs yet
+                case .analysis(let jobID, let result):
+                    self.analysisSink?.finished(try self.job(jobID), outcome: .success(result))
+                case .analysisFailed(let jobID, let message):
+                    self.analysisSink?.finished(try self.job(jobID), outcome: .failure(.init(message: message)))
+                case .chunk, .shutdown, .analyse:
                     throw WorkerProtocolError.unexpectedFrame(frame.kind)
                 }
             }
@@ -65,6 +72,11 @@ final class WorkerPipeHandler: ChannelInboundHandler {
         self.results.append(WorkerResult(clientID: clientID, seq: seq, outcome: outcome))
     }
 
+    private func job(_ jobID: UInt64) throws -> AnalysisJob {
+        guard let job = self.slot.answered(jobID: jobID) else { throw WorkerProtocolError.unexpectedAnalysis(jobID: jobID) }
+        return job
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         self.onClose()
         context.fireChannelInactive()
@@ -79,4 +91,5 @@ final class WorkerPipeHandler: ChannelInboundHandler {
 enum WorkerProtocolError: Error {
     case unexpectedFrame(PipeFrame.Kind)
     case unexpectedAnswer(clientID: UInt64, seq: UInt64)
+    case unexpectedAnalysis(jobID: UInt64)
 }

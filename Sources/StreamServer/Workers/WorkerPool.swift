@@ -30,6 +30,9 @@ final class WorkerPool: Service, Sendable {
     private let sink: any WorkerResultSink
     private let logger: Logger
     private let isStopping = NIOLockedValueBox(false)
+    /// Where analysis answers go; set once at wiring time (the analyses need the pool too).
+    private let analysisSink = NIOLockedValueBox<(any AnalysisResultSink)?>(nil)
+    private let nextAnalysisSlot = NIOLockedValueBox(0)
 
     init(configuration: Configuration, eventLoopGroup: any EventLoopGroup, sink: any WorkerResultSink, logger: Logger) {
         self.configuration = configuration
@@ -47,6 +50,21 @@ final class WorkerPool: Service, Sendable {
     func slot(for clientID: UInt64, on eventLoop: any EventLoop) -> WorkerSlot {
         let candidates = self.slotsByLoop[ObjectIdentifier(eventLoop)] ?? self.slots
         return candidates[Int(clientID % UInt64(candidates.count))]
+    }
+
+    func setAnalysisSink(_ sink: any AnalysisResultSink) {
+        self.analysisSink.withLockedValue { $0 = sink }
+    }
+
+    /// Gives an analysis job to a worker: the one with the fewest jobs, ties in turn.
+    func submit(_ job: AnalysisJob) {
+        let start = self.nextAnalysisSlot.withLockedValue { value -> Int in
+            defer { value = (value + 1) % self.slots.count }
+            return value
+        }
+        let ordered = (0..<self.slots.count).map { self.slots[(start + $0) % self.slots.count] }
+        let slot = ordered.min { $0.jobCount < $1.jobCount } ?? self.slots[0]
+        slot.submit(job)
     }
 
     func run() async throws {
@@ -85,6 +103,7 @@ final class WorkerPool: Service, Sendable {
                         slot: slot,
                         generation: generation,
                         sink: sink,
+                        analysisSink: self.analysisSink.withLockedValue { $0 },
                         maxFrameLength: maxFrameLength,
                         logger: logger
                     ) { [weak self] in
@@ -105,8 +124,11 @@ final class WorkerPool: Service, Sendable {
 
     /// Called on the slot's loop when the worker's stdout closes: it exited or was killed.
     private func workerExited(_ slot: WorkerSlot, generation: Int) {
-        guard let (process, poisoned) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk) else {
+        guard let (process, poisoned, jobs) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk) else {
             return
+        }
+        if !jobs.isEmpty {
+            self.analysisSink.withLockedValue { $0 }?.crashed(jobs)
         }
         if let process {
             self.reap(process, on: slot.eventLoop, attempts: 40)

@@ -1,4 +1,5 @@
 import NIOCore
+import Protocol
 
 /// What a worker answered for one chunk, on its way to the chunk's connection.
 struct WorkerResult: Sendable {
@@ -16,4 +17,15 @@ struct WorkerResult: Sendable {
 protocol WorkerResultSink: Sendable {
     /// Called on the worker's event loop with every result decoded from one read, in order.
     func deliver(_ results: [WorkerResult])
+}
+
+/// Where analysis answers go: the recording analyses. Called on a worker's event loop.
+protocol AnalysisResultSink: Sendable {
+    func finished(_ job: AnalysisJob, outcome: Result<AnalysisResult, AnalysisFailure>)
+    /// The worker died with these jobs outstanding.
+    func crashed(_ jobs: [AnalysisJob])
+}
+
+struct AnalysisFailure: Error, Sendable {
+    let message: String
 }

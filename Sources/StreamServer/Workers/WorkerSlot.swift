@@ -37,6 +37,9 @@ final class WorkerSlot: Sendable {
         var restarts = 0
         /// Deaths since this slot's worker last answered a chunk: drives the restart backoff.
         var consecutiveCrashes = 0
+        /// Analysis jobs given to this slot and not yet answered, by job id. Not replayed
+        /// after a death: the caller decides whether a job that was in a crash is retried.
+        var jobs: [UInt64: AnalysisJob] = [:]
     }
 
     let index: Int
@@ -70,6 +73,28 @@ final class WorkerSlot: Sendable {
             self.eventLoop.execute { self.flushOutbox() }
         }
     }
+
+    /// Queues an analysis job; it is written now if the worker is up, else when it is.
+    func submit(_ job: AnalysisJob) {
+        let schedule = self.state.withLockedValue { state -> Bool in
+            state.jobs[job.jobID] = job
+            guard state.phase == .ready else { return false }
+            state.outbox.writePipeFrame(.analyse(job))
+            guard !state.flushScheduled else { return false }
+            state.flushScheduled = true
+            return true
+        }
+        if schedule {
+            self.eventLoop.execute { self.flushOutbox() }
+        }
+    }
+
+    /// The job the worker answered, or nil if it was never given one with that id.
+    func answered(jobID: UInt64) -> AnalysisJob? {
+        self.state.withLockedValue { $0.jobs.removeValue(forKey: jobID) }
+    }
+
+    var jobCount: Int { self.state.withLockedValue { $0.jobs.count } }
 
     /// Writes the batched frames. Runs on `eventLoop`.
     func flushOutbox() {
@@ -117,6 +142,9 @@ final class WorkerSlot: Sendable {
                 var audio = chunk.audio
                 state.outbox.writeChunkFrame(clientID: chunk.clientID, seq: chunk.seq, audio: &audio)
             }
+            for job in state.jobs.values.sorted(by: { $0.jobID < $1.jobID }) {
+                state.outbox.writePipeFrame(.analyse(job))
+            }
             guard state.outbox.readableBytes > 0, !state.flushScheduled else { return (false, state.pending.count) }
             state.flushScheduled = true
             return (true, state.pending.count)
@@ -127,10 +155,11 @@ final class WorkerSlot: Sendable {
         return replayed
     }
 
-    /// The process behind `generation` is gone. Returns the process to reap, and the chunk
-    /// that was at the head of the queue if it has now crashed `maxCrashes` workers (it is
-    /// dropped so that one poisonous chunk cannot crash workers forever).
-    func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?)? {
+    /// The process behind `generation` is gone. Returns the process to reap, the chunk that
+    /// was at the head of the queue if it has now crashed `maxCrashes` workers (it is dropped
+    /// so that one poisonous chunk cannot crash workers forever), and the analysis jobs the
+    /// process had (handed back, not replayed).
+    func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob])? {
         self.state.withLockedValue { state in
             guard state.generation == generation, state.phase != .down, state.phase != .stopped else { return nil }
             state.phase = .down
@@ -147,7 +176,9 @@ final class WorkerSlot: Sendable {
                     poisoned = state.pending.removeFirst()
                 }
             }
-            return (process, poisoned)
+            let jobs = state.jobs.values.sorted { $0.jobID < $1.jobID }
+            state.jobs.removeAll()
+            return (process, poisoned, jobs)
         }
     }
 

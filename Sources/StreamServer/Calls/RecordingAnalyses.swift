@@ -1,0 +1,119 @@
+import Atomics
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Protocol
+import ServiceLifecycle
+
+/// Takes recordings whose analysis is owed and sees it done.
+protocol RecordingAnalysisQueue: Sendable {
+    func enqueue(_ recording: Recording)
+}
+
+/// Sees every uploaded recording analysed by a worker: sends the job, stores the answer (the
+/// call becomes `ready`, or `failed` with the worker's error), retries once when a worker dies
+/// holding the job, and at start re-queues what a previous run left `processing`.
+final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSink {
+    struct Settings: Sendable {
+        var minSilenceMs = 500
+        var silenceThresholdDBFS = -40.0
+        var transcribeSeconds = 20
+        /// Attempts (counted in the database, across restarts) before a recording whose
+        /// analysis keeps killing workers is marked failed.
+        var maxAttempts = 2
+    }
+
+    private let repository: any CallRepository
+    private let files: RecordingFiles
+    private let workers: WorkerPool
+    private let settings: Settings
+    private let logger: Logger
+    private let nextJobID = ManagedAtomic<UInt64>(1)
+    /// The attempt number of each job in flight.
+    private let attempts = NIOLockedValueBox<[UInt64: Int]>([:])
+
+    init(repository: any CallRepository, files: RecordingFiles, workers: WorkerPool, settings: Settings, logger: Logger) {
+        self.repository = repository
+        self.files = files
+        self.workers = workers
+        self.settings = settings
+        self.logger = logger
+    }
+
+    func run() async throws {
+        let owed = try await self.repository.pendingRecordings()
+        if !owed.isEmpty {
+            self.logger.info("re-queueing recordings left processing", metadata: ["count": "\(owed.count)"])
+        }
+        for recording in owed {
+            await self.start(recording.id, storedPath: recording.storedPath)
+        }
+        try? await gracefulShutdown()
+    }
+
+    func enqueue(_ recording: Recording) {
+        Task { await self.start(recording.id, storedPath: recording.storedPath) }
+    }
+
+    private func start(_ recordingID: UUID, storedPath: String) async {
+        do {
+            let attempt = try await self.repository.beginAnalysis(recordingID: recordingID)
+            let jobID = self.nextJobID.loadThenWrappingIncrement(ordering: .relaxed)
+            self.attempts.withLockedValue { $0[jobID] = attempt }
+            self.workers.submit(
+                AnalysisJob(
+                    jobID: jobID,
+                    recordingID: recordingID.uuidString.lowercased(),
+                    path: self.files.absolutePath(storedPath),
+                    minSilenceMs: UInt32(self.settings.minSilenceMs),
+                    silenceThresholdDBFS: self.settings.silenceThresholdDBFS,
+                    transcribeSeconds: UInt32(self.settings.transcribeSeconds)
+                )
+            )
+        } catch {
+            self.logger.error("cannot start an analysis", metadata: ["recording": "\(recordingID)", "error": "\(error)"])
+        }
+    }
+
+    func finished(_ job: AnalysisJob, outcome: Result<AnalysisResult, AnalysisFailure>) {
+        self.attempts.withLockedValue { _ = $0.removeValue(forKey: job.jobID) }
+        guard let recordingID = UUID(uuidString: job.recordingID) else { return }
+        Task {
+            do {
+                switch outcome {
+                case .success(let result):
+                    let analysis = RecordingAnalysis(
+                        durationSec: result.durationSec,
+                        silenceMarks: result.silences.map { SilenceMark(startMs: Int($0.startMs), endMs: Int($0.endMs)) },
+                        transcription: result.transcription
+                    )
+                    try await self.repository.complete(recordingID: recordingID, analysis: analysis)
+                case .failure(let failure):
+                    self.logger.notice("recording could not be analysed", metadata: ["recording": "\(recordingID)", "error": "\(failure.message)"])
+                    try await self.repository.fail(recordingID: recordingID, error: failure.message)
+                }
+            } catch {
+                self.logger.error("cannot store an analysis", metadata: ["recording": "\(recordingID)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func crashed(_ jobs: [AnalysisJob]) {
+        for job in jobs {
+            let attempt = self.attempts.withLockedValue { $0.removeValue(forKey: job.jobID) } ?? self.settings.maxAttempts
+            guard let recordingID = UUID(uuidString: job.recordingID) else { continue }
+            Task {
+                if attempt >= self.settings.maxAttempts {
+                    self.logger.error("a worker died analysing this recording again; marking it failed", metadata: ["recording": "\(recordingID)"])
+                    try? await self.repository.fail(
+                        recordingID: recordingID,
+                        error: "the worker analysing this recording crashed (\(attempt) attempts)"
+                    )
+                } else if let stored = try? await self.repository.find(recordingID: recordingID) {
+                    self.logger.warning("a worker died analysing this recording; trying again", metadata: ["recording": "\(recordingID)"])
+                    await self.start(recordingID, storedPath: stored.storedPath)
+                }
+            }
+        }
+    }
+}
