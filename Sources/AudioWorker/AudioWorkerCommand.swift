@@ -1,4 +1,5 @@
 import ArgumentParser
+import Protocol
 
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,26 @@ struct AudioWorkerCommand: ParsableCommand {
     @Option(help: "Mock engine: simulated processing time per chunk, in milliseconds.")
     var mockLatencyMs: Int = 0
 
+    @Option(help: "Analyse this recording (WAV or MP3), print the result as JSON and exit; no pipe protocol.")
+    var analyse: String?
+
+    @Option(help: "With --analyse: shortest silence in milliseconds.")
+    var minSilenceMs: UInt32 = 500
+
+    @Option(help: "With --analyse: silence threshold in dBFS.")
+    var silenceThresholdDb: Double = -40
+
     func run() throws {
+        if let path = self.analyse {
+            let job = AnalysisJob(jobID: 0, recordingID: "cli", path: path, minSilenceMs: self.minSilenceMs, silenceThresholdDBFS: self.silenceThresholdDb, transcribeSeconds: 20)
+            let started = ContinuousClock.now
+            let result = try RecordingAnalyzer(transcriber: MockRecordingTranscriber()).analyse(job)
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let marks = result.silences.map { "[\($0.startMs),\($0.endMs)]" }.joined(separator: ",")
+            print(#"{"duration_sec":\#(result.durationSec),"silence_ms":[\#(marks)],"analysis_seconds":\#(seconds)}"#)
+            return
+        }
         // The server drives shutdown; a Ctrl-C on the terminal must not kill us mid-batch.
         signal(SIGINT, SIG_IGN)
         guard self.engine == "mock" else {
