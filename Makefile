@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev
 
-.PHONY: setup run build release test bench format clean
+.PHONY: setup run build release test bench bench-pipeline format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -28,6 +28,9 @@ test: setup
 
 bench: setup
 	scripts/bench-stream.sh
+
+bench-pipeline: setup
+	scripts/bench-pipeline.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Analyses when workers fail: the server's problem to recover, the call's status to tell.
+@Suite struct RecordingAnalysisTests {
+    /// The job sits in a stopped worker's pipe when the worker is killed: the replacement
+    /// gets it again and the recording still becomes ready.
+    @Test func aWorkerKilledDuringAnAnalysisIsReplacedAndTheAnalysisRetried() async throws {
+        try await withServer { server in
+            let workers = server.workerPIDs()
+            for pid in workers { kill(pid, SIGSTOP) }
+            let call = try await CallAPITests.createCall(server)
+            let upload = try await CallAPITests.upload(server, call: call, filename: "a.wav", content: try CallAPITests.audio("call30_8k.wav"))
+            #expect(upload.status == 202)
+            try await Task.sleep(for: .milliseconds(300))
+            for pid in workers { kill(pid, SIGKILL) }
+            let settled = try await CallAPITests.settled(server, call: call)
+            #expect(settled["status"] as? String == "ready")
+            #expect((settled["recording"] as? [String: Any])?["duration_sec"] as? Double == 30)
+            #expect(server.log.contains("trying again"))
+        }
+    }
+
+    /// A file the worker cannot analyse (here: gone from disk before the worker reached it)
+    /// fails the call with the worker's error; the worker and other calls are unaffected.
+    @Test func aRecordingTheWorkerCannotReadFailsTheCallOnly() async throws {
+        try await withServer { server in
+            let workers = server.workerPIDs()
+            for pid in workers { kill(pid, SIGSTOP) }
+            let call = try await CallAPITests.createCall(server)
+            let upload = try await CallAPITests.upload(server, call: call, filename: "a.wav", content: try CallAPITests.audio("call30_8k.wav"))
+            let recordingID = try #require(upload.json["id"] as? String)
+            try FileManager.default.removeItem(at: server.dataDir.appendingPathComponent("recordings/\(recordingID).wav"))
+            for pid in workers { kill(pid, SIGCONT) }
+            let failed = try await CallAPITests.settled(server, call: call)
+            #expect(failed["status"] as? String == "failed")
+            #expect(((failed["recording"] as? [String: Any])?["error"] as? String)?.contains("cannot open") == true)
+
+            let other = try await CallAPITests.createCall(server)
+            #expect(try await CallAPITests.upload(server, call: other, filename: "b.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202)
+            #expect(try await CallAPITests.settled(server, call: other)["status"] as? String == "ready")
+            #expect(server.workerPIDs() == workers)
+        }
+    }
+}
