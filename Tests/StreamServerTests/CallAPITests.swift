@@ -5,6 +5,10 @@ import Testing
 import FoundationNetworking
 #endif
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The calls and recordings API against a real server with a real SQLite file.
 @Suite struct CallAPITests {
     // MARK: Helpers
@@ -328,6 +332,51 @@ import FoundationNetworking
             let second = try await Self.upload(server, call: call, filename: "again.wav", content: wav)
             #expect(second.status == 409)
             #expect(second.errorCode == "recording_already_exists")
+            #expect(Self.storedFiles(server).count == 1)
+        }
+    }
+
+    /// A client that disconnects halfway through its upload leaves no file, no row.
+    @Test func anInterruptedUploadLeavesNothing() async throws {
+        try await withServer { server in
+            let call = try await Self.createCall(server)
+            let (body, type) = Self.multipart(filename: "cut.wav", content: try Self.audio("call30.wav"))
+            let head = "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\n\r\n"
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            let partial = Data(head.utf8) + body.prefix(body.count / 2)
+            _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            try await Task.sleep(for: .milliseconds(300))
+            close(fd)
+            for _ in 0..<100 where !Self.storedFiles(server).isEmpty {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(Self.storedFiles(server).isEmpty)
+            let fetched = try await server.request("GET", "/calls/\(call)")
+            #expect(fetched.json["recording"] is NSNull)
+            #expect(try await Self.upload(server, call: call, filename: "whole.wav", content: try Self.audio("call30_8k.wav")).status == 202)
+        }
+    }
+
+    /// Two uploads for one call at once: one lands, the other gets 409 and leaves no file.
+    @Test func racingUploadsForOneCallLandOnce() async throws {
+        try await withServer { server in
+            let call = try await Self.createCall(server)
+            let content = try Self.audio("call30_8k.wav")
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<4 {
+                    group.addTask { try await Self.upload(server, call: call, filename: "r\(index).wav", content: content).status }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }.sorted()
+            }
+            #expect(statuses == [202, 409, 409, 409])
             #expect(Self.storedFiles(server).count == 1)
         }
     }
