@@ -9,7 +9,8 @@ ROOT=$PWD
 N=${N:-1000000}
 REPS=${REPS:-20}
 DATA=$ROOT/bench-results/search-data
-swift build -c release --product stream-server --product audio-worker >&2 2>/dev/null || { swift build -c release --product stream-server >&2; swift build -c release --product audio-worker >&2; }
+swift build -c release --product stream-server >&2
+swift build -c release --product audio-worker >&2
 SERVER=$ROOT/.build/release/stream-server
 PORT=${PORT:-8087}
 
