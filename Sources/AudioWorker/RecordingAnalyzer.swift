@@ -11,8 +11,15 @@ struct RecordingAnalyzer {
     }
 
     var transcriber: any RecordingTranscriber
+    /// Fault injection for the server's crash handling tests: a worker started with
+    /// `CALLSTREAM_WORKER_CRASH_ON_PATH=<text>` dies (SIGABRT) analysing any path containing it.
+    var crashOnPath = ProcessInfo.processInfo.environment["CALLSTREAM_WORKER_CRASH_ON_PATH"]
 
     func analyse(_ job: AnalysisJob) throws -> AnalysisResult {
+        if let crashOnPath, !crashOnPath.isEmpty, job.path.contains(crashOnPath) {
+            PipeIO.log("crashing on purpose (CALLSTREAM_WORKER_CRASH_ON_PATH)")
+            abort()
+        }
         guard let file = FileHandle(forReadingAtPath: job.path) else { throw Failure(description: "cannot open the recording") }
         let kind = try AudioSniffer.sniff { offset, count in
             try file.seek(toOffset: UInt64(offset))

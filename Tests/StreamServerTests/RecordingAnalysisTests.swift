@@ -47,3 +47,23 @@ import Glibc
         }
     }
 }
+
+extension RecordingAnalysisTests {
+    /// A file that crashes the worker every time: retried once, then the call is `failed`;
+    /// the worker is replaced each time and other recordings are still analysed.
+    @Test func aRecordingThatCrashesWorkersFailsAfterOneRetry() async throws {
+        let server = try await TestServer.start(environment: ["CALLSTREAM_WORKER_CRASH_ON_PATH": ".wav"])
+        defer { Task { await server.stop() } }
+        let poisoned = try await CallAPITests.createCall(server)
+        #expect(try await CallAPITests.upload(server, call: poisoned, filename: "p.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202)
+        let failed = try await CallAPITests.settled(server, call: poisoned)
+        #expect(failed["status"] as? String == "failed")
+        #expect(((failed["recording"] as? [String: Any])?["error"] as? String)?.contains("crashed (2 attempts)") == true)
+
+        let fine = try await CallAPITests.createCall(server)
+        #expect(try await CallAPITests.upload(server, call: fine, filename: "f.mp3", content: try CallAPITests.audio("call30.mp3")).status == 202)
+        #expect(try await CallAPITests.settled(server, call: fine)["status"] as? String == "ready")
+        #expect(server.log.components(separatedBy: "crashing on purpose").count - 1 == 2)
+        await server.stop()
+    }
+}
