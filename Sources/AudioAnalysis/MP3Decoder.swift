@@ -71,15 +71,7 @@ public struct MP3Decoder {
             }
             if produced > 0 {
                 let count = produced / (2 * channels)
-                output.withUnsafeBytes { raw in
-                    for frame in 0..<count {
-                        var sum: Float = 0
-                        for channel in 0..<channels {
-                            sum += Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 2, as: Int16.self)))
-                        }
-                        mono[frame] = sum / Float(channels) / 32768
-                    }
-                }
+                output.withUnsafeBytes { raw in mixInt16(raw, frames: count, channels: channels, into: &mono) }
                 try mono.withUnsafeBufferPointer { try body(rate, UnsafeBufferPointer(rebasing: $0[0..<count])) }
                 frames += count
             }

@@ -54,14 +54,7 @@ public struct WAVDecoder {
         let scale = 1 / Float(channels)
         switch header.format {
         case .integer(bits: 16):
-            for frame in 0..<frames {
-                var sum: Float = 0
-                for channel in 0..<channels {
-                    let sample = Int16(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 2, as: Int16.self))
-                    sum += Float(sample)
-                }
-                mono[frame] = sum * scale / 32768
-            }
+            mixInt16(raw, frames: frames, channels: channels, into: &mono)
         case .integer(bits: 8):
             for frame in 0..<frames {
                 var sum: Float = 0
@@ -103,5 +96,18 @@ public struct WAVDecoder {
                 mono[frame] = Float(sum) * scale
             }
         }
+    }
+}
+
+/// Interleaved signed 16-bit little-endian frames (WAV, and libmpg123's output) averaged to
+/// mono floats in [-1, 1).
+func mixInt16(_ raw: UnsafeRawBufferPointer, frames: Int, channels: Int, into mono: inout [Float]) {
+    let scale = 1 / Float(channels)
+    for frame in 0..<frames {
+        var sum: Float = 0
+        for channel in 0..<channels {
+            sum += Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 2, as: Int16.self)))
+        }
+        mono[frame] = sum * scale / 32768
     }
 }

@@ -56,8 +56,7 @@ struct RecordingAnalyzer {
             throw Failure(description: "not a WAV or MP3 file we can decode")
         }
         guard sampleRate > 0 else { throw Failure(description: "the recording has no audio") }
-        var marks = detector?.finish() ?? []
-        if detector == nil { marks = [] }
+        let marks = detector?.finish() ?? []
         let transcription = try self.transcriber.transcribe(recordingID: job.recordingID, opening: opening, sampleRate: sampleRate)
         return AnalysisResult(
             durationSec: Double(frames) / Double(sampleRate),
