@@ -59,8 +59,8 @@ struct CallController<Context: RequestContext>: Sendable {
         let existing = try await self.existingCall(context)
         // Refuse before reading a byte of a body that cannot be used.
         guard existing.recording == nil else { throw Self.alreadyRecorded }
-        if let length = request.headers[.contentLength].flatMap(Int64.init), length > self.maxUploadBytes + 64 * 1024 {
-            throw APIError(.contentTooLarge, code: "upload_too_large", message: "the file is larger than \(self.maxUploadBytes) bytes")
+        if let length = request.headers[.contentLength].flatMap(Int64.init), length > self.maxUploadBytes + MultipartUpload.formOverheadBytes {
+            throw MultipartUpload.tooLarge(self.maxUploadBytes)
         }
         let file = try self.files.beginUpload()
         do {

@@ -1,11 +1,11 @@
 import Foundation
 import Hummingbird
-import MultipartKit
+import HTTPMultipart
 import NIOCore
 
 /// Streams the `file` field of a `multipart/form-data` body into an `UploadFile`: parts are
-/// parsed as bytes arrive (multipart-kit's incremental parser), file bytes go to disk in
-/// batches, and nothing else of size is kept. Other fields are ignored.
+/// parsed as bytes arrive (`MultipartReader`), file bytes go to disk in batches, and
+/// nothing else of size is kept. Other fields are ignored.
 struct MultipartUpload {
     /// What came in: the client's file name and the file, complete.
     struct Received {
@@ -19,62 +19,68 @@ struct MultipartUpload {
         guard let contentType, let boundary = Self.boundary(contentType) else {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the file as multipart/form-data with a field named file")
         }
-        let parser = MultipartParser(boundary: boundary)
-        var headers: [String: String] = [:]
+        var reader = MultipartReader(boundary: boundary)
+        var filename: String?
         var inFile = false
         var fileComplete = false
-        var filename: String?
-        var failure: APIError?
         var pending: [ByteBuffer] = []
-
-        parser.onHeader = { name, value in headers[name.lowercased()] = value }
-        parser.onBody = { chunk in
-            if !inFile, filename == nil, failure == nil {
-                // The first bytes of a part: is it the file?
-                let disposition = Self.dispositionParameters(headers["content-disposition"] ?? "")
-                if disposition["name"] == "file" {
-                    let name = disposition["filename"] ?? ""
-                    let ext = (name as NSString).pathExtension.lowercased()
-                    if self.allowedExtensions.contains(ext) {
-                        filename = name
-                        inFile = true
-                    } else {
-                        failure = APIError(.unprocessableContent, code: "unsupported_extension", message: "the file must be .wav or .mp3")
-                    }
-                }
-            }
-            if inFile { pending.append(chunk) }
-        }
-        parser.onPartComplete = {
-            if inFile {
-                inFile = false
-                fileComplete = true
-            }
-            headers = [:]
-        }
+        var bodyBytes: Int64 = 0
 
         for try await buffer in body {
+            // Fields other than the file are skipped, not stored, but still bounded.
+            bodyBytes += Int64(buffer.readableBytes)
+            if bodyBytes > self.maxBytes + Self.formOverheadBytes {
+                throw Self.tooLarge(self.maxBytes)
+            }
             do {
-                try parser.execute(buffer)
+                try reader.feed(buffer) { event in
+                    switch event {
+                    case .headers(let headers):
+                        // Only the first part named `file` counts; other fields are ignored.
+                        let disposition = Self.dispositionParameters(headers["content-disposition"] ?? "")
+                        guard filename == nil, disposition["name"] == "file" else { return }
+                        let name = disposition["filename"] ?? ""
+                        guard self.allowedExtensions.contains((name as NSString).pathExtension.lowercased()) else {
+                            throw APIError(.unprocessableContent, code: "unsupported_extension", message: "the file must be .wav or .mp3")
+                        }
+                        filename = name
+                        inFile = true
+                    case .body(let bytes):
+                        if inFile { pending.append(bytes) }
+                    case .partEnd:
+                        if inFile {
+                            inFile = false
+                            fileComplete = true
+                        }
+                    }
+                }
+            } catch let error as APIError {
+                throw error
             } catch {
                 throw APIError(.badRequest, code: "invalid_multipart", message: "the multipart body is malformed")
             }
-            if let failure { throw failure }
             for chunk in pending {
                 try await file.append(chunk)
             }
             pending.removeAll(keepingCapacity: true)
             if file.size > self.maxBytes {
-                throw APIError(.contentTooLarge, code: "upload_too_large", message: "the file is larger than \(self.maxBytes) bytes")
+                throw Self.tooLarge(self.maxBytes)
             }
         }
         guard let filename else {
             throw APIError(.unprocessableContent, code: "missing_file", message: "the form has no field named file with a file name")
         }
-        guard fileComplete else {
-            throw APIError(.badRequest, code: "invalid_multipart", message: "the multipart body ended before the file did")
+        guard fileComplete, reader.isComplete else {
+            throw APIError(.badRequest, code: "invalid_multipart", message: "the multipart body ended before its closing boundary")
         }
         return Received(filename: filename)
+    }
+
+    /// What a form may carry beyond the file itself: part headers, boundaries, small fields.
+    static let formOverheadBytes: Int64 = 64 * 1024
+
+    static func tooLarge(_ maxBytes: Int64) -> APIError {
+        APIError(.contentTooLarge, code: "upload_too_large", message: "the file is larger than \(maxBytes) bytes")
     }
 
     /// The boundary of a `multipart/form-data` content type.

@@ -37,8 +37,9 @@ final class WorkerSlot: Sendable {
         var restarts = 0
         /// Deaths since this slot's worker last answered a chunk: drives the restart backoff.
         var consecutiveCrashes = 0
-        /// Analysis jobs given to this slot and not yet answered, by job id. Not replayed
-        /// after a death: the caller decides whether a job that was in a crash is retried.
+        /// Analysis jobs given to this slot and not yet answered, by job id. Written once the
+        /// worker is ready; if a ready worker dies with them they are handed back, not
+        /// replayed: the caller decides whether a job that was in a crash is retried.
         var jobs: [UInt64: AnalysisJob] = [:]
     }
 
@@ -162,6 +163,9 @@ final class WorkerSlot: Sendable {
     func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob])? {
         self.state.withLockedValue { state in
             guard state.generation == generation, state.phase != .down, state.phase != .stopped else { return nil }
+            // A worker that died before announcing itself was never written a chunk or a job:
+            // nothing it owed counts as a crash, and its jobs wait for the replacement.
+            let wasGivenWork = state.phase == .ready
             state.phase = .down
             state.channel = nil
             state.outbox.clear()
@@ -169,6 +173,7 @@ final class WorkerSlot: Sendable {
             state.consecutiveCrashes += 1
             let process = state.process
             state.process = nil
+            guard wasGivenWork else { return (process, nil, []) }
             var poisoned: PendingChunk?
             if !state.pending.isEmpty {
                 state.pending[state.pending.startIndex].crashes += 1
