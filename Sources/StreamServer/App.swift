@@ -37,6 +37,9 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Largest recording upload in bytes; larger is refused with 413. (env: CALLSTREAM_MAX_UPLOAD_BYTES)")
     var maxUploadBytes: Int64 = 512 << 20
 
+    @Option(help: "Seconds a client may pause in the middle of a request body (an upload) before the connection is closed. (env: CALLSTREAM_REQUEST_BODY_TIMEOUT)")
+    var requestBodyTimeout: Double = 60
+
     @Option(help: "Silence analysis: loudness (dBFS) at or below which a window is silent. (env: CALLSTREAM_SILENCE_THRESHOLD_DB)")
     var silenceThresholdDb: Double = -40
 
@@ -63,6 +66,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--drain-timeout", "CALLSTREAM_DRAIN_TIMEOUT"),
         ("--max-in-flight", "CALLSTREAM_MAX_IN_FLIGHT"),
         ("--max-upload-bytes", "CALLSTREAM_MAX_UPLOAD_BYTES"),
+        ("--request-body-timeout", "CALLSTREAM_REQUEST_BODY_TIMEOUT"),
         ("--silence-threshold-db", "CALLSTREAM_SILENCE_THRESHOLD_DB"),
         ("--min-silence-ms", "CALLSTREAM_MIN_SILENCE_MS"),
         ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
@@ -92,6 +96,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         if let eventLoops = self.eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1...256") }
         guard (1...600_000).contains(self.minSilenceMs) else { throw ValidationError("--min-silence-ms must be 1...600000") }
         guard (-200...0).contains(self.silenceThresholdDb) else { throw ValidationError("--silence-threshold-db must be -200...0") }
+        guard self.requestBodyTimeout > 0 else { throw ValidationError("--request-body-timeout must be > 0") }
         guard self.maxUploadBytes >= 1 else { throw ValidationError("--max-upload-bytes must be at least 1") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }

@@ -55,7 +55,12 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
 
     let app = Application(
         router: router,
-        server: .liveStreams(streams: streams, workers: workers, logger: logger),
+        server: .liveStreams(
+            streams: streams,
+            workers: workers,
+            requestBodyTimeout: .milliseconds(Int64(arguments.requestBodyTimeout * 1000)),
+            logger: logger
+        ),
         configuration: .init(address: .hostname(arguments.host, port: arguments.port), serverName: nil),
         onServerRunning: { channel in
             logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])

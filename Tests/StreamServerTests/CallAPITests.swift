@@ -345,34 +345,68 @@ import Glibc
         }
     }
 
+    /// Opens a raw connection and sends the head and the first `fraction` of an upload's body.
+    static func startUpload(_ server: TestServer, call: String, fraction: Double) throws -> Int32 {
+        let (body, type) = Self.multipart(filename: "cut.wav", content: try Self.audio("call30.wav"))
+        let head = "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\n\r\n"
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0)
+        let partial = Data(head.utf8) + body.prefix(Int(Double(body.count) * fraction))
+        let sent = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        try #require(sent == partial.count)
+        return fd
+    }
+
+    /// Waits up to five seconds for the recordings and temporary folders to be empty.
+    static func noFilesLeft(_ server: TestServer) async throws -> Bool {
+        for _ in 0..<250 where !Self.storedFiles(server).isEmpty {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return Self.storedFiles(server).isEmpty
+    }
+
     /// A client that disconnects partway through its upload (half of it, or all but the
     /// closing boundary) leaves no file and no row, and the call still takes an upload.
     @Test(arguments: [0.5, 0.99])
     func anInterruptedUploadLeavesNothing(sentFraction: Double) async throws {
         try await withServer { server in
             let call = try await Self.createCall(server)
-            let (body, type) = Self.multipart(filename: "cut.wav", content: try Self.audio("call30.wav"))
-            let head = "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\n\r\n"
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(server.port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(connected == 0)
-            let partial = Data(head.utf8) + body.prefix(Int(Double(body.count) * sentFraction))
-            _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            let fd = try Self.startUpload(server, call: call, fraction: sentFraction)
             try await Task.sleep(for: .milliseconds(300))
             close(fd)
-            for _ in 0..<250 where !Self.storedFiles(server).isEmpty {
-                try await Task.sleep(for: .milliseconds(20))
-            }
-            #expect(Self.storedFiles(server).isEmpty)
+            #expect(try await Self.noFilesLeft(server))
             let fetched = try await server.request("GET", "/calls/\(call)")
             #expect(fetched.json["recording"] is NSNull)
             #expect(try await Self.upload(server, call: call, filename: "whole.wav", content: try Self.audio("call30_8k.wav")).status == 202)
+        }
+    }
+
+    /// A client that stops sending midway but keeps the connection open is cut off after
+    /// `--request-body-timeout`, and its upload leaves nothing.
+    @Test func aStalledUploadIsCutOffAndLeavesNothing() async throws {
+        try await withServer(arguments: ["--request-body-timeout", "0.5"]) { server in
+            let call = try await Self.createCall(server)
+            let fd = try Self.startUpload(server, call: call, fraction: 0.5)
+            defer { close(fd) }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(Self.storedFiles(server).count == 1, "the upload is in progress")
+            #expect(try await Self.noFilesLeft(server))
+            // The server closed the connection: reading gives end-of-file (or a reset).
+            var byte: UInt8 = 0
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var got = recv(fd, &byte, 1, 0)
+            while got > 0 { got = recv(fd, &byte, 1, 0) }
+            #expect(got == 0 || errno == ECONNRESET)
+            #expect(server.log.contains("request body stalled"))
+            #expect(try await server.request("GET", "/calls/\(call)").json["recording"] is NSNull)
         }
     }
 

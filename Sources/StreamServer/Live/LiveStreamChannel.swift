@@ -31,6 +31,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let streams: LiveStreams
     let workers: WorkerPool
+    let requestBodyTimeout: TimeAmount
     let logger: Logger
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -38,6 +39,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             let streams = self.streams
             let workers = self.workers
             let streamLogger = self.logger
+            let requestBodyTimeout = self.requestBodyTimeout
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 // One frame may carry a whole chunk; fragmented messages are limited by the handler.
                 maxFrameSize: max(streams.limits.maxChunkBytes, streams.limits.maxTextBytes),
@@ -60,6 +62,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try channel.pipeline.syncOperations.addHandler(RequestBodyTimeoutHandler(timeout: requestBodyTimeout, logger: streamLogger))
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
@@ -95,9 +98,9 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
 }
 
 extension HTTPServerBuilder {
-    static func liveStreams(streams: LiveStreams, workers: WorkerPool, logger: Logger) -> HTTPServerBuilder {
+    static func liveStreams(streams: LiveStreams, workers: WorkerPool, requestBodyTimeout: TimeAmount, logger: Logger) -> HTTPServerBuilder {
         .init { responder in
-            LiveStreamChannel(responder: responder, streams: streams, workers: workers, logger: logger)
+            LiveStreamChannel(responder: responder, streams: streams, workers: workers, requestBodyTimeout: requestBodyTimeout, logger: logger)
         }
     }
 }
