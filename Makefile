@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev
 
-.PHONY: setup run build release test bench bench-pipeline format clean
+.PHONY: setup run build release test bench bench-pipeline bench-upload format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,6 +31,9 @@ bench: setup
 
 bench-pipeline: setup
 	scripts/bench-pipeline.sh
+
+bench-upload: setup
+	scripts/bench-upload.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -345,31 +345,69 @@ import Glibc
         }
     }
 
-    /// Opens a raw connection and sends the head and the first `fraction` of an upload's body.
-    static func startUpload(_ server: TestServer, call: String, fraction: Double) throws -> Int32 {
-        let (body, type) = Self.multipart(filename: "cut.wav", content: try Self.audio("call30.wav"))
-        let head = "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\n\r\n"
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        try #require(connected == 0)
-        let partial = Data(head.utf8) + body.prefix(Int(Double(body.count) * fraction))
-        let sent = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
-        try #require(sent == partial.count)
-        return fd
-    }
-
     /// Waits up to five seconds for the recordings and temporary folders to be empty.
     static func noFilesLeft(_ server: TestServer) async throws -> Bool {
         for _ in 0..<250 where !Self.storedFiles(server).isEmpty {
             try await Task.sleep(for: .milliseconds(20))
         }
         return Self.storedFiles(server).isEmpty
+    }
+
+    /// Clients such as curl send `Expect: 100-continue` with large bodies and wait for the
+    /// go-ahead before sending them: the server gives it, and the upload then lands.
+    @Test func anUploadExpecting100ContinueIsToldToGoOn() async throws {
+        try await withServer { server in
+            let call = try await Self.createCall(server)
+            let (body, type) = Self.multipart(filename: "a.wav", content: try Self.audio("call30_8k.wav"))
+            let fd = try Self.connect(server)
+            defer { close(fd) }
+            var timeout = timeval(tv_sec: 10, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let head = "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
+            try Self.send(fd, Data(head.utf8))
+            let interim = Self.receive(fd, until: "\r\n\r\n")
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim)")
+            try Self.send(fd, body)
+            let final = Self.receive(fd, until: "}")
+            #expect(final.hasPrefix("HTTP/1.1 202 Accepted\r\n"), "\(final)")
+        }
+    }
+
+    static func connect(_ server: TestServer) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(server.port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(connected == 0)
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ data: Data) throws {
+        let sent = data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        try #require(sent == data.count)
+    }
+
+    /// Reads until `marker` has arrived, the peer closes, or the receive timeout passes.
+    static func receive(_ fd: Int32, until marker: String) -> String {
+        var received = Data()
+        var byte: UInt8 = 0
+        while !String(decoding: received, as: UTF8.self).contains(marker), recv(fd, &byte, 1, 0) == 1 {
+            received.append(byte)
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
+    /// Opens a raw connection and sends the head and the first `fraction` of an upload's body.
+    static func startUpload(_ server: TestServer, call: String, fraction: Double) throws -> Int32 {
+        let (body, type) = Self.multipart(filename: "cut.wav", content: try Self.audio("call30.wav"))
+        let head = "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\n\r\n"
+        let fd = try Self.connect(server)
+        try Self.send(fd, Data(head.utf8) + body.prefix(Int(Double(body.count) * fraction)))
+        return fd
     }
 
     /// A client that disconnects partway through its upload (half of it, or all but the

@@ -100,7 +100,7 @@ struct CallController<Context: RequestContext>: Sendable {
             self.analyses.enqueue(recording)
             return EditedResponse(status: .accepted, response: RecordingJSON(recording: recording, status: attached.call.status))
         } catch {
-            file.discard()
+            await file.discard()
             throw error
         }
     }

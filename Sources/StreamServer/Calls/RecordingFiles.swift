@@ -58,9 +58,11 @@ struct RecordingFiles: Sendable {
     }
 }
 
-/// A file being uploaded: bytes are hashed as they arrive and written in large batches on
-/// NIO's thread pool (never on an event loop). `finish()` fsyncs; `discard()` removes it.
-/// Used by one request task at a time.
+/// A file being uploaded. Bytes are gathered into 256 KiB batches; each batch is hashed
+/// (SHA-256) and written on NIO's thread pool while the next one is being received, so
+/// neither hashing nor disk I/O runs on an event loop or holds up reading the body. At most
+/// one batch is in the pool at a time, which keeps writes in order and memory bounded.
+/// `finish()` fsyncs; `discard()` removes the file. Used by one request task at a time.
 final class UploadFile: @unchecked Sendable {
     struct IOError: Error, CustomStringConvertible {
         var operation: String
@@ -70,14 +72,17 @@ final class UploadFile: @unchecked Sendable {
 
     let path: String
     private let fd: Int32
+    /// Only touched by the batch being written, and batches run one after another.
     private var hasher = SHA256()
     private var pending: ByteBuffer
+    /// The batch on the thread pool, if any.
+    private var writing: EventLoopFuture<Void>?
     private(set) var size: Int64 = 0
     private static let batchBytes = 256 * 1024
 
     init(path: String) throws {
         self.path = path
-        self.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        self.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard self.fd >= 0 else { throw IOError(operation: "open", code: errno) }
         self.pending = ByteBufferAllocator().buffer(capacity: Self.batchBytes)
     }
@@ -87,18 +92,19 @@ final class UploadFile: @unchecked Sendable {
     }
 
     func append(_ bytes: ByteBuffer) async throws {
-        bytes.withUnsafeReadableBytes { self.hasher.update(bufferPointer: $0) }
         self.size += Int64(bytes.readableBytes)
         var bytes = bytes
         self.pending.writeBuffer(&bytes)
         if self.pending.readableBytes >= Self.batchBytes {
-            try await self.flush()
+            try await self.handOverBatch()
         }
     }
 
-    /// Writes what is buffered and fsyncs; returns the SHA-256 of everything appended.
+    /// Writes what is left and fsyncs; returns the SHA-256 of everything appended.
     func finish() async throws -> String {
-        try await self.flush()
+        try await self.handOverBatch()
+        try await self.writing?.get()
+        self.writing = nil
         let fd = self.fd
         try await NIOThreadPool.singleton.runIfActive {
             guard fsync(fd) == 0 else { throw IOError(operation: "fsync", code: errno) }
@@ -106,37 +112,45 @@ final class UploadFile: @unchecked Sendable {
         return self.hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
-    func discard() {
+    /// Removes the file, once no batch is being written to it.
+    func discard() async {
+        _ = try? await self.writing?.get()
+        self.writing = nil
         unlink(self.path)
     }
 
     /// Up to `count` bytes at `offset` of what has been written (for sniffing the format).
     func read(offset: Int, count: Int) throws -> [UInt8] {
-        let fd = open(self.path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw IOError(operation: "open", code: errno) }
-        defer { close(fd) }
         var bytes = [UInt8](repeating: 0, count: count)
-        let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        let got = bytes.withUnsafeMutableBytes { pread(self.fd, $0.baseAddress, count, off_t(offset)) }
         guard got >= 0 else { throw IOError(operation: "read", code: errno) }
         return Array(bytes.prefix(got))
     }
 
-    private func flush() async throws {
+    /// Waits for the previous batch, then gives the pending bytes to the thread pool.
+    private func handOverBatch() async throws {
+        try await self.writing?.get()
+        self.writing = nil
         guard self.pending.readableBytes > 0 else { return }
         let batch = self.pending
-        self.pending.clear()
-        let fd = self.fd
-        try await NIOThreadPool.singleton.runIfActive {
-            try batch.withUnsafeReadableBytes { bytes in
-                var written = 0
-                while written < bytes.count {
-                    let result = write(fd, bytes.baseAddress! + written, bytes.count - written)
-                    if result < 0 {
-                        if errno == EINTR { continue }
-                        throw IOError(operation: "write", code: errno)
-                    }
-                    written += result
+        self.pending = ByteBufferAllocator().buffer(capacity: Self.batchBytes)
+        self.writing = NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+            try self.hashAndWrite(batch)
+        }
+    }
+
+    /// Runs on the thread pool.
+    private func hashAndWrite(_ batch: ByteBuffer) throws {
+        try batch.withUnsafeReadableBytes { bytes in
+            self.hasher.update(bufferPointer: bytes)
+            var written = 0
+            while written < bytes.count {
+                let result = write(self.fd, bytes.baseAddress! + written, bytes.count - written)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    throw IOError(operation: "write", code: errno)
                 }
+                written += result
             }
         }
     }

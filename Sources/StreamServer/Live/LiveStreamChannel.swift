@@ -100,7 +100,20 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
 extension HTTPServerBuilder {
     static func liveStreams(streams: LiveStreams, workers: WorkerPool, requestBodyTimeout: TimeAmount, logger: Logger) -> HTTPServerBuilder {
         .init { responder in
-            LiveStreamChannel(responder: responder, streams: streams, workers: workers, requestBodyTimeout: requestBodyTimeout, logger: logger)
+            LiveStreamChannel(
+                responder: { request, writer, channel in
+                    // curl and most clients send `Expect: 100-continue` with large bodies (every
+                    // upload over 1 MB) and wait up to a second for the go-ahead: give it.
+                    if request.headers[.expect]?.lowercased() == "100-continue" {
+                        try await writer.writeInformationalHead(HTTPResponse(status: .continue))
+                    }
+                    try await responder(request, writer, channel)
+                },
+                streams: streams,
+                workers: workers,
+                requestBodyTimeout: requestBodyTimeout,
+                logger: logger
+            )
         }
     }
 }
