@@ -79,8 +79,15 @@ def main():
 
     port = free_port()
     log = open(f"/tmp/bench-stream-{port}.log", "wb")
+    # The server gets its own process group (to stop it and its workers together) but stays in
+    # this session. A new session (setsid) is, with Linux autogroup on, a scheduling group of
+    # its own: the kernel then splits the CPUs between the load generator's session and the
+    # server's, and that split, not the server, made most of load (a)'s latency tail.
+    # BENCH_SESSION=own measures that setting.
+    own_session = os.environ.get("BENCH_SESSION") == "own"
     server = subprocess.Popen(shlex.split(a.server_cmd.format(port=port)), cwd=a.server_cwd, stdout=log,
-                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, process_group=0)
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              start_new_session=own_session, process_group=None if own_session else 0)
     try:
         for _ in range(300):
             try:
