@@ -14,11 +14,17 @@ struct RecordingAnalyzer {
     /// Fault injection for the server's crash handling tests: a worker started with
     /// `CALLSTREAM_WORKER_CRASH_ON_PATH=<text>` dies (SIGABRT) analysing any path containing it.
     var crashOnPath = ProcessInfo.processInfo.environment["CALLSTREAM_WORKER_CRASH_ON_PATH"]
+    /// And with `CALLSTREAM_WORKER_HANG_ON_PATH=<text>`, its analysis never ends on such a path.
+    var hangOnPath = ProcessInfo.processInfo.environment["CALLSTREAM_WORKER_HANG_ON_PATH"]
 
     func analyse(_ job: AnalysisJob) throws -> AnalysisResult {
         if let crashOnPath, !crashOnPath.isEmpty, job.path.contains(crashOnPath) {
             PipeIO.log("crashing on purpose (CALLSTREAM_WORKER_CRASH_ON_PATH)")
             abort()
+        }
+        if let hangOnPath, !hangOnPath.isEmpty, job.path.contains(hangOnPath) {
+            PipeIO.log("hanging on purpose (CALLSTREAM_WORKER_HANG_ON_PATH)")
+            while true { sleep(3600) }
         }
         guard let file = FileHandle(forReadingAtPath: job.path) else { throw Failure(description: "cannot open the recording") }
         let kind = try AudioSniffer.sniff { offset, count in

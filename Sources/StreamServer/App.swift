@@ -40,6 +40,9 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a client may pause in the middle of a request body (an upload) before the connection is closed. (env: CALLSTREAM_REQUEST_BODY_TIMEOUT)")
     var requestBodyTimeout: Double = 60
 
+    @Option(help: "Seconds a worker may spend on a recording's analysis without finishing one before it is killed and the analysis retried once, then failed. (env: CALLSTREAM_ANALYSIS_TIMEOUT)")
+    var analysisTimeout: Double = 600
+
     @Option(help: "Silence analysis: loudness (dBFS) at or below which a window is silent. (env: CALLSTREAM_SILENCE_THRESHOLD_DB)")
     var silenceThresholdDb: Double = -40
 
@@ -67,6 +70,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--max-in-flight", "CALLSTREAM_MAX_IN_FLIGHT"),
         ("--max-upload-bytes", "CALLSTREAM_MAX_UPLOAD_BYTES"),
         ("--request-body-timeout", "CALLSTREAM_REQUEST_BODY_TIMEOUT"),
+        ("--analysis-timeout", "CALLSTREAM_ANALYSIS_TIMEOUT"),
         ("--silence-threshold-db", "CALLSTREAM_SILENCE_THRESHOLD_DB"),
         ("--min-silence-ms", "CALLSTREAM_MIN_SILENCE_MS"),
         ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
@@ -96,6 +100,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         if let eventLoops = self.eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1...256") }
         guard (1...600_000).contains(self.minSilenceMs) else { throw ValidationError("--min-silence-ms must be 1...600000") }
         guard (-200...0).contains(self.silenceThresholdDb) else { throw ValidationError("--silence-threshold-db must be -200...0") }
+        guard self.analysisTimeout > 0 else { throw ValidationError("--analysis-timeout must be > 0") }
         guard self.requestBodyTimeout > 0 else { throw ValidationError("--request-body-timeout must be > 0") }
         guard self.maxUploadBytes >= 1 else { throw ValidationError("--max-upload-bytes must be at least 1") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }

@@ -25,7 +25,12 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         workerArguments += ["--mock-latency-ms", String(arguments.mockLatencyMs)]
     }
     let workers = WorkerPool(
-        configuration: .init(count: arguments.workers, executablePath: arguments.resolvedWorkerPath, arguments: workerArguments),
+        configuration: .init(
+            count: arguments.workers,
+            executablePath: arguments.resolvedWorkerPath,
+            arguments: workerArguments,
+            analysisTimeout: .milliseconds(Int64(arguments.analysisTimeout * 1000))
+        ),
         eventLoopGroup: eventLoopGroup,
         sink: streams,
         logger: logger

@@ -66,4 +66,26 @@ extension RecordingAnalysisTests {
         #expect(server.log.components(separatedBy: "crashing on purpose").count - 1 == 2)
         await server.stop()
     }
+
+    /// A file on which the worker's analysis never ends: after `--analysis-timeout` without an
+    /// answer the worker is killed and replaced, the analysis retried once, then the call is
+    /// `failed`; live streams and other recordings carry on.
+    @Test func aRecordingThatHangsWorkersFailsAfterOneRetry() async throws {
+        let server = try await TestServer.start(arguments: ["--analysis-timeout", "1"], environment: ["CALLSTREAM_WORKER_HANG_ON_PATH": ".wav"])
+        defer { Task { await server.stop() } }
+        let stuck = try await CallAPITests.createCall(server)
+        #expect(try await CallAPITests.upload(server, call: stuck, filename: "h.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202)
+        let failed = try await CallAPITests.settled(server, call: stuck)
+        #expect(failed["status"] as? String == "failed")
+        let error = (failed["recording"] as? [String: Any])?["error"] as? String
+        #expect(error == "the worker analysing this recording stopped making progress and was stopped (2 attempts)")
+        #expect(server.log.components(separatedBy: "hanging on purpose").count - 1 == 2)
+        #expect(server.log.components(separatedBy: "an analysis made no progress in time").count - 1 == 2)
+
+        let fine = try await CallAPITests.createCall(server)
+        #expect(try await CallAPITests.upload(server, call: fine, filename: "f.mp3", content: try CallAPITests.audio("call30.mp3")).status == 202)
+        #expect(try await CallAPITests.settled(server, call: fine)["status"] as? String == "ready")
+        try await server.waitUntilReady()
+        await server.stop()
+    }
 }

@@ -98,16 +98,17 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
         }
     }
 
-    func crashed(_ jobs: [AnalysisJob]) {
+    func lost(_ jobs: [AnalysisJob], stalled: Bool) {
         for job in jobs {
             let attempt = self.attempts.withLockedValue { $0.removeValue(forKey: job.jobID) } ?? self.settings.maxAttempts
             guard let recordingID = UUID(uuidString: job.recordingID) else { continue }
             Task {
                 if attempt >= self.settings.maxAttempts {
                     self.logger.error("a worker died analysing this recording again; marking it failed", metadata: ["recording": "\(recordingID)"])
+                    let what = stalled ? "stopped making progress and was stopped" : "crashed"
                     try? await self.repository.fail(
                         recordingID: recordingID,
-                        error: "the worker analysing this recording crashed (\(attempt) attempts)"
+                        error: "the worker analysing this recording \(what) (\(attempt) attempts)"
                     )
                 } else if let stored = try? await self.repository.find(recordingID: recordingID) {
                     self.logger.warning("a worker died analysing this recording; trying again", metadata: ["recording": "\(recordingID)"])

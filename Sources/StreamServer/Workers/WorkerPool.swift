@@ -21,6 +21,9 @@ final class WorkerPool: Service, Sendable {
         /// answered with an error instead of being tried again.
         var maxCrashesPerChunk = 2
         var stopTimeout: Duration = .seconds(5)
+        /// A worker whose analyses answer nothing for this long is killed (and replaced):
+        /// a file that hangs a decoder must not hold a recording `processing` forever.
+        var analysisTimeout: TimeAmount = .seconds(600)
     }
 
     let configuration: Configuration
@@ -33,6 +36,7 @@ final class WorkerPool: Service, Sendable {
     /// Where analysis answers go; set once at wiring time (the analyses need the pool too).
     private let analysisSink = NIOLockedValueBox<(any AnalysisResultSink)?>(nil)
     private let nextAnalysisSlot = NIOLockedValueBox(0)
+    private let watchdogs = NIOLockedValueBox<[RepeatedTask]>([])
 
     init(configuration: Configuration, eventLoopGroup: any EventLoopGroup, sink: any WorkerResultSink, logger: Logger) {
         self.configuration = configuration
@@ -71,8 +75,30 @@ final class WorkerPool: Service, Sendable {
         for slot in self.slots {
             try await self.start(slot).get()
         }
+        self.startWatchdogs()
         try? await gracefulShutdown()
+        self.watchdogs.withLockedValue { tasks in
+            for task in tasks { task.cancel() }
+            tasks.removeAll()
+        }
         await self.stopAll()
+    }
+
+    /// Checks each worker for a stalled analysis a few times per timeout, on its own loop.
+    private func startWatchdogs() {
+        let timeout = self.configuration.analysisTimeout
+        let period = TimeAmount.nanoseconds(max(min(timeout.nanoseconds / 4, 1_000_000_000), 1_000_000))
+        let tasks = self.slots.map { slot in
+            slot.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+                guard let process = slot.stalledProcess(timeout: timeout) else { return }
+                self.logger.error(
+                    "an analysis made no progress in time; killing its worker",
+                    metadata: ["worker": "\(slot.index)", "pid": "\(process.pid)", "timeout_s": "\(timeout.nanoseconds / 1_000_000_000)"]
+                )
+                process.kill(SIGKILL)
+            }
+        }
+        self.watchdogs.withLockedValue { $0 = tasks }
     }
 
     /// Spawns a process for `slot` and wires its pipes into a NIO channel on the slot's loop.
@@ -124,11 +150,11 @@ final class WorkerPool: Service, Sendable {
 
     /// Called on the slot's loop when the worker's stdout closes: it exited or was killed.
     private func workerExited(_ slot: WorkerSlot, generation: Int) {
-        guard let (process, poisoned, jobs) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk) else {
+        guard let (process, poisoned, jobs, stalled) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk) else {
             return
         }
         if !jobs.isEmpty {
-            self.analysisSink.withLockedValue { $0 }?.crashed(jobs)
+            self.analysisSink.withLockedValue { $0 }?.lost(jobs, stalled: stalled)
         }
         if let process {
             self.reap(process, on: slot.eventLoop, attempts: 40)

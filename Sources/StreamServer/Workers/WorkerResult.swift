@@ -22,8 +22,9 @@ protocol WorkerResultSink: Sendable {
 /// Where analysis answers go: the recording analyses. Called on a worker's event loop.
 protocol AnalysisResultSink: Sendable {
     func finished(_ job: AnalysisJob, outcome: Result<AnalysisResult, AnalysisFailure>)
-    /// The worker died with these jobs outstanding.
-    func crashed(_ jobs: [AnalysisJob])
+    /// The worker died with these jobs outstanding: it crashed, or it was killed because
+    /// its analyses stopped making progress (`stalled`).
+    func lost(_ jobs: [AnalysisJob], stalled: Bool)
 }
 
 struct AnalysisFailure: Error, Sendable {

@@ -41,6 +41,10 @@ final class WorkerSlot: Sendable {
         /// worker is ready; if a ready worker dies with them they are handed back, not
         /// replayed: the caller decides whether a job that was in a crash is retried.
         var jobs: [UInt64: AnalysisJob] = [:]
+        /// When the ready worker last began or finished an analysis; the watchdog's clock.
+        var lastJobProgress = NIODeadline.now()
+        /// The watchdog killed this generation's process for a stalled analysis.
+        var killedAsStalled = false
     }
 
     let index: Int
@@ -78,6 +82,7 @@ final class WorkerSlot: Sendable {
     /// Queues an analysis job; it is written now if the worker is up, else when it is.
     func submit(_ job: AnalysisJob) {
         let schedule = self.state.withLockedValue { state -> Bool in
+            if state.jobs.isEmpty { state.lastJobProgress = .now() }
             state.jobs[job.jobID] = job
             guard state.phase == .ready else { return false }
             state.outbox.writePipeFrame(.analyse(job))
@@ -92,7 +97,24 @@ final class WorkerSlot: Sendable {
 
     /// The job the worker answered, or nil if it was never given one with that id.
     func answered(jobID: UInt64) -> AnalysisJob? {
-        self.state.withLockedValue { $0.jobs.removeValue(forKey: jobID) }
+        self.state.withLockedValue { state in
+            state.lastJobProgress = .now()
+            return state.jobs.removeValue(forKey: jobID)
+        }
+    }
+
+    /// The watchdog's check: if the ready worker has had analyses outstanding and answered
+    /// none for `timeout`, marks it stalled and returns its process (to be killed). A worker
+    /// runs its analyses one after another, so the clock restarts with every answer: a long
+    /// queue of healthy jobs never trips it.
+    func stalledProcess(timeout: TimeAmount) -> WorkerProcess? {
+        self.state.withLockedValue { state in
+            guard state.phase == .ready, !state.jobs.isEmpty, !state.killedAsStalled,
+                .now() - state.lastJobProgress > timeout
+            else { return nil }
+            state.killedAsStalled = true
+            return state.process
+        }
     }
 
     var jobCount: Int { self.state.withLockedValue { $0.jobs.count } }
@@ -124,6 +146,7 @@ final class WorkerSlot: Sendable {
     func starting(process: WorkerProcess, channel: any Channel) -> Int {
         self.state.withLockedValue { state in
             state.generation += 1
+            state.killedAsStalled = false
             state.phase = .starting
             state.process = process
             state.channel = channel
@@ -138,6 +161,7 @@ final class WorkerSlot: Sendable {
         let (schedule, replayed) = self.state.withLockedValue { state -> (Bool, Int) in
             guard state.generation == generation, state.phase == .starting else { return (false, 0) }
             state.phase = .ready
+            state.lastJobProgress = .now()
             state.outbox.clear()
             for chunk in state.pending {
                 var audio = chunk.audio
@@ -159,8 +183,8 @@ final class WorkerSlot: Sendable {
     /// The process behind `generation` is gone. Returns the process to reap, the chunk that
     /// was at the head of the queue if it has now crashed `maxCrashes` workers (it is dropped
     /// so that one poisonous chunk cannot crash workers forever), and the analysis jobs the
-    /// process had (handed back, not replayed).
-    func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob])? {
+    /// process had (handed back, not replayed), and whether the watchdog killed it.
+    func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob], stalled: Bool)? {
         self.state.withLockedValue { state in
             guard state.generation == generation, state.phase != .down, state.phase != .stopped else { return nil }
             // A worker that died before announcing itself was never written a chunk or a job:
@@ -173,7 +197,7 @@ final class WorkerSlot: Sendable {
             state.consecutiveCrashes += 1
             let process = state.process
             state.process = nil
-            guard wasGivenWork else { return (process, nil, []) }
+            guard wasGivenWork else { return (process, nil, [], false) }
             var poisoned: PendingChunk?
             if !state.pending.isEmpty {
                 state.pending[state.pending.startIndex].crashes += 1
@@ -183,7 +207,7 @@ final class WorkerSlot: Sendable {
             }
             let jobs = state.jobs.values.sorted { $0.jobID < $1.jobID }
             state.jobs.removeAll()
-            return (process, poisoned, jobs)
+            return (process, poisoned, jobs, state.killedAsStalled)
         }
     }
 
