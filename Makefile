@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
-APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev
+APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev
 
 .PHONY: setup run build release test bench bench-pipeline bench-upload format clean
 

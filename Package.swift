@@ -32,6 +32,11 @@ let package = Package(
         .target(name: "AudioAnalysis", dependencies: ["CMpg123"]),
         // libmpg123 (MP3 decoding), found with pkg-config.
         .systemLibrary(name: "CMpg123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
+        // libopus (Opus decoding in the worker, encoding in the load client), found with pkg-config.
+        .systemLibrary(name: "COpus", pkgConfig: "opus", providers: [.apt(["libopus-dev"])]),
+        // Live-session codecs (G.711 tables, libopus): a library so the worker decodes with
+        // it, the load client encodes with it, and both directions are unit-tested.
+        .target(name: "AudioCodecs", dependencies: ["COpus"]),
         // Streaming multipart/form-data reading for uploads: a library so its edge cases
         // (delimiters split across reads) are unit-tested without a server.
         .target(name: "HTTPMultipart", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
@@ -67,6 +72,7 @@ let package = Package(
             dependencies: [
                 "Protocol",
                 "AudioAnalysis",
+                "AudioCodecs",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -87,6 +93,8 @@ let package = Package(
             dependencies: [
                 "Protocol",
                 "StreamClient",
+                "AudioAnalysis",
+                "AudioCodecs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -106,6 +114,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "AudioAnalysisTests", dependencies: ["AudioAnalysis"]),
+        .testTarget(name: "AudioCodecsTests", dependencies: ["AudioCodecs"]),
         .testTarget(
             name: "HTTPMultipartTests",
             dependencies: ["HTTPMultipart", .product(name: "NIOCore", package: "swift-nio")]
@@ -113,7 +122,7 @@ let package = Package(
         .testTarget(
             name: "StreamServerTests",
             dependencies: [
-                "Protocol", "StreamClient", "StreamServer", "AudioWorker", "LoadClient",
+                "Protocol", "StreamClient", "StreamServer", "AudioWorker", "LoadClient", "AudioAnalysis", "AudioCodecs",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

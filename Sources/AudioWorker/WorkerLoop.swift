@@ -7,6 +7,7 @@ import Protocol
 struct WorkerLoop<Engine: TranscriptionEngine> {
     var engine: Engine
     var decoder = PipeFrameDecoder()
+    var sessions = SessionDecoders()
     /// Stdout is shared with the analysis thread: whole batches are written under this lock.
     let output = NIOLock()
     let analyses: AnalysisRunner
@@ -54,12 +55,32 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
                 output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
             }
             return false
+        case .sessionChunk(let clientID, let seq, let format, let audio):
+            let text: String
+            do {
+                text = try self.engine.transcribe(clientID: clientID, seq: seq, audio: audio)
+            } catch {
+                output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
+                return false
+            }
+            var pcm = ByteBuffer()
+            do {
+                try self.sessions.decode(clientID: clientID, format: format, audio: audio, into: &pcm)
+            } catch {
+                output.writePipeFrame(.error(clientID: clientID, seq: seq, code: error.code, message: error.message))
+                return false
+            }
+            output.writeDecodedFrame(clientID: clientID, seq: seq, text: text, pcm: &pcm)
+            return false
+        case .endSession(let clientID):
+            self.sessions.end(clientID: clientID)
+            return false
         case .shutdown:
             return true
         case .analyse(let job):
             self.analyses.submit(job)
             return false
-        case .result, .error, .ready, .analysis, .analysisFailed:
+        case .result, .error, .ready, .analysis, .analysisFailed, .decoded:
             PipeIO.log("ignoring unexpected \(frame.kind) frame")
             return false
         }

@@ -98,7 +98,7 @@ final class StreamClientHandler: ChannelInboundHandler {
                 self.outcome.transcriptMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
                 self.outcome.lastReply = now
                 if self.configuration.rateMs <= 0 { self.fillWindow(context: context) }
-            case .pong:
+            case .pong, .session:
                 break
             case .violation(let text):
                 self.note(text)

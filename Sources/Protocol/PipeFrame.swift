@@ -22,6 +22,13 @@ public enum PipeFrame: Equatable, Sendable {
     case analysis(jobID: UInt64, result: AnalysisResult)
     /// Worker → server: job `jobID`'s file could not be analysed (not decodable, unreadable).
     case analysisFailed(jobID: UInt64, message: String)
+    /// Server → worker: one chunk of a started live session, to be decoded from `format`.
+    case sessionChunk(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: ByteBuffer)
+    /// Worker → server: a session chunk's transcription and its audio as 16-bit
+    /// little-endian interleaved PCM (at the session's rate and channels).
+    case decoded(clientID: UInt64, seq: UInt64, text: String, pcm: ByteBuffer)
+    /// Server → worker: the session is over; drop its decoder state.
+    case endSession(clientID: UInt64)
 
     /// The protocol version every frame carries; a decoder rejects any other.
     public static let version: UInt8 = 1
@@ -37,6 +44,9 @@ public enum PipeFrame: Equatable, Sendable {
         case analyse = 6
         case analysis = 7
         case analysisFailed = 8
+        case sessionChunk = 9
+        case decoded = 10
+        case endSession = 11
     }
 
     public var kind: Kind {
@@ -49,6 +59,9 @@ public enum PipeFrame: Equatable, Sendable {
         case .analyse: .analyse
         case .analysis: .analysis
         case .analysisFailed: .analysisFailed
+        case .sessionChunk: .sessionChunk
+        case .decoded: .decoded
+        case .endSession: .endSession
         }
     }
 }

@@ -8,6 +8,7 @@ public enum PipeFrameError: Error, Equatable, Sendable {
     case unsupportedVersion(UInt8)
     case unknownKind(UInt8)
     case truncatedPayload(PipeFrame.Kind)
+    case unknownCodec(UInt8)
 }
 
 /// Incremental decoder: feed it bytes as they arrive (any split), take whole frames out.
@@ -114,6 +115,26 @@ public struct PipeFrameDecoder: Sendable {
         case .analysisFailed:
             guard let jobID = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
             return .analysisFailed(jobID: jobID, message: body.readString(length: body.readableBytes)!)
+        case .sessionChunk:
+            guard let clientID = body.readInteger(endianness: .little, as: UInt64.self),
+                let seq = body.readInteger(endianness: .little, as: UInt64.self),
+                let rawCodec = body.readInteger(as: UInt8.self),
+                let channels = body.readInteger(as: UInt8.self),
+                let rate = body.readInteger(endianness: .little, as: UInt32.self)
+            else { throw .truncatedPayload(kind) }
+            guard let codec = StreamFormat.Codec(rawValue: rawCodec) else { throw .unknownCodec(rawCodec) }
+            let format = StreamFormat(codec: codec, sampleRate: Int(rate), channels: Int(channels))
+            return .sessionChunk(clientID: clientID, seq: seq, format: format, audio: body)
+        case .decoded:
+            guard let clientID = body.readInteger(endianness: .little, as: UInt64.self),
+                let seq = body.readInteger(endianness: .little, as: UInt64.self),
+                let textLength = body.readInteger(endianness: .little, as: UInt32.self),
+                let text = body.readString(length: Int(textLength))
+            else { throw .truncatedPayload(kind) }
+            return .decoded(clientID: clientID, seq: seq, text: text, pcm: body)
+        case .endSession:
+            guard let clientID = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
+            return .endSession(clientID: clientID)
         }
     }
 }

@@ -58,6 +58,39 @@ extension ByteBuffer {
                 buffer.writeInteger(jobID, endianness: .little)
                 buffer.writeString(message)
             }
+        case .sessionChunk(let clientID, let seq, let format, let audio):
+            var audio = audio
+            return self.writeSessionChunkFrame(clientID: clientID, seq: seq, format: format, audio: &audio)
+        case .decoded(let clientID, let seq, let text, let pcm):
+            var pcm = pcm
+            return self.writeDecodedFrame(clientID: clientID, seq: seq, text: text, pcm: &pcm)
+        case .endSession(let clientID):
+            return self.writeFrame(.endSession) { $0.writeInteger(clientID, endianness: .little) }
+        }
+    }
+
+    /// Appends a session chunk: `[u64 client][u64 seq][u8 codec][u8 channels][u32 rate][audio]`.
+    @discardableResult
+    public mutating func writeSessionChunkFrame(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: inout ByteBuffer) -> Int {
+        self.writeFrame(.sessionChunk) { buffer in
+            buffer.writeInteger(clientID, endianness: .little)
+            buffer.writeInteger(seq, endianness: .little)
+            buffer.writeInteger(format.codec.rawValue)
+            buffer.writeInteger(UInt8(truncatingIfNeeded: format.channels))
+            buffer.writeInteger(UInt32(truncatingIfNeeded: format.sampleRate), endianness: .little)
+            buffer.writeBuffer(&audio)
+        }
+    }
+
+    /// Appends a decoded chunk: `[u64 client][u64 seq][u32 text length][text][pcm]`.
+    @discardableResult
+    public mutating func writeDecodedFrame(clientID: UInt64, seq: UInt64, text: String, pcm: inout ByteBuffer) -> Int {
+        self.writeFrame(.decoded) { buffer in
+            buffer.writeInteger(clientID, endianness: .little)
+            buffer.writeInteger(seq, endianness: .little)
+            buffer.writeInteger(UInt32(text.utf8.count), endianness: .little)
+            buffer.writeString(text)
+            buffer.writeBuffer(&pcm)
         }
     }
 

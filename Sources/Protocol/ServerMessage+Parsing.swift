@@ -36,6 +36,15 @@ struct JSONScanner {
             case "chunk_size": message.chunkSize = try scanner.readOptional { try $0.readInteger() as Int }
             case "transcription": message.transcription = try scanner.readOptional { try $0.readString() }
             case "error": message.error = try scanner.readErrorBody()
+            case "start_ms": message.startMs = try scanner.readOptional { try $0.readInteger() as Int64 }
+            case "end_ms": message.endMs = try scanner.readOptional { try $0.readInteger() as Int64 }
+            case "call_id": message.callID = try scanner.readOptional { try $0.readString() }
+            case "resume_token": message.resumeToken = try scanner.readOptional { try $0.readString() }
+            case "next_seq": message.nextSeq = try scanner.readOptional { try $0.readInteger() as UInt64 }
+            case "chunks": message.chunks = try scanner.readOptional { try $0.readInteger() as Int }
+            case "bytes": message.bytes = try scanner.readOptional { try $0.readInteger() as Int64 }
+            case "duration_sec": message.durationSec = try scanner.readOptional { try $0.readDouble() }
+            case "errors": message.errors = try scanner.readOptional { try $0.readInteger() as Int }
             default: try scanner.skipValue()
             }
         }
@@ -270,6 +279,16 @@ struct JSONScanner {
         default:
             throw Malformed()
         }
+    }
+
+    /// A JSON number as a Double (only `duration_sec` is read this way, once per session).
+    private mutating func readDouble() throws -> Double {
+        self.skipWhitespace()
+        let start = self.index
+        try self.skipNumber()
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: self.bytes[start..<self.index]), as: UTF8.self)
+        guard let value = Double(text), value.isFinite else { throw Malformed() }
+        return value
     }
 
     private mutating func skipNumber() throws {

@@ -19,6 +19,17 @@ public struct ServerMessage: Codable, Equatable, Sendable {
     public var chunkSize: Int?
     public var transcription: String?
     public var error: ErrorBody?
+    /// Transcripts of a started session: where the chunk's audio lies in the stream.
+    public var startMs: Int64?
+    public var endMs: Int64?
+    /// `started`, `resumed` and `stopped`.
+    public var callID: String?
+    public var resumeToken: String?
+    public var nextSeq: UInt64?
+    public var chunks: Int?
+    public var bytes: Int64?
+    public var durationSec: Double?
+    public var errors: Int?
 
     enum CodingKeys: String, CodingKey {
         case type
@@ -27,6 +38,13 @@ public struct ServerMessage: Codable, Equatable, Sendable {
         case chunkSize = "chunk_size"
         case transcription
         case error
+        case startMs = "start_ms"
+        case endMs = "end_ms"
+        case callID = "call_id"
+        case resumeToken = "resume_token"
+        case nextSeq = "next_seq"
+        case chunks, bytes, errors
+        case durationSec = "duration_sec"
     }
 
     public init(
@@ -52,6 +70,15 @@ public struct ServerMessage: Codable, Equatable, Sendable {
         self.seq = try container.decodeIfPresent(UInt64.self, forKey: .seq)
         self.chunkSize = try container.decodeIfPresent(Int.self, forKey: .chunkSize)
         self.transcription = try container.decodeIfPresent(String.self, forKey: .transcription)
+        self.startMs = try container.decodeIfPresent(Int64.self, forKey: .startMs)
+        self.endMs = try container.decodeIfPresent(Int64.self, forKey: .endMs)
+        self.callID = try container.decodeIfPresent(String.self, forKey: .callID)
+        self.resumeToken = try container.decodeIfPresent(String.self, forKey: .resumeToken)
+        self.nextSeq = try container.decodeIfPresent(UInt64.self, forKey: .nextSeq)
+        self.chunks = try container.decodeIfPresent(Int.self, forKey: .chunks)
+        self.bytes = try container.decodeIfPresent(Int64.self, forKey: .bytes)
+        self.durationSec = try container.decodeIfPresent(Double.self, forKey: .durationSec)
+        self.errors = try container.decodeIfPresent(Int.self, forKey: .errors)
         // The original service sent `"error": "text"`; ours sends an object.
         if let body = try? container.decodeIfPresent(ErrorBody.self, forKey: .error) {
             self.error = body
@@ -67,11 +94,16 @@ public struct ServerMessage: Codable, Equatable, Sendable {
         if self.transcription != nil { return .transcript }
         if self.chunkSize != nil { return .ack }
         if self.error != nil { return .error }
-        if self.type == "pong" { return .pong }
-        return .other
+        switch self.type {
+        case "pong": return .pong
+        case "started": return .started
+        case "resumed": return .resumed
+        case "stopped": return .stopped
+        default: return .other
+        }
     }
 
     public enum Kind: Sendable {
-        case ack, transcript, error, pong, other
+        case ack, transcript, error, pong, started, resumed, stopped, other
     }
 }

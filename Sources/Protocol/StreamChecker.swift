@@ -39,6 +39,8 @@ public struct StreamChecker: Sendable {
         case ack(seq: UInt64)
         case transcript(seq: UInt64)
         case pong
+        /// `started`, `resumed` or `stopped`: the caller reads its fields.
+        case session
         case violation(String)
     }
 
@@ -47,6 +49,8 @@ public struct StreamChecker: Sendable {
     /// Whether transcripts must carry the mock engine's exact text.
     public let expectsMockText: Bool
     private var sizes: [Int] = []
+    /// For started sessions: where each chunk's audio must lie (`start_ms`, `end_ms`).
+    private var spans: [ClosedRange<Int64>?] = []
     private var acked: [Bool] = []
     private var transcribed: [Bool] = []
     private var lastAck: UInt64 = 0
@@ -57,8 +61,9 @@ public struct StreamChecker: Sendable {
     }
 
     /// Records a chunk of `size` bytes as sent; returns the seq the server will give it.
-    public mutating func didSend(size: Int) -> UInt64 {
+    public mutating func didSend(size: Int, span: ClosedRange<Int64>? = nil) -> UInt64 {
         self.sizes.append(size)
+        self.spans.append(span)
         self.acked.append(false)
         self.transcribed.append(false)
         self.counts.sent += 1
@@ -69,6 +74,37 @@ public struct StreamChecker: Sendable {
     public var isComplete: Bool {
         self.counts.acks == self.counts.sent && self.counts.transcripts == self.counts.sent
     }
+
+    /// A resumed session: the server holds every chunk before `nextSeq` (their acks may have
+    /// been lost with the old connection) and none from it on (the client sends those again).
+    public mutating func resumed(nextSeq: UInt64) -> Event {
+        let held = Int(nextSeq) - 1
+        guard held >= 0, held <= self.sizes.count else {
+            self.counts.unexpected += 1
+            return .violation("resumed with next_seq \(nextSeq), but only \(self.sizes.count) chunks were sent")
+        }
+        for index in 0..<held where !self.acked[index] {
+            self.acked[index] = true
+            self.counts.acks += 1
+        }
+        let dropped = self.sizes.count - held
+        if dropped > 0 {
+            for index in held..<self.sizes.count where self.transcribed[index] {
+                self.counts.unexpected += 1
+                return .violation("transcript for seq \(index + 1), which the server says it never received")
+            }
+            self.sizes.removeLast(dropped)
+            self.spans.removeLast(dropped)
+            self.acked.removeLast(dropped)
+            self.transcribed.removeLast(dropped)
+            self.counts.sent -= dropped
+        }
+        self.lastAck = UInt64(held)
+        return .session
+    }
+
+    /// The highest seq whose transcript (or error) arrived, all before it too: what `resume` sends.
+    public var lastAnswered: UInt64 { self.lastTranscript }
 
     public var missingAcks: Int { self.counts.sent - self.counts.acks }
     public var missingTranscripts: Int { self.counts.sent - self.counts.transcripts }
@@ -126,9 +162,15 @@ public struct StreamChecker: Sendable {
                 self.counts.malformed += 1
                 return .violation("transcript \(seq) has unexpected text")
             }
+            if let span = self.spans[index], message.startMs != span.lowerBound || message.endMs != span.upperBound {
+                self.counts.malformed += 1
+                return .violation("transcript \(seq) covers \(message.startMs ?? -1)-\(message.endMs ?? -1) ms, expected \(span.lowerBound)-\(span.upperBound)")
+            }
             return .transcript(seq: seq)
         case .pong:
             return .pong
+        case .started, .resumed, .stopped:
+            return .session
         case .error:
             self.counts.serverErrors += 1
             return .violation("server error: \(message.error?.code ?? "?"): \(message.error?.message ?? "")")

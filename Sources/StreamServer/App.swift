@@ -43,6 +43,9 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a worker may spend on a recording's analysis without finishing one before it is killed and the analysis retried once, then failed. (env: CALLSTREAM_ANALYSIS_TIMEOUT)")
     var analysisTimeout: Double = 600
 
+    @Option(help: "Seconds a live session whose connection dropped without stop waits for a resume; 0 ends it at once. (env: CALLSTREAM_RESUME_WINDOW)")
+    var resumeWindow: Double = 30
+
     @Option(help: "Silence analysis: loudness (dBFS) at or below which a window is silent. (env: CALLSTREAM_SILENCE_THRESHOLD_DB)")
     var silenceThresholdDb: Double = -40
 
@@ -71,6 +74,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--max-upload-bytes", "CALLSTREAM_MAX_UPLOAD_BYTES"),
         ("--request-body-timeout", "CALLSTREAM_REQUEST_BODY_TIMEOUT"),
         ("--analysis-timeout", "CALLSTREAM_ANALYSIS_TIMEOUT"),
+        ("--resume-window", "CALLSTREAM_RESUME_WINDOW"),
         ("--silence-threshold-db", "CALLSTREAM_SILENCE_THRESHOLD_DB"),
         ("--min-silence-ms", "CALLSTREAM_MIN_SILENCE_MS"),
         ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
@@ -101,6 +105,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard (1...600_000).contains(self.minSilenceMs) else { throw ValidationError("--min-silence-ms must be 1...600000") }
         guard (-200...0).contains(self.silenceThresholdDb) else { throw ValidationError("--silence-threshold-db must be -200...0") }
         guard self.analysisTimeout > 0 else { throw ValidationError("--analysis-timeout must be > 0") }
+        guard (0...86_400).contains(self.resumeWindow) else { throw ValidationError("--resume-window must be 0...86400") }
         guard self.requestBodyTimeout > 0 else { throw ValidationError("--request-body-timeout must be > 0") }
         guard self.maxUploadBytes >= 1 else { throw ValidationError("--max-upload-bytes must be at least 1") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }

@@ -11,7 +11,9 @@ import ServiceLifecycle
 /// Service order matters: ServiceLifecycle shuts services down in reverse, so on SIGTERM the
 /// drain runs first, then the HTTP server stops, and the workers stop last (after the
 /// transcripts they owe have been delivered). Analyses start after the workers, so that
-/// recordings a previous run left `processing` are re-queued once workers exist.
+/// recordings a previous run left `processing` are re-queued once workers exist. Live
+/// sessions stop after the HTTP server and the drain, so the sessions the drain closed are
+/// finalised before the workers go.
 func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> ServiceGroup {
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
     var limits = LiveStreams.Limits()
@@ -48,13 +50,19 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let analyses = RecordingAnalyses(repository: repository, files: files, workers: workers, settings: analysisSettings, logger: logger)
     workers.setAnalysisSink(analyses)
 
+    var sessionSettings = LiveSessions.Settings()
+    sessionSettings.resumeWindow = .milliseconds(Int64(arguments.resumeWindow * 1000))
+    sessionSettings.maxChunkBytes = arguments.maxChunkBytes
+    let sessions = LiveSessions(settings: sessionSettings, streams: streams, repository: repository, files: files, analyses: analyses, logger: logger)
+
     let router = Router()
     HealthController(streams: streams, workers: workers).addRoutes(to: router)
     CallController(
         repository: repository,
         files: files,
         maxUploadBytes: arguments.maxUploadBytes,
-        analyses: analyses
+        analyses: analyses,
+        transcribeSeconds: analysisSettings.transcribeSeconds
     ).addRoutes(to: router)
     LiveStreamRoutes(streams: streams).addRoutes(to: router)
 
@@ -62,6 +70,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         router: router,
         server: .liveStreams(
             streams: streams,
+            sessions: sessions,
             workers: workers,
             requestBodyTimeout: .milliseconds(Int64(arguments.requestBodyTimeout * 1000)),
             logger: logger
@@ -76,7 +85,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let drain = DrainService(streams: streams, drainTimeout: .milliseconds(Int64(arguments.drainTimeout * 1000)), logger: logger)
     return ServiceGroup(
         configuration: .init(
-            services: [workers, analyses, app, drain],
+            services: [workers, analyses, sessions, app, drain],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

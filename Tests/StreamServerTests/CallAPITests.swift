@@ -359,10 +359,8 @@ import Glibc
         try await withServer { server in
             let call = try await Self.createCall(server)
             let (body, type) = Self.multipart(filename: "a.wav", content: try Self.audio("call30_8k.wav"))
-            let fd = try Self.connect(server)
+            let fd = try Self.connect(server, receiveTimeoutSeconds: 10)
             defer { close(fd) }
-            var timeout = timeval(tv_sec: 10, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let head = "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
             try Self.send(fd, Data(head.utf8))
             let interim = Self.receive(fd, until: "\r\n\r\n")
@@ -373,8 +371,11 @@ import Glibc
         }
     }
 
-    static func connect(_ server: TestServer) throws -> Int32 {
+    /// A raw TCP connection to the server; reads give up after `receiveTimeoutSeconds`.
+    static func connect(_ server: TestServer, receiveTimeoutSeconds: Int = 5) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var timeout = timeval(tv_sec: receiveTimeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(server.port).bigEndian)
@@ -440,8 +441,6 @@ import Glibc
             #expect(try await Self.noFilesLeft(server))
             // The server closed the connection: reading gives end-of-file (or a reset).
             var byte: UInt8 = 0
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             var got = recv(fd, &byte, 1, 0)
             while got > 0 { got = recv(fd, &byte, 1, 0) }
             #expect(got == 0 || errno == ECONNRESET)

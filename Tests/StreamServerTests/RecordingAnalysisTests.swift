@@ -69,7 +69,7 @@ extension RecordingAnalysisTests {
 
     /// A file on which the worker's analysis never ends: after `--analysis-timeout` without an
     /// answer the worker is killed and replaced, the analysis retried once, then the call is
-    /// `failed`; live streams and other recordings carry on.
+    /// `failed`; other recordings are still analysed and the server is ready again.
     @Test func aRecordingThatHangsWorkersFailsAfterOneRetry() async throws {
         let server = try await TestServer.start(arguments: ["--analysis-timeout", "1"], environment: ["CALLSTREAM_WORKER_HANG_ON_PATH": ".wav"])
         defer { Task { await server.stop() } }

@@ -12,6 +12,8 @@ struct CallController<Context: RequestContext>: Sendable {
     let files: RecordingFiles
     let maxUploadBytes: Int64
     let analyses: any RecordingAnalysisQueue
+    /// How much of an upload's opening the analysis transcribes.
+    let transcribeSeconds: Int
 
     func addRoutes(to router: Router<Context>) {
         router.post("/calls") { request, context in try await self.create(request, context: context) }
@@ -19,6 +21,26 @@ struct CallController<Context: RequestContext>: Sendable {
         router.get("/calls/:id") { _, context in try await self.show(context) }
         router.post("/calls/:id/recording") { request, context in try await self.upload(request, context: context) }
         router.get("/calls/:id/download") { request, context in try await self.download(request, context: context) }
+        router.get("/calls/:id/transcript") { _, context in try await self.transcript(context) }
+    }
+
+    /// A live session's segments as they were stored; an upload's analysis transcription as
+    /// one segment over the seconds it covers. Private calls' transcripts are their
+    /// recordings' content, and are not served either.
+    func transcript(_ context: Context) async throws -> TranscriptJSON {
+        let existing = try await self.existingCall(context)
+        guard !existing.call.isPrivate else {
+            throw APIError(.forbidden, code: "recording_private", message: "this call's recording and transcript are private")
+        }
+        var segments = try await self.repository.segments(callID: existing.call.id)
+        if segments.isEmpty, let recording = existing.recording, recording.origin == .upload, let text = recording.transcription {
+            let endMs = Int64((min(recording.durationSec ?? 0, Double(self.transcribeSeconds)) * 1000).rounded())
+            segments = [TranscriptSegment(callID: existing.call.id, seq: 1, startMs: 0, endMs: endMs, text: text)]
+        }
+        guard !segments.isEmpty else {
+            throw APIError(.notFound, code: "transcript_not_found", message: "this call has no transcript yet")
+        }
+        return TranscriptJSON(callID: existing.call.id.uuidString.lowercased(), segments: segments)
     }
 
     func create(_ request: Request, context: Context) async throws -> EditedResponse<CallJSON> {

@@ -72,6 +72,22 @@ enum CallDatabase {
                     """
             )
         }
+        migrator.registerMigration("v2: live recordings and transcripts") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE recordings ADD COLUMN origin TEXT NOT NULL DEFAULT 'upload' CHECK (origin IN ('upload', 'live'));
+                    -- A call's transcript: one segment per live chunk, in seq order.
+                    CREATE TABLE transcript_segments (
+                        call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+                        seq INTEGER NOT NULL,
+                        start_ms INTEGER NOT NULL,
+                        end_ms INTEGER NOT NULL,
+                        text TEXT NOT NULL,
+                        PRIMARY KEY (call_id, seq)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
         return migrator
     }
 }

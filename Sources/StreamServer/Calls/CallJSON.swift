@@ -36,7 +36,7 @@ struct RecordingJSON: ResponseEncodable, Equatable {
     let status: CallStatus
 
     enum CodingKeys: String, CodingKey {
-        case id, filename, format, sha256, transcription, status, error
+        case id, filename, format, sha256, transcription, status, error, origin
         case callID = "call_id"
         case sizeBytes = "size_bytes"
         case durationSec = "duration_sec"
@@ -51,6 +51,7 @@ struct RecordingJSON: ResponseEncodable, Equatable {
         try container.encode(recording.callID.uuidString.lowercased(), forKey: .callID)
         try container.encode(recording.filename, forKey: .filename)
         try container.encode(recording.format, forKey: .format)
+        try container.encode(recording.origin, forKey: .origin)
         try container.encode(recording.sizeBytes, forKey: .sizeBytes)
         try container.encode(recording.sha256, forKey: .sha256)
         try container.encode(recording.durationSec, forKey: .durationSec)
@@ -59,6 +60,35 @@ struct RecordingJSON: ResponseEncodable, Equatable {
         try container.encode(self.status, forKey: .status)
         try container.encode(recording.error, forKey: .error)
         try container.encode(recording.createdAt.iso8601, forKey: .createdAt)
+    }
+}
+
+/// `GET /calls/{id}/transcript`.
+struct TranscriptJSON: ResponseEncodable {
+    struct Segment: Encodable {
+        let seq: Int64
+        let startMs: Int64
+        let endMs: Int64
+        let text: String
+
+        enum CodingKeys: String, CodingKey {
+            case seq, text
+            case startMs = "start_ms"
+            case endMs = "end_ms"
+        }
+    }
+
+    let callID: String
+    let segments: [Segment]
+
+    enum CodingKeys: String, CodingKey {
+        case segments
+        case callID = "call_id"
+    }
+
+    init(callID: String, segments: [TranscriptSegment]) {
+        self.callID = callID
+        self.segments = segments.map { Segment(seq: $0.seq, startMs: $0.startMs, endMs: $0.endMs, text: $0.text) }
     }
 }
 
@@ -76,44 +106,61 @@ struct NewCallRequest {
     var startedAt: Timestamp
     var isPrivate: Bool
 
-    /// A JSON value of any type, to tell "missing" from "wrong type".
-    private enum Value: Decodable {
-        case string(String), bool(Bool), other
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let bool = try? container.decode(Bool.self) {
-                self = .bool(bool)
-            } else if let string = try? container.decode(String.self) {
-                self = .string(string)
-            } else {
-                self = .other
-            }
-        }
-    }
-
     init(json: ByteBuffer) throws {
-        let fields: [String: Value]
+        let fields: [String: JSONValue]
         do {
-            fields = try JSONDecoder().decode([String: Value].self, from: Data(buffer: json))
+            fields = try JSONDecoder().decode([String: JSONValue].self, from: Data(buffer: json))
         } catch {
             throw APIError(.badRequest, code: "invalid_json", message: "the body must be a JSON object")
         }
-        func phone(_ name: String) throws -> String {
-            guard case .string(let text) = fields[name], let number = PhoneNumber.normalise(text) else {
-                throw APIError(.unprocessableContent, code: "invalid_phone", message: "\(name) must be up to 32 digits with an optional leading + (spaces, dashes and brackets are ignored)")
-            }
-            return number
+        self.caller = try CallFields.phone(fields, "caller")
+        self.receiver = try CallFields.phone(fields, "receiver")
+        self.startedAt = try CallFields.startedAt(fields)
+        self.isPrivate = try CallFields.isPrivate(fields)
+    }
+}
+
+/// A JSON value of any type, to tell "missing" from "wrong type".
+enum JSONValue: Decodable, Equatable {
+    case string(String), bool(Bool), number(Double), null, other
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let bool = try? container.decode(Bool.self) {
+            self = .bool(bool)
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(number)
+        } else if let string = try? container.decode(String.self) {
+            self = .string(string)
+        } else {
+            self = .other
         }
-        self.caller = try phone("caller")
-        self.receiver = try phone("receiver")
+    }
+}
+
+/// The checks a new call's fields go through, wherever the call is made (`POST /calls`, a live
+/// session's `start`): the same normalisation and the same error codes.
+enum CallFields {
+    static func phone(_ fields: [String: JSONValue], _ name: String) throws -> String {
+        guard case .string(let text) = fields[name], let number = PhoneNumber.normalise(text) else {
+            throw APIError(.unprocessableContent, code: "invalid_phone", message: "\(name) must be up to 32 digits with an optional leading + (spaces, dashes and brackets are ignored)")
+        }
+        return number
+    }
+
+    static func startedAt(_ fields: [String: JSONValue]) throws -> Timestamp {
         guard case .string(let text) = fields["started_at"], let date = ISO8601.parse(text) else {
             throw APIError(.unprocessableContent, code: "invalid_date", message: "started_at must be an ISO 8601 date-time, e.g. 2026-11-23T09:30:00Z")
         }
-        self.startedAt = Timestamp(date)
+        return Timestamp(date)
+    }
+
+    static func isPrivate(_ fields: [String: JSONValue]) throws -> Bool {
         switch fields["private"] {
-        case nil: self.isPrivate = false
-        case .bool(let value): self.isPrivate = value
+        case nil: return false
+        case .bool(let value): return value
         default: throw APIError(.unprocessableContent, code: "invalid_private", message: "private must be true or false")
         }
     }

@@ -18,6 +18,16 @@ protocol CallRepository: Sendable {
     func fail(recordingID: UUID, error: String) async throws
     /// Recordings whose calls are `processing`: analysis owed (after a restart, too).
     func pendingRecordings() async throws -> [Recording]
+    /// A live session that records: creates `newCall` (when given) and attaches its
+    /// recording in one transaction; the call is `processing` while the session lasts.
+    /// Throws like `attach`.
+    func beginLive(_ recording: Recording, newCall: Call?) async throws -> CallWithRecording
+    /// The live recording's file is final: stores its size and hash.
+    func finishLive(recordingID: UUID, sizeBytes: Int64, sha256: String) async throws
+    /// Stores transcript segments (a segment stored again replaces the first).
+    func save(_ segments: [TranscriptSegment]) async throws
+    /// A call's stored segments in seq order.
+    func segments(callID: UUID) async throws -> [TranscriptSegment]
 }
 
 enum CallRepositoryError: Error, Equatable {

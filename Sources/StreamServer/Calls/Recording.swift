@@ -13,6 +13,11 @@ enum AudioFileFormat: String, Codable, Sendable, DatabaseValueConvertible {
     }
 }
 
+/// Where a recording came from: an upload, or a live session that recorded as it streamed.
+enum RecordingOrigin: String, Codable, Sendable, DatabaseValueConvertible {
+    case upload, live
+}
+
 /// A silent stretch of a recording, in milliseconds from its start.
 struct SilenceMark: Codable, Sendable, Equatable {
     var startMs: Int
@@ -25,7 +30,9 @@ struct SilenceMark: Codable, Sendable, Equatable {
 }
 
 /// A row of `recordings`: one per call at most. The file lives at `storedPath` (relative to
-/// the data directory, named by the recording id), byte for byte as uploaded.
+/// the data directory, named by the recording id), byte for byte as uploaded, or as a live
+/// session wrote it. A live recording has `sizeBytes` 0 and no `sha256` until its session
+/// ends and the file is finalised (`isLiveUnfinished`).
 struct Recording: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "recordings"
 
@@ -36,6 +43,7 @@ struct Recording: Codable, Sendable, Equatable, FetchableRecord, PersistableReco
     var format: AudioFileFormat
     var sizeBytes: Int64
     var sha256: String
+    var origin: RecordingOrigin = .upload
     var durationSec: Double?
     var transcription: String?
     var silenceMarks: [SilenceMark]?
@@ -46,7 +54,7 @@ struct Recording: Codable, Sendable, Equatable, FetchableRecord, PersistableReco
     var updatedAt: Timestamp
 
     enum CodingKeys: String, CodingKey {
-        case id, filename, format, sha256, transcription, error, attempts
+        case id, filename, format, sha256, transcription, error, attempts, origin
         case callID = "call_id"
         case storedPath = "stored_path"
         case sizeBytes = "size_bytes"
@@ -59,6 +67,10 @@ struct Recording: Codable, Sendable, Equatable, FetchableRecord, PersistableReco
     enum Columns {
         static let callID = Column(CodingKeys.callID)
     }
+
+    /// A live session's file whose header still says nothing about its length: the session is
+    /// streaming, or the server died while it was.
+    var isLiveUnfinished: Bool { self.origin == .live && self.sha256.isEmpty }
 
     // Ids stored like `Call`'s.
     static func databaseUUIDEncodingStrategy(for column: String) -> DatabaseUUIDEncodingStrategy { .lowercaseString }

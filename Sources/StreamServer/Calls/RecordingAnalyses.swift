@@ -2,6 +2,7 @@ import Atomics
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOPosix
 import Protocol
 import ServiceLifecycle
 
@@ -46,9 +47,32 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
             self.logger.info("re-queueing recordings left processing", metadata: ["count": "\(owed.count)"])
         }
         for recording in owed {
+            if recording.isLiveUnfinished {
+                guard await self.repairLive(recording) else { continue }
+            }
             await self.start(recording.id, storedPath: recording.storedPath)
         }
         try? await gracefulShutdown()
+    }
+
+    /// A live session's file the previous run left unfinished (it was killed mid-session):
+    /// its header is repaired from the file's length so it is analysed like any other. False
+    /// when there is nothing usable (the call is then `failed`).
+    private func repairLive(_ recording: Recording) async -> Bool {
+        let path = self.files.absolutePath(recording.storedPath)
+        do {
+            let repaired = try await NIOThreadPool.singleton.runIfActive { try LiveRecordingFile.repair(path: path) }
+            try await self.repository.finishLive(recordingID: recording.id, sizeBytes: repaired.sizeBytes, sha256: repaired.sha256)
+            self.logger.notice(
+                "finalised a live recording left unfinished by the previous run",
+                metadata: ["recording": "\(recording.id)", "audio_bytes": "\(repaired.dataBytes)"]
+            )
+            return true
+        } catch {
+            self.logger.error("cannot repair a live recording", metadata: ["recording": "\(recording.id)", "error": "\(error)"])
+            try? await self.repository.fail(recordingID: recording.id, error: "the server stopped during the live session and its recording could not be recovered: \(error)")
+            return false
+        }
     }
 
     func enqueue(_ recording: Recording) {

@@ -103,8 +103,7 @@ final class UploadFile: @unchecked Sendable {
     /// Writes what is left and fsyncs; returns the SHA-256 of everything appended.
     func finish() async throws -> String {
         try await self.handOverBatch()
-        try await self.writing?.get()
-        self.writing = nil
+        try await self.waitForBatch()
         let fd = self.fd
         try await NIOThreadPool.singleton.runIfActive {
             guard fsync(fd) == 0 else { throw IOError(operation: "fsync", code: errno) }
@@ -114,8 +113,7 @@ final class UploadFile: @unchecked Sendable {
 
     /// Removes the file, once no batch is being written to it.
     func discard() async {
-        _ = try? await self.writing?.get()
-        self.writing = nil
+        try? await self.waitForBatch()
         unlink(self.path)
     }
 
@@ -129,14 +127,19 @@ final class UploadFile: @unchecked Sendable {
 
     /// Waits for the previous batch, then gives the pending bytes to the thread pool.
     private func handOverBatch() async throws {
-        try await self.writing?.get()
-        self.writing = nil
+        try await self.waitForBatch()
         guard self.pending.readableBytes > 0 else { return }
         let batch = self.pending
         self.pending = ByteBufferAllocator().buffer(capacity: Self.batchBytes)
         self.writing = NIOThreadPool.singleton.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
             try self.hashAndWrite(batch)
         }
+    }
+
+    /// Waits until the batch on the thread pool, if any, is written.
+    private func waitForBatch() async throws {
+        defer { self.writing = nil }
+        try await self.writing?.get()
     }
 
     /// Runs on the thread pool.

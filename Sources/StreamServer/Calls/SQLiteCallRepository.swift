@@ -123,6 +123,51 @@ struct SQLiteCallRepository: CallRepository {
         }
     }
 
+    func beginLive(_ recording: Recording, newCall: Call?) async throws -> CallWithRecording {
+        if let newCall {
+            return try await self.database.write { db in
+                var call = newCall
+                call.status = .processing
+                try call.insert(db)
+                try recording.insert(db)
+                return CallWithRecording(call: call, recording: recording)
+            }
+        }
+        return try await self.attach(recording)
+    }
+
+    func finishLive(recordingID: UUID, sizeBytes: Int64, sha256: String) async throws {
+        try await self.database.write { db in
+            guard var recording = try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()) else {
+                throw CallRepositoryError.notFound
+            }
+            recording.sizeBytes = sizeBytes
+            recording.sha256 = sha256
+            recording.updatedAt = .now
+            try recording.update(db)
+        }
+    }
+
+    func save(_ segments: [TranscriptSegment]) async throws {
+        guard !segments.isEmpty else { return }
+        try await self.database.write { db in
+            let statement = try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO transcript_segments (call_id, seq, start_ms, end_ms, text) VALUES (?, ?, ?, ?, ?)"
+            )
+            for segment in segments {
+                try statement.execute(arguments: [segment.callID.uuidString.lowercased(), segment.seq, segment.startMs, segment.endMs, segment.text])
+            }
+        }
+    }
+
+    func segments(callID: UUID) async throws -> [TranscriptSegment] {
+        try await self.database.read { db in
+            try TranscriptSegment.filter(TranscriptSegment.Columns.callID == callID.uuidString.lowercased())
+                .order(TranscriptSegment.Columns.seq)
+                .fetchAll(db)
+        }
+    }
+
     private func finish(recordingID: UUID, status: CallStatus, change: @escaping @Sendable (inout Recording) -> Void) async throws {
         try await self.database.write { db in
             guard var recording = try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()),

@@ -21,7 +21,17 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
+    /// Whether this connection carries a started session. `starting` waits for the session's
+    /// rows and file; reading is paused meanwhile, and messages that came in the same read
+    /// wait in `backlog`.
+    private enum Mode {
+        case plain
+        case starting
+        case session(LiveSession, stopping: Bool)
+    }
+
     private let streams: LiveStreams
+    private let sessions: LiveSessions
     private let workers: WorkerPool
     private let logger: Logger
     private var limits: LiveStreams.Limits { self.streams.limits }
@@ -30,6 +40,9 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     /// Writes here skip the frame encoder: `outgoing` already holds encoded frames.
     private var rawWriter: ChannelHandlerContext?
     private(set) var clientID: UInt64 = 0
+    private var connection: LiveStreams.Connection?
+    private var mode = Mode.plain
+    private var backlog: [(WebSocketOpcode, ByteBuffer)] = []
     /// The worker that transcribes this stream, fixed for its lifetime (chunks stay in order).
     private var worker: WorkerSlot?
     private var seq: UInt64 = 0
@@ -43,8 +56,9 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     private var closing = false
     private var closed = false
 
-    init(streams: LiveStreams, workers: WorkerPool, logger: Logger) {
+    init(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, logger: Logger) {
         self.streams = streams
+        self.sessions = sessions
         self.workers = workers
         self.logger = logger
     }
@@ -54,7 +68,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.rawWriter = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-        self.clientID = self.streams.register(self, on: context.eventLoop)
+        (self.clientID, self.connection) = self.streams.register(self, on: context.eventLoop)
         self.worker = self.workers.slot(for: self.clientID, on: context.eventLoop)
     }
 
@@ -73,9 +87,14 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         guard !self.closed else { return }
         self.closed = true
         self.streams.unregister(self.clientID)
-        // Results still owed to this stream will be dropped by the router, which counts them.
+        // Results still owed to a plain stream are dropped by the router, which counts them; a
+        // session keeps them for a resume.
+        if case .session(let session, _) = self.mode {
+            session.detach(ObjectIdentifier(self))
+        }
         self.outgoing = nil
         self.fragments = nil
+        self.backlog = []
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -158,6 +177,10 @@ final class AudioStreamHandler: ChannelDuplexHandler {
 
     private func handleMessage(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
         guard self.fits(opcode, data.readableBytes) else { return }
+        if case .starting = self.mode {
+            self.backlog.append((opcode, data))
+            return
+        }
         if opcode == .binary {
             self.handleChunk(data)
         } else {
@@ -166,19 +189,25 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     }
 
     private func handleChunk(_ audio: ByteBuffer) {
-        self.seq += 1
-        let seq = self.seq
+        let seq: UInt64
+        switch self.mode {
+        case .plain:
+            self.seq += 1
+            seq = self.seq
+            self.inFlightSizes.append(audio.readableBytes)
+            self.inFlightBytes += audio.readableBytes
+            self.worker?.submit(clientID: self.clientID, seq: seq, audio: audio)
+        case .session(_, stopping: true):
+            return self.sendError("session_stopping", "no audio after stop: the session is finishing")
+        case .session(let session, stopping: false):
+            seq = session.submit(audio)
+        case .starting:
+            preconditionFailure("messages wait in the backlog while a session starts")
+        }
         let clientID = self.clientID
         self.appendFrame(.text) { $0.writeAckJSON(clientID: clientID, seq: seq, chunkSize: audio.readableBytes) }
-        self.inFlightSizes.append(audio.readableBytes)
-        self.inFlightBytes += audio.readableBytes
         self.streams.inFlight.wrappingIncrement(ordering: .relaxed)
-        self.worker?.submit(clientID: clientID, seq: seq, audio: audio)
         self.updateReadPause()
-    }
-
-    private struct ControlMessage: Decodable {
-        let type: String
     }
 
     private func handleControl(_ data: ByteBuffer) {
@@ -186,16 +215,129 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             // RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection with 1007.
             return self.close(code: .dataInconsistentWithMessage, reason: "text message is not valid UTF-8")
         }
-        guard let message = try? JSONDecoder().decode(ControlMessage.self, from: Data(text.utf8)) else {
-            return self.appendFrame(.text) {
-                $0.writeErrorJSON(code: "invalid_message", message: "text messages must be JSON objects with a \"type\"")
-            }
+        guard let fields = try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)),
+            case .string(let type) = fields["type"]
+        else {
+            return self.sendError("invalid_message", "text messages must be JSON objects with a \"type\"")
         }
-        switch message.type {
+        switch type {
         case "ping":
             self.appendFrame(.text) { $0.writePongJSON() }
+        case "start":
+            self.handleStart(fields)
+        case "stop":
+            self.handleStop()
+        case "resume":
+            self.handleResume(fields)
         default:
-            self.appendFrame(.text) { $0.writeErrorJSON(code: "unknown_type", message: "unknown message type '\(message.type)'") }
+            self.sendError("unknown_type", "unknown message type '\(type)'")
+        }
+    }
+
+    private func sendError(_ code: String, _ message: String) {
+        self.appendFrame(.text) { $0.writeErrorJSON(code: code, message: message) }
+    }
+
+    // MARK: sessions
+
+    private func handleStart(_ fields: [String: JSONValue]) {
+        guard case .plain = self.mode else { return self.sendError("already_started", "this connection carries a session already") }
+        guard self.seq == 0 else { return self.sendError("start_after_audio", "start must come before the first audio chunk") }
+        let request: SessionRequest.Start
+        do {
+            request = try SessionRequest.start(fields)
+        } catch {
+            return self.sendError(error.code, error.message)
+        }
+        guard let worker = self.worker, let connection = self.connection, let context = self.context else { return }
+        self.mode = .starting
+        self.updateReadPause()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        self.sessions.start(request, clientID: self.clientID, worker: worker, connection: connection).whenSuccess { result in
+            loopBound.value.started(result)
+        }
+    }
+
+    /// The session's rows and file exist (or could not be made): answer, then handle what
+    /// arrived meanwhile.
+    private func started(_ result: Result<LiveSession, SessionRequest.Refusal>) {
+        switch result {
+        case .success(let session):
+            self.mode = .session(session, stopping: false)
+            guard !self.closed else {
+                session.detach(ObjectIdentifier(self))
+                return
+            }
+            let clientID = self.clientID
+            let maxChunkBytes = self.limits.maxChunkBytes
+            self.appendFrame(.text) {
+                $0.writeStartedJSON(clientID: clientID, callID: session.callIDText, resumeToken: session.token.text, maxChunkBytes: maxChunkBytes)
+            }
+        case .failure(let refusal):
+            self.mode = .plain
+            self.sendError(refusal.code, refusal.message)
+        }
+        let backlog = self.backlog
+        self.backlog = []
+        for (opcode, data) in backlog where !self.closing && !self.closed {
+            self.handleMessage(opcode, data)
+        }
+        self.flushOutgoing()
+        self.updateReadPause()
+    }
+
+    private func handleStop() {
+        switch self.mode {
+        case .plain, .starting:
+            self.sendError("not_started", "stop ends a started session: send start first")
+        case .session(_, stopping: true):
+            self.sendError("session_stopping", "the session is finishing already")
+        case .session(let session, stopping: false):
+            self.mode = .session(session, stopping: true)
+            let (messages, closeAfter) = session.stop(from: ObjectIdentifier(self))
+            self.deliverSession(messages, closeAfter: closeAfter)
+        }
+    }
+
+    private func handleResume(_ fields: [String: JSONValue]) {
+        guard case .plain = self.mode, self.seq == 0 else {
+            return self.sendError("resume_failed", "resume must come before start and before any audio")
+        }
+        let request: SessionRequest.Resume
+        do {
+            request = try SessionRequest.resume(fields)
+        } catch {
+            return self.sendError(error.code, error.message)
+        }
+        guard let connection = self.connection else { return }
+        switch self.sessions.resume(request, connection: connection) {
+        case .failure(let refusal):
+            self.sendError(refusal.code, refusal.message)
+        case .success(let (session, messages)):
+            // The connection takes the session's identity; its own id is retired.
+            self.streams.unregister(self.clientID)
+            self.clientID = session.clientID
+            self.worker = session.worker
+            self.mode = .session(session, stopping: false)
+            self.deliverSession(messages, closeAfter: false)
+            self.updateReadPause()
+        }
+    }
+
+    /// A session's rendered answers (transcripts, errors, `stopped`); after `stopped` the
+    /// connection closes with 1000.
+    func deliverSession(_ messages: [ByteBuffer], closeAfter: Bool) {
+        guard !self.closed, !self.closing else { return }
+        for message in messages {
+            self.appendFrame(.text) { buffer in
+                var message = message
+                buffer.writeBuffer(&message)
+            }
+        }
+        if closeAfter {
+            self.close(code: .normalClosure, reason: "session stopped")
+        } else {
+            self.updateReadPause()
         }
     }
 
@@ -229,7 +371,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         }
         let clientID = self.clientID
         switch result.outcome {
-        case .transcript(let text):
+        case .transcript(let text), .decoded(let text, _):
             self.appendFrame(.text) { $0.writeTranscriptJSON(clientID: clientID, seq: result.seq, text: text) }
         case .failed(let code, let message):
             self.appendFrame(.text) { $0.writeErrorJSON(code: code, message: message, seq: result.seq) }
@@ -249,9 +391,15 @@ final class AudioStreamHandler: ChannelDuplexHandler {
 
     private func updateReadPause() {
         guard let context = self.context else { return }
+        let inFlight: (chunks: Int, bytes: Int)
+        switch self.mode {
+        case .plain: inFlight = (self.inFlightSizes.count, self.inFlightBytes)
+        case .starting: inFlight = (Int.max, Int.max)
+        case .session(let session, _): inFlight = session.inFlight
+        }
         let pause =
-            self.inFlightSizes.count >= self.limits.maxInFlightChunks
-            || self.inFlightBytes >= self.limits.maxInFlightBytes
+            inFlight.chunks >= self.limits.maxInFlightChunks
+            || inFlight.bytes >= self.limits.maxInFlightBytes
             || !context.channel.isWritable
         guard pause != self.readPaused else { return }
         self.readPaused = pause

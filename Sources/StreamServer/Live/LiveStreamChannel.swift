@@ -30,6 +30,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let streams: LiveStreams
+    let sessions: LiveSessions
     let workers: WorkerPool
     let requestBodyTimeout: TimeAmount
     let logger: Logger
@@ -37,6 +38,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let streams = self.streams
+            let sessions = self.sessions
             let workers = self.workers
             let streamLogger = self.logger
             let requestBodyTimeout = self.requestBodyTimeout
@@ -51,7 +53,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
-                        let handler = AudioStreamHandler(streams: streams, workers: workers, logger: streamLogger)
+                        let handler = AudioStreamHandler(streams: streams, sessions: sessions, workers: workers, logger: streamLogger)
                         try channel.pipeline.syncOperations.addHandler(handler)
                         return UpgradeResult.webSocket
                     }
@@ -98,7 +100,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
 }
 
 extension HTTPServerBuilder {
-    static func liveStreams(streams: LiveStreams, workers: WorkerPool, requestBodyTimeout: TimeAmount, logger: Logger) -> HTTPServerBuilder {
+    static func liveStreams(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, requestBodyTimeout: TimeAmount, logger: Logger) -> HTTPServerBuilder {
         .init { responder in
             LiveStreamChannel(
                 responder: { request, writer, channel in
@@ -110,6 +112,7 @@ extension HTTPServerBuilder {
                     try await responder(request, writer, channel)
                 },
                 streams: streams,
+                sessions: sessions,
                 workers: workers,
                 requestBodyTimeout: requestBodyTimeout,
                 logger: logger

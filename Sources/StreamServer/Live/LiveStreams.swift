@@ -27,11 +27,20 @@ final class LiveStreams: WorkerResultSink, Sendable {
     struct Connection: Sendable {
         let eventLoop: any EventLoop
         let handler: NIOLoopBound<AudioStreamHandler>
+        /// The handler's identity, comparable from any thread.
+        let id: ObjectIdentifier
+    }
+
+    private struct Routes {
+        var connections: [UInt64: Connection] = [:]
+        /// Started sessions by `client_id`: their answers go to the session, which knows
+        /// whether (and where) a connection carries it.
+        var sessions: [UInt64: LiveSession] = [:]
     }
 
     let limits: Limits
     private let lastClientID = ManagedAtomic<UInt64>(0)
-    private let connections = NIOLockedValueBox<[UInt64: Connection]>([:])
+    private let routes = NIOLockedValueBox(Routes())
     private let accepting = ManagedAtomic<Bool>(true)
     /// Chunks acked and not yet answered (or dropped because their stream went away).
     let inFlight = ManagedAtomic<Int>(0)
@@ -44,7 +53,7 @@ final class LiveStreams: WorkerResultSink, Sendable {
     }
 
     var isAccepting: Bool { self.accepting.load(ordering: .relaxed) }
-    var openStreams: Int { self.connections.withLockedValue { $0.count } }
+    var openStreams: Int { self.routes.withLockedValue { $0.connections.count } }
 
     /// Stops new streams from being accepted (shutdown has begun).
     func stopAccepting() {
@@ -52,31 +61,52 @@ final class LiveStreams: WorkerResultSink, Sendable {
     }
 
     /// Registers a new stream and returns its `client_id`: unique since start, never reused.
-    func register(_ handler: AudioStreamHandler, on eventLoop: any EventLoop) -> UInt64 {
+    func register(_ handler: AudioStreamHandler, on eventLoop: any EventLoop) -> (UInt64, Connection) {
         let clientID = self.lastClientID.wrappingIncrementThenLoad(ordering: .relaxed)
-        let connection = Connection(eventLoop: eventLoop, handler: NIOLoopBound(handler, eventLoop: eventLoop))
-        self.connections.withLockedValue { $0[clientID] = connection }
+        let connection = Connection(eventLoop: eventLoop, handler: NIOLoopBound(handler, eventLoop: eventLoop), id: ObjectIdentifier(handler))
+        self.routes.withLockedValue { $0.connections[clientID] = connection }
         self.totalStreams.wrappingIncrement(ordering: .relaxed)
-        return clientID
+        return (clientID, connection)
     }
 
     func unregister(_ clientID: UInt64) {
-        _ = self.connections.withLockedValue { $0.removeValue(forKey: clientID) }
+        _ = self.routes.withLockedValue { $0.connections.removeValue(forKey: clientID) }
+    }
+
+    /// From now on the answers for `session.clientID` go to the session.
+    func route(_ session: LiveSession) {
+        self.routes.withLockedValue { $0.sessions[session.clientID] = session }
+    }
+
+    func unroute(_ clientID: UInt64) {
+        _ = self.routes.withLockedValue { $0.sessions.removeValue(forKey: clientID) }
     }
 
     /// Routes a batch of worker results to their streams. Results for closed streams are
     /// dropped and counted; no stream can hold up another, since writes never block.
     func deliver(_ results: [WorkerResult]) {
-        var batches: [ObjectIdentifier: (loop: any EventLoop, items: [(Connection, WorkerResult)])] = [:]
+        var batches: [ObjectIdentifier: (loop: any EventLoop, items: [(Connection, Handover)])] = [:]
         var dropped = 0
-        self.connections.withLockedValue { connections in
+        var forSessions: [(LiveSession, WorkerResult)] = []
+        self.routes.withLockedValue { routes in
             for result in results {
-                guard let connection = connections[result.clientID] else {
+                if let session = routes.sessions[result.clientID] {
+                    forSessions.append((session, result))
+                } else if let connection = routes.connections[result.clientID] {
+                    batches[ObjectIdentifier(connection.eventLoop), default: (connection.eventLoop, [])].items.append((connection, .result(result)))
+                } else {
                     dropped += 1
-                    continue
                 }
-                batches[ObjectIdentifier(connection.eventLoop), default: (connection.eventLoop, [])].items.append((connection, result))
             }
+        }
+        // Outside the lock: a session that ends here unroutes itself.
+        for (session, result) in forSessions {
+            self.inFlight.wrappingDecrement(ordering: .relaxed)
+            guard let delivery = session.accept(result) else { continue }
+            let connection = delivery.connection
+            batches[ObjectIdentifier(connection.eventLoop), default: (connection.eventLoop, [])].items.append(
+                (connection, .session(delivery.messages, closeAfter: delivery.closeAfter))
+            )
         }
         if dropped > 0 {
             self.droppedResults.wrappingIncrement(by: dropped, ordering: .relaxed)
@@ -92,9 +122,18 @@ final class LiveStreams: WorkerResultSink, Sendable {
         }
     }
 
-    private static func handOver(_ items: [(Connection, WorkerResult)]) {
-        for (connection, result) in items {
-            connection.handler.value.deliver(result)
+    /// What a connection is handed: a plain stream's result, or a session's rendered answers.
+    enum Handover: Sendable {
+        case result(WorkerResult)
+        case session([ByteBuffer], closeAfter: Bool)
+    }
+
+    private static func handOver(_ items: [(Connection, Handover)]) {
+        for (connection, item) in items {
+            switch item {
+            case .result(let result): connection.handler.value.deliver(result)
+            case .session(let messages, let closeAfter): connection.handler.value.deliverSession(messages, closeAfter: closeAfter)
+            }
         }
         for (connection, _) in items {
             connection.handler.value.flushOutgoing()
@@ -103,7 +142,7 @@ final class LiveStreams: WorkerResultSink, Sendable {
 
     /// Closes every open stream with `code` (1001 on shutdown).
     func closeAll(code: WebSocketErrorCode) {
-        let all = self.connections.withLockedValue { Array($0.values) }
+        let all = self.routes.withLockedValue { Array($0.connections.values) }
         for connection in all {
             connection.eventLoop.execute { connection.handler.value.close(code: code, reason: "server shutting down") }
         }

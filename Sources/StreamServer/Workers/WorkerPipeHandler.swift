@@ -44,13 +44,15 @@ final class WorkerPipeHandler: ChannelInboundHandler {
                     self.logger.info("worker ready", metadata: ["engine": "\(engine)", "replayed_chunks": "\(replayed)"])
                 case .result(let clientID, let seq, let text):
                     try self.answer(clientID: clientID, seq: seq, .transcript(text))
+                case .decoded(let clientID, let seq, let text, let pcm):
+                    try self.answer(clientID: clientID, seq: seq, .decoded(text: text, pcm: pcm))
                 case .error(let clientID, let seq, let code, let message):
                     try self.answer(clientID: clientID, seq: seq, .failed(code: code, message: message))
                 case .analysis(let jobID, let result):
                     self.analysisSink?.finished(try self.job(jobID), outcome: .success(result))
                 case .analysisFailed(let jobID, let message):
                     self.analysisSink?.finished(try self.job(jobID), outcome: .failure(.init(message: message)))
-                case .chunk, .shutdown, .analyse:
+                case .chunk, .shutdown, .analyse, .sessionChunk, .endSession:
                     throw WorkerProtocolError.unexpectedFrame(frame.kind)
                 }
             }

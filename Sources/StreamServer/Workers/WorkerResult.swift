@@ -5,6 +5,8 @@ import Protocol
 struct WorkerResult: Sendable {
     enum Outcome: Sendable {
         case transcript(String)
+        /// A started session's chunk: its text and its audio as 16-bit PCM.
+        case decoded(text: String, pcm: ByteBuffer)
         case failed(code: String, message: String)
     }
 

@@ -15,8 +15,19 @@ final class WorkerSlot: Sendable {
         let clientID: UInt64
         let seq: UInt64
         let audio: ByteBuffer
+        /// A started session's format (the worker decodes the chunk); nil for a plain stream.
+        let format: StreamFormat?
         /// How many workers died while this chunk was at the head of the queue.
         var crashes = 0
+
+        func write(to buffer: inout ByteBuffer) {
+            var audio = self.audio
+            if let format = self.format {
+                buffer.writeSessionChunkFrame(clientID: self.clientID, seq: self.seq, format: format, audio: &audio)
+            } else {
+                buffer.writeChunkFrame(clientID: self.clientID, seq: self.seq, audio: &audio)
+            }
+        }
     }
 
     enum Phase: Sendable, Equatable {
@@ -64,12 +75,27 @@ final class WorkerSlot: Sendable {
 
     /// Queues a chunk for this worker. Thread-safe; frames are batched and written on the
     /// worker's event loop, so many chunks from many connections share one `write`.
-    func submit(clientID: UInt64, seq: UInt64, audio: ByteBuffer) {
+    func submit(clientID: UInt64, seq: UInt64, audio: ByteBuffer, format: StreamFormat? = nil) {
         let schedule = self.state.withLockedValue { state -> Bool in
-            state.pending.append(PendingChunk(clientID: clientID, seq: seq, audio: audio))
+            let chunk = PendingChunk(clientID: clientID, seq: seq, audio: audio, format: format)
+            state.pending.append(chunk)
             guard state.phase == .ready else { return false }
-            var audio = audio
-            state.outbox.writeChunkFrame(clientID: clientID, seq: seq, audio: &audio)
+            chunk.write(to: &state.outbox)
+            guard !state.flushScheduled else { return false }
+            state.flushScheduled = true
+            return true
+        }
+        if schedule {
+            self.eventLoop.execute { self.flushOutbox() }
+        }
+    }
+
+    /// Tells the worker a session is over, so it drops the session's decoder. Not replayed: a
+    /// replacement worker only builds state for the chunks it is given.
+    func endSession(clientID: UInt64) {
+        let schedule = self.state.withLockedValue { state -> Bool in
+            guard state.phase == .ready else { return false }
+            state.outbox.writePipeFrame(.endSession(clientID: clientID))
             guard !state.flushScheduled else { return false }
             state.flushScheduled = true
             return true
@@ -164,8 +190,7 @@ final class WorkerSlot: Sendable {
             state.lastJobProgress = .now()
             state.outbox.clear()
             for chunk in state.pending {
-                var audio = chunk.audio
-                state.outbox.writeChunkFrame(clientID: chunk.clientID, seq: chunk.seq, audio: &audio)
+                chunk.write(to: &state.outbox)
             }
             for job in state.jobs.values.sorted(by: { $0.jobID < $1.jobID }) {
                 state.outbox.writePipeFrame(.analyse(job))

@@ -1,0 +1,187 @@
+import Crypto
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Protocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A live session's recording: a 16-bit PCM WAV under `recordings/`, written while the session
+/// streams. Decoded audio gathers in memory up to `batchBytes` (or until `flushStale()`, which
+/// the sessions' timer calls every second), then goes to NIO's thread pool as one `pwrite`, so
+/// memory per session is bounded whatever the call's length and the event loops never touch
+/// the disk. Batches are written one after another in order.
+///
+/// The header's sizes stay 0 while streaming; `finish()` writes them, fsyncs and hashes the
+/// file. After a crash, `repair(path:)` derives them from the file's length instead.
+final class LiveRecordingFile: Sendable {
+    static let headerBytes = 44
+    /// 16 KiB: half a second of 16 kHz mono.
+    static let batchBytes = 16 * 1024
+
+    private struct State {
+        var pending: ByteBuffer
+        /// Audio bytes appended so far (written or pending).
+        var dataBytes: Int64 = 0
+        /// The newest batch handed to the thread pool; each batch waits for the one before.
+        var lastWrite: EventLoopFuture<Void>
+    }
+
+    let path: String
+    let format: StreamFormat
+    private let fd: Int32
+    private let eventLoop: any EventLoop
+    private let state: NIOLockedValueBox<State>
+
+    /// Creates the file with its header. Blocking: call it off the event loops.
+    init(path: String, format: StreamFormat, eventLoop: any EventLoop) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+        guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
+        self.fd = fd
+        self.path = path
+        self.format = format
+        self.eventLoop = eventLoop
+        self.state = NIOLockedValueBox(
+            State(pending: ByteBufferAllocator().buffer(capacity: 0), lastWrite: eventLoop.makeSucceededVoidFuture())
+        )
+        var header = ByteBuffer()
+        Self.writeHeader(into: &header, format: format, dataBytes: 0)
+        try Self.pwriteAll(fd: fd, header, at: 0)
+    }
+
+    deinit {
+        close(self.fd)
+    }
+
+    /// Audio bytes appended so far.
+    var dataBytes: Int64 { self.state.withLockedValue { $0.dataBytes } }
+
+    /// Appends decoded audio; hands a batch to the thread pool once `batchBytes` have gathered.
+    func append(_ pcm: ByteBuffer) {
+        self.state.withLockedValue { state in
+            if state.pending.capacity == 0 {
+                state.pending = ByteBufferAllocator().buffer(capacity: Self.batchBytes + pcm.readableBytes)
+            }
+            var pcm = pcm
+            state.dataBytes += Int64(pcm.readableBytes)
+            state.pending.writeBuffer(&pcm)
+            if state.pending.readableBytes >= Self.batchBytes {
+                self.handOver(&state)
+            }
+        }
+    }
+
+    /// Writes whatever has gathered (the timer's call: bounds what a crash can lose).
+    func flushStale() {
+        self.state.withLockedValue { state in
+            if state.pending.readableBytes > 0 { self.handOver(&state) }
+        }
+    }
+
+    /// Writes the rest and the final header, fsyncs, and returns the file's size and SHA-256.
+    func finish() async throws -> (sizeBytes: Int64, sha256: String) {
+        let (lastWrite, dataBytes) = self.state.withLockedValue { state in
+            if state.pending.readableBytes > 0 { self.handOver(&state) }
+            return (state.lastWrite, state.dataBytes)
+        }
+        try await lastWrite.get()
+        let fd = self.fd
+        let format = self.format
+        return try await NIOThreadPool.singleton.runIfActive {
+            try Self.finalise(fd: fd, format: format, dataBytes: dataBytes)
+        }
+    }
+
+    /// Called with the lock held: the pending bytes become the next batch in the chain.
+    private func handOver(_ state: inout State) {
+        let batch = state.pending
+        let offset = Int64(Self.headerBytes) + state.dataBytes - Int64(batch.readableBytes)
+        state.pending = ByteBufferAllocator().buffer(capacity: 0)
+        let fd = self.fd
+        let eventLoop = self.eventLoop
+        state.lastWrite = state.lastWrite.flatMap {
+            NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { try Self.pwriteAll(fd: fd, batch, at: offset) }
+        }
+    }
+
+    /// Finalises a file a crashed server left unfinished: its sizes come from its length
+    /// (cut to whole frames). Returns its size and SHA-256. Blocking.
+    static func repair(path: String) throws -> (sizeBytes: Int64, sha256: String, dataBytes: Int64) {
+        let fd = open(path, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: Self.headerBytes)
+        guard pread(fd, &header, Self.headerBytes, 0) == Self.headerBytes,
+            header[0..<4].elementsEqual("RIFF".utf8), header[36..<40].elementsEqual("data".utf8)
+        else {
+            throw UploadFile.IOError(operation: "read the recording's header", code: EINVAL)
+        }
+        let channels = Int(header[22]) | Int(header[23]) << 8
+        let rate = Int(header[24]) | Int(header[25]) << 8 | Int(header[26]) << 16 | Int(header[27]) << 24
+        guard channels > 0, rate > 0 else { throw UploadFile.IOError(operation: "read the recording's header", code: EINVAL) }
+        let format = StreamFormat(codec: .pcmS16LE, sampleRate: rate, channels: channels)
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw UploadFile.IOError(operation: "stat", code: errno) }
+        let raw = Int64(status.st_size) - Int64(Self.headerBytes)
+        let dataBytes = raw - raw % Int64(format.pcmFrameBytes)
+        guard ftruncate(fd, off_t(Int64(Self.headerBytes) + dataBytes)) == 0 else { throw UploadFile.IOError(operation: "truncate", code: errno) }
+        let (size, sha256) = try Self.finalise(fd: fd, format: format, dataBytes: dataBytes)
+        return (size, sha256, dataBytes)
+    }
+
+    private static func finalise(fd: Int32, format: StreamFormat, dataBytes: Int64) throws -> (sizeBytes: Int64, sha256: String) {
+        var header = ByteBuffer()
+        Self.writeHeader(into: &header, format: format, dataBytes: dataBytes)
+        try Self.pwriteAll(fd: fd, header, at: 0)
+        guard fsync(fd) == 0 else { throw UploadFile.IOError(operation: "fsync", code: errno) }
+        let size = Int64(Self.headerBytes) + dataBytes
+        var hasher = SHA256()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var offset: Int64 = 0
+        while offset < size {
+            let got = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw UploadFile.IOError(operation: "read", code: errno)
+            }
+            if got == 0 { break }
+            chunk.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0.prefix(got))) }
+            offset += Int64(got)
+        }
+        return (size, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// The canonical 44-byte PCM header (sizes clamped to what 32 bits can say).
+    static func writeHeader(into buffer: inout ByteBuffer, format: StreamFormat, dataBytes: Int64) {
+        let data = UInt32(clamping: dataBytes)
+        buffer.writeString("RIFF")
+        buffer.writeInteger(UInt32(clamping: Int64(data) + 36), endianness: .little)
+        buffer.writeString("WAVEfmt ")
+        buffer.writeInteger(UInt32(16), endianness: .little)
+        buffer.writeInteger(UInt16(1), endianness: .little)
+        buffer.writeInteger(UInt16(format.channels), endianness: .little)
+        buffer.writeInteger(UInt32(format.sampleRate), endianness: .little)
+        buffer.writeInteger(UInt32(format.sampleRate * format.pcmFrameBytes), endianness: .little)
+        buffer.writeInteger(UInt16(format.pcmFrameBytes), endianness: .little)
+        buffer.writeInteger(UInt16(16), endianness: .little)
+        buffer.writeString("data")
+        buffer.writeInteger(data, endianness: .little)
+    }
+
+    private static func pwriteAll(fd: Int32, _ bytes: ByteBuffer, at offset: Int64) throws {
+        try bytes.withUnsafeReadableBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let written = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + Int64(done)))
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw UploadFile.IOError(operation: "write", code: errno)
+                }
+                done += written
+            }
+        }
+    }
+}

@@ -1,0 +1,278 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import Protocol
+
+/// A started live stream: its format, its call and recording, its seq numbering, the chunks it
+/// still awaits answers for, and what a reconnect needs. It outlives its connection for the
+/// resume window, so a dropped connection loses nothing.
+///
+/// Threading: the attached connection's handler calls `submit`/`stop`/`detach` on its loop;
+/// answers arrive (`accept`) on the worker's loop. One lock serialises them. Answers come in
+/// seq order (one worker owns the session), so the recording is appended in order and
+/// `retained` holds the newest answers in order, contiguous by seq.
+final class LiveSession: Sendable {
+    enum Phase: Sendable {
+        /// A connection carries the session.
+        case attached(LiveStreams.Connection)
+        /// `stop` arrived on this connection: `stopped` goes out once every chunk is answered.
+        case stopping(LiveStreams.Connection)
+        /// The connection dropped without `stop`: waiting for a resume until the timer fires.
+        case detached(Scheduled<Void>?)
+        /// Over (no resume will come): waiting for the last answers, then `ended`.
+        case closing
+        /// Finished: the recording is being (or has been) finalised.
+        case ended
+    }
+
+    /// What goes to the attached connection after an answer.
+    struct Delivery: Sendable {
+        let connection: LiveStreams.Connection
+        let messages: [ByteBuffer]
+        /// The session stopped: after these messages, close with 1000.
+        let closeAfter: Bool
+    }
+
+    private struct Answer {
+        let seq: UInt64
+        let json: ByteBuffer
+    }
+
+    private struct State {
+        var phase: Phase
+        var lastSeq: UInt64 = 0
+        var lastAnswered: UInt64 = 0
+        var inFlightSizes = CircularBuffer<Int>()
+        var inFlightBytes = 0
+        /// Decoded frames so far: where the next chunk's audio starts.
+        var frames: Int64 = 0
+        var chunks = 0
+        var bytes: Int64 = 0
+        var errors = 0
+        var retained = CircularBuffer<Answer>()
+    }
+
+    let clientID: UInt64
+    let format: StreamFormat
+    let callID: UUID?
+    /// The recording's row and file, when the session records.
+    let recording: Recording?
+    let file: LiveRecordingFile?
+    let worker: WorkerSlot
+    let token: ResumeToken
+    private let owner: LiveSessions
+    private let state: NIOLockedValueBox<State>
+
+    init(
+        clientID: UInt64,
+        format: StreamFormat,
+        recording: Recording?,
+        file: LiveRecordingFile?,
+        worker: WorkerSlot,
+        connection: LiveStreams.Connection,
+        owner: LiveSessions
+    ) {
+        self.clientID = clientID
+        self.format = format
+        self.callID = recording?.callID
+        self.recording = recording
+        self.file = file
+        self.worker = worker
+        self.token = ResumeToken.random()
+        self.owner = owner
+        self.state = NIOLockedValueBox(State(phase: .attached(connection)))
+    }
+
+    var callIDText: String? { self.callID?.uuidString.lowercased() }
+
+    /// Chunks and bytes awaiting answers (the attached handler's backpressure).
+    var inFlight: (chunks: Int, bytes: Int) {
+        self.state.withLockedValue { ($0.inFlightSizes.count, $0.inFlightBytes) }
+    }
+
+    var isEnded: Bool {
+        self.state.withLockedValue { state in
+            if case .ended = state.phase { return true }
+            return false
+        }
+    }
+
+    /// One binary message from the attached connection; returns its seq.
+    func submit(_ audio: ByteBuffer) -> UInt64 {
+        let size = audio.readableBytes
+        let seq = self.state.withLockedValue { state in
+            state.lastSeq += 1
+            state.chunks += 1
+            state.bytes += Int64(size)
+            state.inFlightSizes.append(size)
+            state.inFlightBytes += size
+            return state.lastSeq
+        }
+        // Only the attached handler submits, one message at a time: the worker sees seq order.
+        self.worker.submit(clientID: self.clientID, seq: seq, audio: audio, format: self.format)
+        return seq
+    }
+
+    /// A worker's answer for this session's oldest chunk in flight.
+    func accept(_ result: WorkerResult) -> Delivery? {
+        var segment: TranscriptSegment?
+        var ended = false
+        let delivery = self.state.withLockedValue { state -> Delivery? in
+            if let size = state.inFlightSizes.popFirst() { state.inFlightBytes -= size }
+            state.lastAnswered = result.seq
+            var json = ByteBuffer()
+            switch result.outcome {
+            case .decoded(let text, let pcm):
+                let startMs = self.format.milliseconds(frames: state.frames)
+                state.frames += Int64(pcm.readableBytes / self.format.pcmFrameBytes)
+                let endMs = self.format.milliseconds(frames: state.frames)
+                self.file?.append(pcm)
+                json.writeTranscriptJSON(clientID: self.clientID, seq: result.seq, text: text, startMs: startMs, endMs: endMs)
+                if let callID = self.callID {
+                    segment = TranscriptSegment(callID: callID, seq: Int64(result.seq), startMs: startMs, endMs: endMs, text: text)
+                }
+            case .transcript(let text):
+                // Only a plain chunk is answered this way; a session's never are. Shown without audio.
+                let at = self.format.milliseconds(frames: state.frames)
+                json.writeTranscriptJSON(clientID: self.clientID, seq: result.seq, text: text, startMs: at, endMs: at)
+            case .failed(let code, let message):
+                state.errors += 1
+                json.writeErrorJSON(code: code, message: message, seq: result.seq)
+            }
+            state.retained.append(Answer(seq: result.seq, json: json))
+            if state.retained.count > self.owner.settings.retainedAnswers { state.retained.removeFirst() }
+            let allAnswered = state.inFlightSizes.isEmpty
+            switch state.phase {
+            case .attached(let connection):
+                return Delivery(connection: connection, messages: [json], closeAfter: false)
+            case .stopping(let connection):
+                guard allAnswered else { return Delivery(connection: connection, messages: [json], closeAfter: false) }
+                state.phase = .ended
+                ended = true
+                return Delivery(connection: connection, messages: [json, self.stoppedJSON(state)], closeAfter: true)
+            case .closing:
+                if allAnswered {
+                    state.phase = .ended
+                    ended = true
+                }
+                return nil
+            case .detached, .ended:
+                return nil
+            }
+        }
+        if let segment { self.owner.store(segment) }
+        if ended { self.owner.finalise(self) }
+        return delivery
+    }
+
+    /// `stop` from the attached connection. Returns what to send now; `closeAfter` when the
+    /// session is over at once (nothing was in flight).
+    func stop(from handler: ObjectIdentifier) -> (messages: [ByteBuffer], closeAfter: Bool) {
+        var ended = false
+        let answer = self.state.withLockedValue { state -> ([ByteBuffer], Bool) in
+            guard case .attached(let connection) = state.phase, connection.id == handler else { return ([], false) }
+            guard state.inFlightSizes.isEmpty else {
+                state.phase = .stopping(connection)
+                return ([], false)
+            }
+            state.phase = .ended
+            ended = true
+            return ([self.stoppedJSON(state)], true)
+        }
+        if ended { self.owner.finalise(self) }
+        return answer
+    }
+
+    /// The connection `handler` is gone. Without `stop`, the session waits `resumeWindow` for a
+    /// resume (none with a window of 0); after `stop`, it ends once its chunks are answered.
+    func detach(_ handler: ObjectIdentifier) {
+        let window = self.owner.settings.resumeWindow
+        var ended = false
+        self.state.withLockedValue { state in
+            switch state.phase {
+            case .attached(let connection) where connection.id == handler:
+                if window > .zero {
+                    let timer = self.worker.eventLoop.scheduleTask(in: window) { self.expire() }
+                    state.phase = .detached(timer)
+                } else {
+                    ended = Self.close(&state)
+                }
+            case .stopping(let connection) where connection.id == handler:
+                ended = Self.close(&state)
+            default:
+                break
+            }
+        }
+        if ended { self.owner.finalise(self) }
+    }
+
+    /// The resume window ran out, or the server is shutting down: no connection will come back.
+    func expire() {
+        var ended = false
+        self.state.withLockedValue { state in
+            switch state.phase {
+            case .detached(let timer):
+                timer?.cancel()
+                ended = Self.close(&state)
+            case .attached, .stopping:
+                ended = Self.close(&state)
+            case .closing, .ended:
+                break
+            }
+        }
+        if ended { self.owner.finalise(self) }
+    }
+
+    /// Moves to `closing`, or straight to `ended` when nothing is in flight (returns true).
+    private static func close(_ state: inout State) -> Bool {
+        guard state.inFlightSizes.isEmpty else {
+            state.phase = .closing
+            return false
+        }
+        state.phase = .ended
+        return true
+    }
+
+    /// Takes the session over for `connection`: the `resumed` message, then every answer
+    /// after `lastSeq`, in order. Refused while another connection carries it, after it has
+    /// ended, or when answers after `lastSeq` have already been dropped from `retained`.
+    func resume(lastSeq: UInt64, connection: LiveStreams.Connection) -> Result<[ByteBuffer], SessionRequest.Refusal> {
+        self.state.withLockedValue { state in
+            switch state.phase {
+            case .attached, .stopping:
+                return .failure(.init(code: "session_attached", message: "the session is carried by another connection"))
+            case .closing, .ended:
+                return .failure(.init(code: "resume_failed", message: "the session has ended"))
+            case .detached(let timer):
+                guard lastSeq <= state.lastAnswered else {
+                    return .failure(.init(code: "resume_failed", message: "last_seq \(lastSeq) is past the last answer sent (\(state.lastAnswered))"))
+                }
+                if lastSeq < state.lastAnswered, let oldest = state.retained.first?.seq, oldest > lastSeq + 1 {
+                    return .failure(
+                        .init(
+                            code: "resume_failed",
+                            message: "the answers after seq \(lastSeq) are no longer held (the newest \(self.owner.settings.retainedAnswers) are kept, from seq \(oldest))"
+                        )
+                    )
+                }
+                timer?.cancel()
+                state.phase = .attached(connection)
+                var resumed = ByteBuffer()
+                resumed.writeResumedJSON(clientID: self.clientID, callID: self.callIDText, nextSeq: state.lastSeq + 1)
+                return .success([resumed] + state.retained.filter { $0.seq > lastSeq }.map(\.json))
+            }
+        }
+    }
+
+    private func stoppedJSON(_ state: State) -> ByteBuffer {
+        var json = ByteBuffer()
+        json.writeStoppedJSON(
+            callID: self.callIDText,
+            chunks: state.chunks,
+            bytes: state.bytes,
+            durationSec: Double(state.frames) / Double(self.format.sampleRate),
+            errors: state.errors
+        )
+        return json
+    }
+}

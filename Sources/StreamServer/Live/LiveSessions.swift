@@ -1,0 +1,260 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Protocol
+import ServiceLifecycle
+
+/// Every started session: creates them (the call and recording rows, the WAV file), finds them
+/// by resume token, stores their transcript segments in batches, and finalises each one when
+/// it ends (finished WAV, then the analysis pipeline, as for an upload).
+///
+/// Owned work: starts and finalisations are jobs run by this service's task group; a timer
+/// task writes gathered segments every `segmentFlushInterval` and pushes every recording's
+/// gathered audio to disk every `audioFlushInterval` (what a crash can lose). On shutdown,
+/// every session still open is ended and finalised.
+final class LiveSessions: Service, Sendable {
+    struct Settings: Sendable {
+        /// How long a session whose connection dropped waits for a resume; 0 ends it at once.
+        var resumeWindow: TimeAmount = .seconds(30)
+        /// Answers kept per session for re-sending after a resume.
+        var retainedAnswers = 128
+        var audioFlushInterval: Duration = .seconds(1)
+        var segmentFlushInterval: Duration = .milliseconds(250)
+        var maxChunkBytes = 1 << 20
+    }
+
+    typealias Job = @Sendable () async -> Void
+
+    let settings: Settings
+    private let streams: LiveStreams
+    private let repository: any CallRepository
+    private let files: RecordingFiles
+    private let analyses: any RecordingAnalysisQueue
+    private let logger: Logger
+    /// Open sessions by the digest of their resume token.
+    private let byToken = NIOLockedValueBox<[Data: LiveSession]>([:])
+    private let segments = NIOLockedValueBox<[TranscriptSegment]>([])
+    private let jobs: AsyncStream<Job>
+    private let jobSink: AsyncStream<Job>.Continuation
+
+    init(
+        settings: Settings,
+        streams: LiveStreams,
+        repository: any CallRepository,
+        files: RecordingFiles,
+        analyses: any RecordingAnalysisQueue,
+        logger: Logger
+    ) {
+        self.settings = settings
+        self.streams = streams
+        self.repository = repository
+        self.files = files
+        self.analyses = analyses
+        self.logger = logger
+        (self.jobs, self.jobSink) = AsyncStream.makeStream(of: Job.self)
+    }
+
+    var openSessions: Int { self.byToken.withLockedValue { $0.count } }
+
+    // MARK: start and resume
+
+    /// Starts a session for a connection that sent a valid `start`. Completes on `eventLoop`;
+    /// a recorded session first gets its rows and file (off the event loop).
+    func start(
+        _ request: SessionRequest.Start,
+        clientID: UInt64,
+        worker: WorkerSlot,
+        connection: LiveStreams.Connection
+    ) -> EventLoopFuture<Result<LiveSession, SessionRequest.Refusal>> {
+        let promise = connection.eventLoop.makePromise(of: Result<LiveSession, SessionRequest.Refusal>.self)
+        guard request.record else {
+            promise.succeed(.success(self.open(clientID: clientID, format: request.format, recording: nil, file: nil, worker: worker, connection: connection)))
+            return promise.futureResult
+        }
+        let queued = self.jobSink.yield {
+            do {
+                let (recording, file) = try await self.createRecording(request, eventLoop: worker.eventLoop)
+                promise.succeed(.success(self.open(clientID: clientID, format: request.format, recording: recording, file: file, worker: worker, connection: connection)))
+            } catch let refusal as SessionRequest.Refusal {
+                promise.succeed(.failure(refusal))
+            } catch {
+                self.logger.error("cannot start a recorded session", metadata: ["error": "\(error)"])
+                promise.succeed(.failure(.init(code: "internal_error", message: "the recording could not be started")))
+            }
+        }
+        if case .terminated = queued {
+            promise.succeed(.failure(.init(code: "shutting_down", message: "the server is shutting down")))
+        }
+        return promise.futureResult
+    }
+
+    private func createRecording(_ request: SessionRequest.Start, eventLoop: any EventLoop) async throws -> (Recording, LiveRecordingFile) {
+        let now = Timestamp.now
+        let id = UUID()
+        let storedPath = self.files.relativePath(id: id, format: .wav)
+        let path = self.files.absolutePath(storedPath)
+        let format = request.format
+        let file = try await NIOThreadPool.singleton.runIfActive { try LiveRecordingFile(path: path, format: format, eventLoop: eventLoop) }
+        let callID = request.callID ?? UUID()
+        let recording = Recording(
+            id: id,
+            callID: callID,
+            filename: "live-\(callID.uuidString.lowercased()).wav",
+            storedPath: storedPath,
+            format: .wav,
+            sizeBytes: 0,
+            sha256: "",
+            origin: .live,
+            attempts: 0,
+            createdAt: now,
+            updatedAt: now
+        )
+        let newCall = request.callID == nil
+            ? Call(
+                id: callID,
+                caller: request.caller,
+                receiver: request.receiver,
+                startedAt: request.startedAt,
+                status: .processing,
+                isPrivate: request.isPrivate,
+                createdAt: now,
+                updatedAt: now
+            ) : nil
+        do {
+            _ = try await self.repository.beginLive(recording, newCall: newCall)
+        } catch {
+            self.files.remove(storedPath)
+            switch error as? CallRepositoryError {
+            case .conflict: throw SessionRequest.Refusal(code: "recording_already_exists", message: "this call already has a recording")
+            case .notFound: throw SessionRequest.Refusal(code: "call_not_found", message: "no call with this id")
+            case nil: throw error
+            }
+        }
+        return (recording, file)
+    }
+
+    private func open(
+        clientID: UInt64,
+        format: StreamFormat,
+        recording: Recording?,
+        file: LiveRecordingFile?,
+        worker: WorkerSlot,
+        connection: LiveStreams.Connection
+    ) -> LiveSession {
+        let session = LiveSession(clientID: clientID, format: format, recording: recording, file: file, worker: worker, connection: connection, owner: self)
+        self.byToken.withLockedValue { $0[ResumeToken.key(session.token.digest)] = session }
+        self.streams.route(session)
+        return session
+    }
+
+    /// Finds the session a `resume` names and attaches it to `connection`.
+    func resume(_ request: SessionRequest.Resume, connection: LiveStreams.Connection) -> Result<(LiveSession, [ByteBuffer]), SessionRequest.Refusal> {
+        let key = ResumeToken.key(ResumeToken.digest(of: request.token))
+        guard let session = self.byToken.withLockedValue({ $0[key] }), session.token.digest == ResumeToken.digest(of: request.token) else {
+            return .failure(.init(code: "resume_failed", message: "no session to resume with this token (wrong, or its resume window ran out)"))
+        }
+        return session.resume(lastSeq: request.lastSeq, connection: connection).map { (session, $0) }
+    }
+
+    // MARK: transcripts and the end of a session
+
+    /// Gathers a segment for the next batched write.
+    func store(_ segment: TranscriptSegment) {
+        self.segments.withLockedValue { $0.append(segment) }
+    }
+
+    /// The session has ended: no more answers will come. Its worker forgets it; a recording is
+    /// finished and queued for analysis.
+    func finalise(_ session: LiveSession) {
+        _ = self.byToken.withLockedValue { $0.removeValue(forKey: ResumeToken.key(session.token.digest)) }
+        self.streams.unroute(session.clientID)
+        session.worker.endSession(clientID: session.clientID)
+        guard let recording = session.recording, let file = session.file else { return }
+        let queued = self.jobSink.yield {
+            await self.finish(recording, file: file)
+        }
+        if case .terminated = queued {
+            // Shutting down: the file is repaired and analysed at the next start.
+            file.flushStale()
+        }
+    }
+
+    private func finish(_ recording: Recording, file: LiveRecordingFile) async {
+        await self.flushSegments()
+        do {
+            let (sizeBytes, sha256) = try await file.finish()
+            try await self.repository.finishLive(recordingID: recording.id, sizeBytes: sizeBytes, sha256: sha256)
+            var finished = recording
+            finished.sizeBytes = sizeBytes
+            finished.sha256 = sha256
+            self.analyses.enqueue(finished)
+        } catch {
+            self.logger.error("cannot finish a live recording", metadata: ["recording": "\(recording.id)", "error": "\(error)"])
+            try? await self.repository.fail(recordingID: recording.id, error: "the live recording could not be written: \(error)")
+        }
+    }
+
+    private func flushSegments() async {
+        let batch = self.segments.withLockedValue { segments -> [TranscriptSegment] in
+            defer { segments.removeAll(keepingCapacity: true) }
+            return segments
+        }
+        guard !batch.isEmpty else { return }
+        do {
+            try await self.repository.save(batch)
+        } catch {
+            self.logger.error("cannot store transcript segments", metadata: ["count": "\(batch.count)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: service
+
+    func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.flushPeriodically() }
+            await withDiscardingTaskGroup { running in
+                running.addTask {
+                    try? await gracefulShutdown()
+                    self.endAll()
+                    self.jobSink.finish()
+                }
+                for await job in self.jobs {
+                    running.addTask { await job() }
+                }
+            }
+            group.cancelAll()
+        }
+        await self.flushSegments()
+    }
+
+    /// Shutdown: every session still open ends now (drain has delivered what was owed).
+    private func endAll() {
+        let open = self.byToken.withLockedValue { Array($0.values) }
+        if !open.isEmpty {
+            self.logger.info("ending open live sessions", metadata: ["count": "\(open.count)"])
+        }
+        for session in open {
+            session.expire()
+        }
+    }
+
+    private func flushPeriodically() async {
+        var sinceAudioFlush: Duration = .zero
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: self.settings.segmentFlushInterval)
+            } catch {
+                return
+            }
+            await self.flushSegments()
+            sinceAudioFlush += self.settings.segmentFlushInterval
+            if sinceAudioFlush >= self.settings.audioFlushInterval {
+                sinceAudioFlush = .zero
+                let open = self.byToken.withLockedValue { Array($0.values) }
+                for session in open { session.file?.flushStale() }
+            }
+        }
+    }
+}
