@@ -100,6 +100,10 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is ChannelShouldQuiesceEvent {
             self.close(code: .goingAway, reason: "server shutting down")
+        } else if case .inputClosed = event as? ChannelEvent {
+            // Hummingbird allows half-closed connections (for HTTP); a WebSocket client that
+            // stops sending without a close frame has dropped: close, so a session detaches.
+            context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)
         }
