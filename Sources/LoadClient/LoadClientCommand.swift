@@ -52,11 +52,28 @@ struct LoadClientCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
+    @Option(help: "Stream this 16-bit PCM WAV file as a started session on every connection (real-time pace; --rate-ms 0: as fast as --in-flight allows).")
+    var wav: String?
+
+    @Option(help: "With --wav: pcm_s16le, mulaw, alaw or opus (encoded by the load client).")
+    var codec = "pcm_s16le"
+
+    @Option(help: "With --wav: milliseconds of audio per chunk (Opus: 2.5 to 120 in libopus's steps).")
+    var chunkMs = 100
+
+    @Flag(help: "With --wav: send stop after the last chunk and check the stopped counts.")
+    var stop = false
+
+    @Option(help: "With --wav: drop each connection every this many seconds (no close frame) and resume the session.")
+    var dropAfterS: Double = 0
+
     func validate() throws {
         guard self.clients >= 1 else { throw ValidationError("--clients must be at least 1") }
         guard self.messages >= 0, self.chunkBytes >= 1, self.inFlight >= 1, self.rateMs >= 0 else {
             throw ValidationError("--messages, --chunk-bytes, --in-flight and --rate-ms must be positive")
         }
+        guard ["pcm_s16le", "mulaw", "alaw", "opus"].contains(self.codec) else { throw ValidationError("--codec must be pcm_s16le, mulaw, alaw or opus") }
+        guard self.chunkMs >= 1, self.dropAfterS >= 0 else { throw ValidationError("--chunk-ms must be at least 1 and --drop-after-s not negative") }
     }
 
     func run() async throws {
@@ -76,10 +93,15 @@ struct LoadClientCommand: AsyncParsableCommand {
             holdSeconds: self.holdS,
             timeoutSeconds: self.timeoutS,
             connectParallelism: self.connectParallelism,
-            checkMockText: !self.anyText
+            checkMockText: !self.anyText,
+            chunkMs: self.chunkMs,
+            stop: self.stop,
+            dropAfterSeconds: self.dropAfterS
         )
+        let audio = try self.wav.map { try SessionAudio.load(path: $0, codec: self.codec, chunkMs: self.chunkMs) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
-        let result = await LoadRun(configuration: configuration, group: group).run()
+        let run = LoadRun(configuration: configuration, group: group)
+        let result = if let audio { await run.runSessions(audio) } else { await run.run() }
         try? await group.shutdownGracefully()
         let report = LoadReport(configuration: configuration, result: result)
         print(self.json ? report.json() : report.table())

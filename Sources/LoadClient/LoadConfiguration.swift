@@ -16,4 +16,8 @@ struct LoadConfiguration: Sendable {
     var timeoutSeconds: Double
     var connectParallelism: Int
     var checkMockText: Bool
+    /// Started sessions (`--wav`): chunk length, `stop` at the end, drop-and-resume period.
+    var chunkMs = 100
+    var stop = false
+    var dropAfterSeconds: Double = 0
 }

@@ -58,6 +58,9 @@ struct LoadReport: Encodable {
     let transcriptLatency: Latency
     let errors: [String]
     let ok: Bool
+    /// Started sessions (`--wav`): their calls, and how many times they were resumed.
+    let callIDs: [String]
+    let resumes: Int
 
     enum CodingKeys: String, CodingKey {
         case clients
@@ -78,7 +81,8 @@ struct LoadReport: Encodable {
         case chunksPerSecond = "chunks_per_second"
         case ackLatency = "send_to_ack"
         case transcriptLatency = "send_to_transcript"
-        case errors, ok
+        case errors, ok, resumes
+        case callIDs = "call_ids"
     }
 
     init(configuration: LoadConfiguration, result: LoadRun.Result) {
@@ -115,6 +119,8 @@ struct LoadReport: Encodable {
         self.ackLatency = Latency(micros: result.outcomes.map(\.ackMicros))
         self.transcriptLatency = Latency(micros: result.outcomes.map(\.transcriptMicros))
         self.errors = errors
+        self.callIDs = result.outcomes.compactMap(\.callID)
+        self.resumes = result.outcomes.reduce(0) { $0 + $1.resumes }
         // Closing early counts only when a stream still owed replies: an idle hold may end any way.
         let lost = self.missingAcks + self.missingTranscripts
         self.ok = result.failed == 0 && counts.violations == 0 && lost == 0
@@ -144,6 +150,9 @@ struct LoadReport: Encodable {
             latency("send→ack", self.ackLatency),
             latency("send→transcript", self.transcriptLatency),
         ]
+        if !self.callIDs.isEmpty || self.resumes > 0 {
+            lines.append(row("sessions recorded/resumes", "\(self.callIDs.count)/\(self.resumes)"))
+        }
         for error in self.errors { lines.append(row("error", error)) }
         lines.append(row("result", self.ok ? "OK" : "FAILED"))
         return lines.joined(separator: "\n")

@@ -16,6 +16,53 @@ struct LoadRun {
         var connectErrors: [String] = []
     }
 
+    /// Started sessions streaming `audio` (`--wav`): each connects, starts and streams on its
+    /// own, at once.
+    func runSessions(_ audio: SessionAudio) async -> Result {
+        var result = Result()
+        var sessions: [SessionStream] = []
+        await withTaskGroup(of: (SessionStream, String?).self) { group in
+            var launched = 0
+            func launch() {
+                let session = SessionStream(configuration: self.configuration, audio: audio, eventLoop: self.group.next())
+                group.addTask {
+                    do {
+                        try await session.run()
+                        return (session, nil)
+                    } catch {
+                        return (session, "\(error)")
+                    }
+                }
+                launched += 1
+            }
+            while launched < min(self.configuration.connectParallelism, self.configuration.clients) { launch() }
+            for await (session, error) in group {
+                if let error {
+                    result.failed += 1
+                    if result.connectErrors.count < 5 { result.connectErrors.append(error) }
+                } else {
+                    result.opened += 1
+                    sessions.append(session)
+                }
+                if launched < self.configuration.clients { launch() }
+            }
+        }
+        let streamSeconds = self.configuration.rateMs > 0 ? Double(audio.chunks.count * self.configuration.chunkMs) / 1000 : 0
+        let deadline = ContinuousClock.now + .milliseconds(Int64((streamSeconds + self.configuration.timeoutSeconds) * 1000))
+        for session in sessions {
+            let remaining = deadline - ContinuousClock.now
+            let timer = Task {
+                try await Task.sleep(for: remaining)
+                session.timeOut()
+            }
+            if let outcome = try? await session.result.get() {
+                result.outcomes.append(outcome)
+            }
+            timer.cancel()
+        }
+        return result
+    }
+
     func run() async -> Result {
         var result = Result()
         let payload = Self.payload(bytes: self.configuration.chunkBytes)

@@ -17,6 +17,10 @@ final class StreamClientHandler: ChannelInboundHandler {
         var lastReply: UInt64 = 0
         var closedEarly = false
         var violations: [String] = []
+        /// Started sessions: the call recorded, reconnects made, whether `stopped` arrived.
+        var callID: String?
+        var resumes = 0
+        var stopped = false
     }
 
     private let configuration: LoadConfiguration

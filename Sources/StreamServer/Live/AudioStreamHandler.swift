@@ -298,8 +298,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             self.sendError("session_stopping", "the session is finishing already")
         case .session(let session, stopping: false):
             self.mode = .session(session, stopping: true)
-            let (messages, closeAfter) = session.stop(from: ObjectIdentifier(self))
-            self.deliverSession(messages, closeAfter: closeAfter)
+            session.stop(from: ObjectIdentifier(self))
         }
     }
 

@@ -165,22 +165,22 @@ final class LiveSession: Sendable {
         return delivery
     }
 
-    /// `stop` from the attached connection. Returns what to send now; `closeAfter` when the
-    /// session is over at once (nothing was in flight).
-    func stop(from handler: ObjectIdentifier) -> (messages: [ByteBuffer], closeAfter: Bool) {
-        var ended = false
-        let answer = self.state.withLockedValue { state -> ([ByteBuffer], Bool) in
-            guard case .attached(let connection) = state.phase, connection.id == handler else { return ([], false) }
+    /// `stop` from the attached connection. When nothing is in flight the session is over at
+    /// once: `stopped` is sent behind the answers already on their way (see `LiveStreams.send`).
+    func stop(from handler: ObjectIdentifier) {
+        var stopped: (LiveStreams.Connection, ByteBuffer)?
+        self.state.withLockedValue { state in
+            guard case .attached(let connection) = state.phase, connection.id == handler else { return }
             guard state.inFlightSizes.isEmpty else {
                 state.phase = .stopping(connection)
-                return ([], false)
+                return
             }
             state.phase = .ended
-            ended = true
-            return ([self.stoppedJSON(state)], true)
+            stopped = (connection, self.stoppedJSON(state))
         }
-        if ended { self.owner.finalise(self) }
-        return answer
+        guard let (connection, json) = stopped else { return }
+        self.owner.send([json], closeAfter: true, to: connection, behindAnswersFrom: self.worker.eventLoop)
+        self.owner.finalise(self)
     }
 
     /// The connection `handler` is gone. Without `stop`, the session waits `resumeWindow` for a

@@ -158,6 +158,14 @@ final class LiveSessions: Service, Sendable {
         return session.resume(lastSeq: request.lastSeq, connection: connection).map { (session, $0) }
     }
 
+    /// Sends messages to a session's connection after every answer already routed from the
+    /// worker's loop: they are handed over from that loop, in order.
+    func send(_ messages: [ByteBuffer], closeAfter: Bool, to connection: LiveStreams.Connection, behindAnswersFrom workerLoop: any EventLoop) {
+        workerLoop.execute {
+            self.streams.handOver(messages, closeAfter: closeAfter, to: connection)
+        }
+    }
+
     // MARK: transcripts and the end of a session
 
     /// Gathers a segment for the next batched write.

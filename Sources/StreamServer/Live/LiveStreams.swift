@@ -128,6 +128,17 @@ final class LiveStreams: WorkerResultSink, Sendable {
         case session([ByteBuffer], closeAfter: Bool)
     }
 
+    /// Hands a session's messages to `connection`, on its loop; called on a worker's loop, so
+    /// they follow the answers routed from there before.
+    func handOver(_ messages: [ByteBuffer], closeAfter: Bool, to connection: Connection) {
+        let items = [(connection, Handover.session(messages, closeAfter: closeAfter))]
+        if connection.eventLoop.inEventLoop {
+            Self.handOver(items)
+        } else {
+            connection.eventLoop.execute { Self.handOver(items) }
+        }
+    }
+
     private static func handOver(_ items: [(Connection, Handover)]) {
         for (connection, item) in items {
             switch item {

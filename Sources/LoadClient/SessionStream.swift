@@ -1,0 +1,305 @@
+import NIOCore
+import NIOPosix
+import NIOWebSocket
+import Protocol
+import StreamClient
+
+/// One started session of the load client, across however many connections it takes: sends
+/// `start`, streams the WAV's chunks at real-time pace (or as fast as the window allows),
+/// drops its connection every `dropAfterSeconds` and resumes it, and with `stop` checks the
+/// `stopped` counts. Every ack and transcript goes through `StreamChecker`, with each
+/// transcript's `start_ms`/`end_ms` checked against the chunk's place in the audio.
+///
+/// Confinement: everything runs on `eventLoop` (each connection is opened on it too), which is
+/// why the class can be handed to tasks as `Sendable`.
+final class SessionStream: @unchecked Sendable {
+    private let configuration: LoadConfiguration
+    private let audio: SessionAudio
+    private let eventLoop: any EventLoop
+    private let finished: EventLoopPromise<StreamClientHandler.Outcome>
+    private var checker: StreamChecker
+    private var outcome = StreamClientHandler.Outcome()
+    private var channel: (any Channel)?
+    private var token: String?
+    /// Index of the next chunk to send (its seq is `next + 1`).
+    private var next = 0
+    private var framesBefore: [Int64] = []
+    private var sendTimes: [UInt64]
+    private var sendTimer: Scheduled<Void>?
+    private var dropTimer: Scheduled<Void>?
+    private var resuming = false
+    private var stopSent = false
+    private var done = false
+
+    init(configuration: LoadConfiguration, audio: SessionAudio, eventLoop: any EventLoop) {
+        self.configuration = configuration
+        self.audio = audio
+        self.eventLoop = eventLoop
+        self.finished = eventLoop.makePromise()
+        self.checker = StreamChecker(expectsMockText: configuration.checkMockText)
+        self.sendTimes = [UInt64](repeating: 0, count: audio.chunks.count)
+        var total: Int64 = 0
+        for frames in audio.frames {
+            self.framesBefore.append(total)
+            total += Int64(frames)
+        }
+    }
+
+    var result: EventLoopFuture<StreamClientHandler.Outcome> { self.finished.futureResult }
+
+    /// Connects and starts; the first connection failing fails the session.
+    func run() async throws {
+        try await self.connect()
+        self.eventLoop.execute {
+            self.sendControl(["\"type\":\"start\"", "\"codec\":\"\(self.audio.codec)\"", "\"sample_rate\":\(self.audio.sampleRate)", "\"channels\":\(self.audio.channels)"])
+        }
+    }
+
+    private func connect() async throws {
+        let loopBound = self
+        let (channel, _) = try await WebSocketConnector.connect(
+            host: self.configuration.host,
+            port: self.configuration.port,
+            path: self.configuration.path,
+            group: self.eventLoop
+        ) { channel in (SessionFrameHandler(stream: loopBound), ()) }
+        try await self.eventLoop.submit { self.channel = channel }.get()
+    }
+
+    // MARK: sending
+
+    private func sendControl(_ members: [String]) {
+        guard let channel = self.channel else { return }
+        let frame = WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: "{" + members.joined(separator: ",") + "}"))
+        channel.writeAndFlush(frame, promise: nil)
+    }
+
+    /// Real time: chunk i is due at `start + i × chunk`; a resume sends the backlog at once.
+    private func scheduleSending() {
+        self.sendTimer?.cancel()
+        guard !self.done, !self.resuming else { return }
+        if self.configuration.rateMs <= 0 {
+            return self.fillWindow()
+        }
+        let due = self.startTime + .milliseconds(Int64(self.configuration.chunkMs) * Int64(self.next))
+        self.sendTimer = self.eventLoop.scheduleTask(deadline: due) {
+            self.sendNext(count: 1)
+            self.scheduleSending()
+        }
+    }
+
+    private var startTime = NIODeadline.now()
+
+    private func fillWindow() {
+        let inFlight = self.next - Int(self.checker.lastAnswered)
+        self.sendNext(count: max(0, self.configuration.inFlight - inFlight))
+    }
+
+    private func sendNext(count: Int) {
+        guard let channel = self.channel, !self.resuming else { return }
+        var sent = 0
+        while sent < count, self.next < self.audio.chunks.count {
+            let index = self.next
+            _ = self.checker.didSend(size: self.audio.chunks[index].count, span: self.audio.span(index, framesBefore: self.framesBefore[index]))
+            let now = Stopwatch.now()
+            if self.outcome.firstSend == 0 { self.outcome.firstSend = now }
+            self.sendTimes[index] = now
+            let frame = WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: ByteBuffer(bytes: self.audio.chunks[index]))
+            channel.write(frame, promise: nil)
+            self.next += 1
+            sent += 1
+        }
+        if sent > 0 { channel.flush() }
+        if self.next == self.audio.chunks.count, self.configuration.stop, !self.stopSent {
+            self.stopSent = true
+            self.sendControl(["\"type\":\"stop\""])
+        }
+    }
+
+    // MARK: receiving
+
+    func received(_ frame: WebSocketFrame, on channel: any Channel) {
+        guard channel === self.channel else { return }
+        switch frame.opcode {
+        case .text:
+            let now = Stopwatch.now()
+            guard let message = ServerMessage(json: frame.unmaskedData) else {
+                return self.note("unparseable message")
+            }
+            if message.kind == .error, message.seq == nil, message.error?.code == "session_attached", self.resuming {
+                // The server has not seen the old connection go yet: ask again shortly.
+                self.eventLoop.scheduleTask(in: .milliseconds(20)) { self.sendResume() }
+                return
+            }
+            switch self.checker.receive(message) {
+            case .ack(let seq):
+                self.outcome.ackMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
+            case .transcript(let seq):
+                self.outcome.transcriptMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
+                self.outcome.lastReply = now
+                if self.configuration.rateMs <= 0 { self.fillWindow() }
+            case .session:
+                self.session(message)
+            case .pong:
+                break
+            case .violation(let text):
+                self.note(text)
+            }
+            if !self.configuration.stop, self.next == self.audio.chunks.count, self.checker.isComplete {
+                self.finish()
+            }
+        case .connectionClose:
+            if self.stopSent, self.checker.isComplete, self.outcome.stopped {
+                self.finish()
+            } else if !self.resuming {
+                self.outcome.closedEarly = true
+                self.finish()
+            }
+        default:
+            break
+        }
+    }
+
+    private func session(_ message: ServerMessage) {
+        switch message.kind {
+        case .started:
+            self.token = message.resumeToken
+            self.outcome.callID = message.callID
+            self.startTime = .now()
+            if self.configuration.dropAfterSeconds > 0 { self.scheduleDrop() }
+            self.scheduleSending()
+        case .resumed:
+            self.resuming = false
+            self.outcome.resumes += 1
+            if case .violation(let text) = self.checker.resumed(nextSeq: message.nextSeq ?? 0) { self.note(text) }
+            self.next = Int(message.nextSeq ?? 1) - 1
+            self.stopSent = false
+            // Catch up on what was not received, then carry on at the original pace.
+            self.sendNext(count: self.configuration.rateMs <= 0 ? self.configuration.inFlight : max(0, self.dueChunks - self.next))
+            self.scheduleDrop()
+            self.scheduleSending()
+        case .stopped:
+            self.outcome.stopped = true
+            let expectedDuration = Double(self.audio.totalFrames) / Double(self.audio.sampleRate)
+            if message.chunks != self.audio.chunks.count || message.bytes != self.audio.totalBytes || message.errors != 0
+                || abs((message.durationSec ?? -1) - expectedDuration) > 0.001
+            {
+                self.note("stopped says \(message.chunks ?? -1) chunks, \(message.bytes ?? -1) bytes, \(message.durationSec ?? -1) s, \(message.errors ?? -1) errors")
+                self.outcome.counts.unexpected += 1
+            }
+        default:
+            break
+        }
+    }
+
+    /// Chunks due by now at real-time pace.
+    private var dueChunks: Int {
+        let elapsed = NIODeadline.now() - self.startTime
+        return min(self.audio.chunks.count, Int(elapsed.nanoseconds / (Int64(self.configuration.chunkMs) * 1_000_000)) + 1)
+    }
+
+    // MARK: dropping and resuming
+
+    private func scheduleDrop() {
+        self.dropTimer?.cancel()
+        guard self.configuration.dropAfterSeconds > 0, !self.done else { return }
+        self.dropTimer = self.eventLoop.scheduleTask(in: .milliseconds(Int64(self.configuration.dropAfterSeconds * 1000))) {
+            self.drop()
+        }
+    }
+
+    /// Closes the socket without a close frame (what a network failure looks like), then
+    /// resumes on a new connection.
+    private func drop() {
+        guard !self.done, !self.outcome.stopped else { return }
+        self.resuming = true
+        self.sendTimer?.cancel()
+        let old = self.channel
+        self.channel = nil
+        old?.close(promise: nil)
+        self.eventLoop.makeFutureWithTask {
+            try await self.connect()
+        }.whenComplete { result in
+            switch result {
+            case .success: self.sendResume()
+            case .failure(let error):
+                self.note("reconnect failed: \(error)")
+                self.finish()
+            }
+        }
+    }
+
+    private func sendResume() {
+        guard let token = self.token else { return }
+        self.sendControl(["\"type\":\"resume\"", "\"resume_token\":\"\(token)\"", "\"last_seq\":\(self.checker.lastAnswered)"])
+    }
+
+    func closed(_ channel: any Channel) {
+        guard channel === self.channel, !self.done else { return }
+        if !(self.stopSent && self.outcome.stopped) { self.outcome.closedEarly = true }
+        self.finish()
+    }
+
+    /// Gives up waiting (the run's deadline).
+    func timeOut() {
+        self.finish()
+    }
+
+    private func finish() {
+        guard !self.done else { return }
+        self.done = true
+        self.sendTimer?.cancel()
+        self.dropTimer?.cancel()
+        var outcome = self.outcome
+        outcome.counts.add(self.checker.counts)
+        if self.configuration.stop, !outcome.stopped {
+            outcome.counts.unexpected += 1
+            if outcome.violations.count < 5 { outcome.violations.append("no stopped message") }
+        }
+        self.finished.succeed(outcome)
+        if let channel = self.channel {
+            var data = channel.allocator.buffer(capacity: 2)
+            data.write(webSocketErrorCode: .normalClosure)
+            channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data), promise: nil)
+            self.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        }
+    }
+
+    private func note(_ violation: String) {
+        if self.outcome.violations.count < 5 { self.outcome.violations.append(violation) }
+    }
+
+    private static func micros(_ nanos: UInt64) -> UInt32 {
+        UInt32(min(nanos / 1000, UInt64(UInt32.max)))
+    }
+}
+
+/// Hands one connection's frames to its session.
+final class SessionFrameHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    private let stream: SessionStream
+
+    init(stream: SessionStream) {
+        self.stream = stream
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = Self.unwrapInboundIn(data)
+        if frame.opcode == .ping {
+            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)), promise: nil)
+            return
+        }
+        self.stream.received(frame, on: context.channel)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.stream.closed(context.channel)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
