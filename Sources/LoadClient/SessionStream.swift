@@ -173,6 +173,7 @@ final class SessionStream: @unchecked Sendable {
             self.outcome.resumes += 1
             if case .violation(let text) = self.checker.resumed(nextSeq: message.nextSeq ?? 0) { self.note(text) }
             self.next = Int(message.nextSeq ?? 1) - 1
+            // A stop that may have been lost is sent again (a repeated stop changes nothing).
             self.stopSent = false
             // Catch up on what was not received, then carry on at the original pace.
             self.sendNext(count: self.configuration.rateMs <= 0 ? self.configuration.inFlight : max(0, self.dueChunks - self.next))

@@ -32,6 +32,31 @@ import Testing
         }
     }
 
+    /// `load-client --wav` streams started sessions in every codec, drops and resumes each
+    /// connection, checks every ack, transcript span and the `stopped` counts, and the calls
+    /// it reports are recorded with the file's 30 s.
+    @Test(arguments: ["pcm_s16le", "mulaw", "alaw", "opus"])
+    func loadClientStreamsAWAVAsResumedSessions(codec: String) async throws {
+        try await withServer(workers: 2) { server in
+            let wav = CallAPITests.audioDirectory.appendingPathComponent("call30_8k.wav").path
+            let (status, output) = try await runProcess(
+                Binaries.path("load-client"),
+                ["--url", server.url, "--wav", wav, "--codec", codec, "--chunk-ms", "20", "--clients", "4", "--rate-ms", "0", "--in-flight", "8",
+                 "--stop", "--drop-after-s", "0.4", "--json"]
+            )
+            #expect(status == 0, "\(output)")
+            let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+            #expect(report["transcripts"] as? Int == 4 * 1500)
+            #expect((report["resumes"] as? Int ?? 0) >= 4)
+            let calls = report["call_ids"] as? [String] ?? []
+            #expect(calls.count == 4)
+            for call in calls {
+                let settled = try await CallAPITests.settled(server, call: call)
+                #expect((settled["recording"] as? [String: Any])?["duration_sec"] as? Double == 30)
+            }
+        }
+    }
+
     @Test func loadClientFailsWhenTranscriptsGoMissing() async throws {
         try await withServer { server in
             // A stopped worker answers nothing: the load client must notice and fail.

@@ -295,7 +295,8 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         case .plain, .starting:
             self.sendError("not_started", "stop ends a started session: send start first")
         case .session(_, stopping: true):
-            self.sendError("session_stopping", "the session is finishing already")
+            // Already stopping: a client that resumed may repeat a stop it is unsure arrived.
+            break
         case .session(let session, stopping: false):
             self.mode = .session(session, stopping: true)
             session.stop(from: ObjectIdentifier(self))
@@ -316,13 +317,13 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         switch self.sessions.resume(request, connection: connection) {
         case .failure(let refusal):
             self.sendError(refusal.code, refusal.message)
-        case .success(let (session, messages)):
+        case .success(let (session, messages, closeAfter)):
             // The connection takes the session's identity; its own id is retired.
             self.streams.unregister(self.clientID)
             self.clientID = session.clientID
             self.worker = session.worker
-            self.mode = .session(session, stopping: false)
-            self.deliverSession(messages, closeAfter: false)
+            self.mode = .session(session, stopping: session.stopRequested)
+            self.deliverSession(messages, closeAfter: closeAfter)
             self.updateReadPause()
         }
     }

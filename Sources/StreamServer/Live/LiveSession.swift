@@ -50,6 +50,8 @@ final class LiveSession: Sendable {
         var bytes: Int64 = 0
         var errors = 0
         var retained = CircularBuffer<Answer>()
+        /// `stop` arrived (a resumed connection gets `stopped` once everything is answered).
+        var stopRequested = false
     }
 
     let clientID: UInt64
@@ -171,6 +173,7 @@ final class LiveSession: Sendable {
         var stopped: (LiveStreams.Connection, ByteBuffer)?
         self.state.withLockedValue { state in
             guard case .attached(let connection) = state.phase, connection.id == handler else { return }
+            state.stopRequested = true
             guard state.inFlightSizes.isEmpty else {
                 state.phase = .stopping(connection)
                 return
@@ -183,22 +186,20 @@ final class LiveSession: Sendable {
         self.owner.finalise(self)
     }
 
-    /// The connection `handler` is gone. Without `stop`, the session waits `resumeWindow` for a
-    /// resume (none with a window of 0); after `stop`, it ends once its chunks are answered.
+    /// The connection `handler` is gone: the session waits `resumeWindow` for a resume (none
+    /// with a window of 0). After `stop` too: the client still wants its answers and `stopped`.
     func detach(_ handler: ObjectIdentifier) {
         let window = self.owner.settings.resumeWindow
         var ended = false
         self.state.withLockedValue { state in
             switch state.phase {
-            case .attached(let connection) where connection.id == handler:
+            case .attached(let connection) where connection.id == handler, .stopping(let connection) where connection.id == handler:
                 if window > .zero {
                     let timer = self.worker.eventLoop.scheduleTask(in: window) { self.expire() }
                     state.phase = .detached(timer)
                 } else {
                     ended = Self.close(&state)
                 }
-            case .stopping(let connection) where connection.id == handler:
-                ended = Self.close(&state)
             default:
                 break
             }
@@ -236,8 +237,9 @@ final class LiveSession: Sendable {
     /// Takes the session over for `connection`: the `resumed` message, then every answer
     /// after `lastSeq`, in order. Refused while another connection carries it, after it has
     /// ended, or when answers after `lastSeq` have already been dropped from `retained`.
-    func resume(lastSeq: UInt64, connection: LiveStreams.Connection) -> Result<[ByteBuffer], SessionRequest.Refusal> {
-        self.state.withLockedValue { state in
+    func resume(lastSeq: UInt64, connection: LiveStreams.Connection) -> Result<(messages: [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal> {
+        var ended = false
+        let result = self.state.withLockedValue { state -> Result<(messages: [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal> in
             switch state.phase {
             case .attached, .stopping:
                 return .failure(.init(code: "session_attached", message: "the session is carried by another connection"))
@@ -256,13 +258,30 @@ final class LiveSession: Sendable {
                     )
                 }
                 timer?.cancel()
-                state.phase = .attached(connection)
                 var resumed = ByteBuffer()
                 resumed.writeResumedJSON(clientID: self.clientID, callID: self.callIDText, nextSeq: state.lastSeq + 1)
-                return .success([resumed] + state.retained.filter { $0.seq > lastSeq }.map(\.json))
+                var messages = [resumed] + state.retained.filter { $0.seq > lastSeq }.map(\.json)
+                guard state.stopRequested else {
+                    state.phase = .attached(connection)
+                    return .success((messages, false))
+                }
+                // Stopped before the drop: finish the stop on this connection.
+                guard state.inFlightSizes.isEmpty else {
+                    state.phase = .stopping(connection)
+                    return .success((messages, false))
+                }
+                state.phase = .ended
+                ended = true
+                messages.append(self.stoppedJSON(state))
+                return .success((messages, true))
             }
         }
+        if ended { self.owner.finalise(self) }
+        return result
     }
+
+    /// Whether `stop` has arrived (a resumed connection takes no more audio).
+    var stopRequested: Bool { self.state.withLockedValue { $0.stopRequested } }
 
     private func stoppedJSON(_ state: State) -> ByteBuffer {
         var json = ByteBuffer()

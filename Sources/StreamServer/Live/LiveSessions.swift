@@ -150,12 +150,12 @@ final class LiveSessions: Service, Sendable {
     }
 
     /// Finds the session a `resume` names and attaches it to `connection`.
-    func resume(_ request: SessionRequest.Resume, connection: LiveStreams.Connection) -> Result<(LiveSession, [ByteBuffer]), SessionRequest.Refusal> {
+    func resume(_ request: SessionRequest.Resume, connection: LiveStreams.Connection) -> Result<(LiveSession, [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal> {
         let key = ResumeToken.key(ResumeToken.digest(of: request.token))
         guard let session = self.byToken.withLockedValue({ $0[key] }), session.token.digest == ResumeToken.digest(of: request.token) else {
             return .failure(.init(code: "resume_failed", message: "no session to resume with this token (wrong, or its resume window ran out)"))
         }
-        return session.resume(lastSeq: request.lastSeq, connection: connection).map { (session, $0) }
+        return session.resume(lastSeq: request.lastSeq, connection: connection).map { (session, $0.messages, $0.closeAfter) }
     }
 
     /// Sends messages to a session's connection after every answer already routed from the
