@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev
 
-.PHONY: setup run build release test bench bench-pipeline bench-upload format clean
+.PHONY: setup run build release test bench bench-pipeline bench-upload bench-sessions format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -34,6 +34,9 @@ bench-pipeline: setup
 
 bench-upload: setup
 	scripts/bench-upload.sh
+
+bench-sessions: setup
+	scripts/bench-sessions.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

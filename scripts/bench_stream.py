@@ -72,6 +72,7 @@ def main():
     ap.add_argument("--server-cwd", default=".")
     ap.add_argument("--load-client", required=True)
     ap.add_argument("--label", default="")
+    ap.add_argument("--data-dir", default=None, help="report the bytes the server wrote under it")
     ap.add_argument("load_args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     if a.load_args[:1] == ["--"]:
@@ -110,7 +111,7 @@ def main():
 
         # RSS is only reported for idle connections (load c). Sampling it walks /proc every
         # 100 ms, a few ms of CPU in bursts that showed up in the latency tail of load (a).
-        idle = "--messages" in a.load_args and a.load_args[a.load_args.index("--messages") + 1] == "0"
+        idle = ("--messages" in a.load_args and a.load_args[a.load_args.index("--messages") + 1] == "0") or os.environ.get("BENCH_RSS") == "1"
         sampler = threading.Thread(target=sample, daemon=True)
         if idle:
             sampler.start()
@@ -142,8 +143,12 @@ def main():
             "steal_pct": round(100 * (steal1 - steal0) / (total1 - total0), 1) if total1 > total0 else None,
             "rss_idle_mib": round(rss0 / 2**20, 1),
             "rss_peak_mib": round(peak[0] / 2**20, 1),
-            "kib_per_connection": round((peak[0] - rss0) / 1024 / opened, 2) if opened else None,
+            "kib_per_connection": round((peak[0] - rss0) / 1024 / opened, 2) if opened and idle else None,
         }
+        if a.data_dir:
+            written = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(a.data_dir) for f in fs)
+            out["data_dir_bytes"] = written
+            out["written_bytes_per_s"] = round(written / wall) if wall else None
         print(json.dumps(out))
     finally:
         try:

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Live-session benchmark (release build): started, recorded sessions from load-client --wav.
+#   (a) 1,000 sessions, 16 kHz mono PCM, 100 ms chunks, real-time pace, 60 s (10,000 chunks/s)
+#   (b) 200 sessions, 16 kHz Opus, 20 ms packets, real-time pace, 60 s (the same 10,000 messages/s)
+#   (c) 200 sessions, 16 kHz PCM, 100 ms chunks, each dropped (no close frame) and resumed every 10 s
+# Per load: lost (must be 0), p99 send→transcript, server CPU (server + workers) per session and
+# in cores, RSS per session, bytes written per second against audio bytes received per second.
+# ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+ONLY=${ONLY:-"a b c"}
+LENGTH=${SECONDS_OF_AUDIO:-60}
+OUT=$ROOT/bench-results/sessions.jsonl
+mkdir -p "$ROOT/bench-results"
+: > "$OUT"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+swift build -c release --product stream-server >&2
+swift build -c release --product audio-worker >&2
+swift build -c release --product load-client >&2
+LOAD=$ROOT/.build/release/load-client
+
+# A $LENGTH-second 16 kHz mono file: call30.wav repeated.
+WAV=$ROOT/bench-results/call-${LENGTH}s.wav
+python3 - "$ROOT/../shared/audio/call30.wav" "$WAV" "$LENGTH" <<'PY'
+import sys, wave
+src, dst, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with wave.open(src) as w:
+    params, frames = w.getparams(), w.readframes(w.getnframes())
+need = params.framerate * seconds * params.sampwidth * params.nchannels
+data = (frames * (need // len(frames) + 1))[:need]
+with wave.open(dst, "wb") as w:
+    w.setparams(params)
+    w.writeframes(data)
+PY
+
+for load in $ONLY; do
+  case $load in
+    a) args=(--clients 1000 --codec pcm_s16le --chunk-ms 100 --stop); audio_rate=$((1000 * 32000)) ;;
+    b) args=(--clients 200 --codec opus --chunk-ms 20 --stop); audio_rate=$((200 * 32000)) ;;
+    c) args=(--clients 200 --codec pcm_s16le --chunk-ms 100 --stop --drop-after-s 10); audio_rate=$((200 * 32000)) ;;
+  esac
+  DATA=$(mktemp -d /tmp/callstream-bench-XXXXXX)
+  echo "=== load $load" >&2
+  BENCH_RSS=1 python3 "$ROOT/scripts/bench_stream.py" --label "sessions/$load" --data-dir "$DATA" \
+    --server-cmd "$ROOT/.build/release/stream-server --port {port} --workers 2 --data-dir $DATA" --server-cwd "$ROOT" \
+    --load-client "$LOAD" -- --wav "$WAV" --connect-parallelism 100 --timeout-s 60 "${args[@]}" \
+    | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r['decoded_audio_bytes_per_s']=$audio_rate; print(json.dumps(r))" >> "$OUT" \
+    || echo "!!! load $load failed" >&2
+  rm -rf "$DATA"
+  sleep 2
+done
+
+python3 - "$OUT" "$LENGTH" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+print(f"{'load':<14}{'sessions':>9}{'lost':>6}{'p99 tr ms':>10}{'srv cores':>10}{'CPU ms/session-min':>19}{'KiB/session':>12}{'written MB/s':>13}{'audio MB/s':>11}{'ok':>5}")
+for r in rows:
+    l = r["load"]
+    lost = l["missing_transcripts"] + l["missing_acks"]
+    sessions = l["connections_opened"]
+    per_session = r["server_cpu_s"] * 1000 / sessions / (r["wall_s"] / 60) if sessions else 0
+    print(f"{r['label']:<14}{sessions:>9}{lost:>6}{l['send_to_transcript']['p99_ms']:>10}{r['server_cores']:>10}{per_session:>19.1f}"
+          f"{str(r['kib_per_connection']):>12}{r.get('written_bytes_per_s', 0) / 1e6:>13.2f}{r['decoded_audio_bytes_per_s'] / 1e6:>11.2f}{str(l['ok']):>5}")
+PY
