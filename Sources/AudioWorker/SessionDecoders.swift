@@ -21,8 +21,6 @@ struct SessionDecoders {
         self.opus.removeValue(forKey: clientID)
     }
 
-    var openDecoders: Int { self.opus.count }
-
     mutating func decode(clientID: UInt64, format: StreamFormat, audio: ByteBuffer, into pcm: inout ByteBuffer) throws(Failure) {
         let channels = max(format.channels, 1)
         switch format.codec {

@@ -131,6 +131,12 @@ final class SessionStream: @unchecked Sendable {
                 self.eventLoop.scheduleTask(in: .milliseconds(20)) { self.sendResume() }
                 return
             }
+            if message.kind == .error, message.seq == nil, self.resuming {
+                // A refused resume: nothing more will come for this session.
+                self.note("resume refused: \(message.error?.code ?? "?"): \(message.error?.message ?? "")")
+                self.outcome.counts.serverErrors += 1
+                return self.finish()
+            }
             switch self.checker.receive(message) {
             case .ack(let seq):
                 self.outcome.ackMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))

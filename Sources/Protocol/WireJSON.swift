@@ -16,28 +16,28 @@ extension ByteBuffer {
 
     /// `{"type":"transcript","client_id":7,"seq":1,"transcription":"..."}`
     public mutating func writeTranscriptJSON(clientID: UInt64, seq: UInt64, text: String) {
-        self.writeStaticString(#"{"type":"transcript","client_id":"#)
-        self.writeDecimal(clientID)
-        self.writeStaticString(#","seq":"#)
-        self.writeDecimal(seq)
-        self.writeStaticString(#","transcription":"#)
-        self.writeJSONString(text)
+        self.writeTranscriptFields(clientID: clientID, seq: seq, text: text)
         self.writeStaticString("}")
     }
 
     /// A started session's transcript: `{"type":"transcript","client_id":7,"seq":1,"transcription":"...","start_ms":0,"end_ms":100}`
     public mutating func writeTranscriptJSON(clientID: UInt64, seq: UInt64, text: String, startMs: Int64, endMs: Int64) {
+        self.writeTranscriptFields(clientID: clientID, seq: seq, text: text)
+        self.writeStaticString(#","start_ms":"#)
+        self.writeDecimal(UInt64(max(startMs, 0)))
+        self.writeStaticString(#","end_ms":"#)
+        self.writeDecimal(UInt64(max(endMs, 0)))
+        self.writeStaticString("}")
+    }
+
+    /// The fields every transcript has, without the closing brace.
+    private mutating func writeTranscriptFields(clientID: UInt64, seq: UInt64, text: String) {
         self.writeStaticString(#"{"type":"transcript","client_id":"#)
         self.writeDecimal(clientID)
         self.writeStaticString(#","seq":"#)
         self.writeDecimal(seq)
         self.writeStaticString(#","transcription":"#)
         self.writeJSONString(text)
-        self.writeStaticString(#","start_ms":"#)
-        self.writeDecimal(UInt64(max(startMs, 0)))
-        self.writeStaticString(#","end_ms":"#)
-        self.writeDecimal(UInt64(max(endMs, 0)))
-        self.writeStaticString("}")
     }
 
     /// `{"type":"error","seq":3,"error":{"code":"...","message":"..."}}` (seq only when the error is about a chunk)

@@ -52,7 +52,6 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
 
     var sessionSettings = LiveSessions.Settings()
     sessionSettings.resumeWindow = .milliseconds(Int64(arguments.resumeWindow * 1000))
-    sessionSettings.maxChunkBytes = arguments.maxChunkBytes
     let sessions = LiveSessions(settings: sessionSettings, streams: streams, repository: repository, files: files, analyses: analyses, logger: logger)
 
     let router = Router()

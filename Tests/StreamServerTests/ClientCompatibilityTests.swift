@@ -32,27 +32,33 @@ import Testing
         }
     }
 
-    /// `load-client --wav` streams started sessions in every codec, drops and resumes each
-    /// connection, checks every ack, transcript span and the `stopped` counts, and the calls
-    /// it reports are recorded with the file's 30 s.
+    /// `load-client --wav` streams started sessions in every codec at real-time pace, drops each
+    /// connection every 1.5 s and resumes it, checks every ack, transcript span and the
+    /// `stopped` counts, and the calls it reports are recorded with the file's 6 s.
     @Test(arguments: ["pcm_s16le", "mulaw", "alaw", "opus"])
     func loadClientStreamsAWAVAsResumedSessions(codec: String) async throws {
+        // The first 6 s of call30_8k.wav (canonical 44-byte header, 16,000 bytes a second).
+        var wav = [UInt8](try CallAPITests.audio("call30_8k.wav").prefix(44 + 6 * 16000))
+        let dataBytes = UInt32(6 * 16000)
+        wav.replaceSubrange(4..<8, with: withUnsafeBytes(of: (dataBytes + 36).littleEndian, Array.init))
+        wav.replaceSubrange(40..<44, with: withUnsafeBytes(of: dataBytes.littleEndian, Array.init))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("callstream-6s-\(UUID().uuidString).wav").path
+        try Data(wav).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
         try await withServer(workers: 2) { server in
-            let wav = CallAPITests.audioDirectory.appendingPathComponent("call30_8k.wav").path
             let (status, output) = try await runProcess(
                 Binaries.path("load-client"),
-                ["--url", server.url, "--wav", wav, "--codec", codec, "--chunk-ms", "20", "--clients", "4", "--rate-ms", "0", "--in-flight", "8",
-                 "--stop", "--drop-after-s", "0.4", "--json"]
+                ["--url", server.url, "--wav", path, "--codec", codec, "--chunk-ms", "20", "--clients", "4", "--stop", "--drop-after-s", "1.5", "--json"]
             )
             #expect(status == 0, "\(output)")
             let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
-            #expect(report["transcripts"] as? Int == 4 * 1500)
+            #expect(report["transcripts"] as? Int == 4 * 300)
             #expect((report["resumes"] as? Int ?? 0) >= 4)
             let calls = report["call_ids"] as? [String] ?? []
             #expect(calls.count == 4)
             for call in calls {
                 let settled = try await CallAPITests.settled(server, call: call)
-                #expect((settled["recording"] as? [String: Any])?["duration_sec"] as? Double == 30)
+                #expect((settled["recording"] as? [String: Any])?["duration_sec"] as? Double == 6)
             }
         }
     }

@@ -187,6 +187,31 @@ import Glibc
         }
     }
 
+    /// A client that lost `stopped` (and some transcripts) with its connection resumes within
+    /// the window and gets them again; the session is over, so the connection then closes 1000.
+    @Test func aStoppedSessionResendsWhatALostConnectionMissed() async throws {
+        try await withServer { server in
+            var socket = try await TestWebSocket.connect(port: server.port)
+            let started = try #require(try await socket.control(Self.pcm16k))
+            for _ in 0..<10 { try await socket.sendChunk([UInt8](repeating: 0, count: 3200)) }
+            try await socket.sendText(#"{"type":"stop"}"#)
+            var first = SessionTranscript()
+            try await socket.collect(into: &first)
+            #expect(first.stopped?.chunks == 10)
+            try? await socket.channel.close()
+
+            let token = try #require(started.resumeToken)
+            var again = try await TestWebSocket.connect(port: server.port)
+            let resumed = try #require(try await again.control(["type": "resume", "resume_token": token, "last_seq": 6]))
+            #expect(resumed.kind == .resumed && resumed.nextSeq == 11)
+            var rest = SessionTranscript()
+            try await again.collect(into: &rest)
+            #expect(rest.transcripts.map(\.seq) == [7, 8, 9, 10])
+            #expect(rest.stopped?.chunks == 10 && rest.stopped?.callID == started.callID)
+            #expect(try await again.waitForClose() == .normalClosure)
+        }
+    }
+
     /// Killing the session's worker mid-stream: the replacement is replayed what was in flight,
     /// and the recording has every sample, without a gap or a repeat.
     @Test func aWorkerKilledMidSessionLeavesTheRecordingWhole() async throws {

@@ -56,9 +56,6 @@ final class LiveRecordingFile: Sendable {
         close(self.fd)
     }
 
-    /// Audio bytes appended so far.
-    var dataBytes: Int64 { self.state.withLockedValue { $0.dataBytes } }
-
     /// Appends decoded audio; hands a batch to the thread pool once `batchBytes` have gathered.
     func append(_ pcm: ByteBuffer) {
         self.state.withLockedValue { state in

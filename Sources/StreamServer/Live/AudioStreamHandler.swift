@@ -324,7 +324,6 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             self.worker = session.worker
             self.mode = .session(session, stopping: session.stopRequested)
             self.deliverSession(messages, closeAfter: closeAfter)
-            self.updateReadPause()
         }
     }
 

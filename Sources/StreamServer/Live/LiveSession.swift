@@ -52,6 +52,9 @@ final class LiveSession: Sendable {
         var retained = CircularBuffer<Answer>()
         /// `stop` arrived (a resumed connection gets `stopped` once everything is answered).
         var stopRequested = false
+        /// The `stopped` message, once sent: a client whose connection dropped before it
+        /// arrived resumes (within the window) and gets it again.
+        var stopped: ByteBuffer?
     }
 
     let clientID: UInt64
@@ -90,13 +93,6 @@ final class LiveSession: Sendable {
     /// Chunks and bytes awaiting answers (the attached handler's backpressure).
     var inFlight: (chunks: Int, bytes: Int) {
         self.state.withLockedValue { ($0.inFlightSizes.count, $0.inFlightBytes) }
-    }
-
-    var isEnded: Bool {
-        self.state.withLockedValue { state in
-            if case .ended = state.phase { return true }
-            return false
-        }
     }
 
     /// One binary message from the attached connection; returns its seq.
@@ -151,7 +147,7 @@ final class LiveSession: Sendable {
                 guard allAnswered else { return Delivery(connection: connection, messages: [json], closeAfter: false) }
                 state.phase = .ended
                 ended = true
-                return Delivery(connection: connection, messages: [json, self.stoppedJSON(state)], closeAfter: true)
+                return Delivery(connection: connection, messages: [json, self.stoppedJSON(&state)], closeAfter: true)
             case .closing:
                 if allAnswered {
                     state.phase = .ended
@@ -179,7 +175,7 @@ final class LiveSession: Sendable {
                 return
             }
             state.phase = .ended
-            stopped = (connection, self.stoppedJSON(state))
+            stopped = (connection, self.stoppedJSON(&state))
         }
         guard let (connection, json) = stopped else { return }
         self.owner.send([json], closeAfter: true, to: connection, behindAnswersFrom: self.worker.eventLoop)
@@ -243,24 +239,16 @@ final class LiveSession: Sendable {
             switch state.phase {
             case .attached, .stopping:
                 return .failure(.init(code: "session_attached", message: "the session is carried by another connection"))
-            case .closing, .ended:
+            case .ended:
+                // Stopped, but `stopped` may have been lost with the connection: send it again.
+                guard let stopped = state.stopped else { return .failure(.init(code: "resume_failed", message: "the session has ended")) }
+                return self.replay(after: lastSeq, state).map { ($0 + [stopped], true) }
+            case .closing:
                 return .failure(.init(code: "resume_failed", message: "the session has ended"))
             case .detached(let timer):
-                guard lastSeq <= state.lastAnswered else {
-                    return .failure(.init(code: "resume_failed", message: "last_seq \(lastSeq) is past the last answer sent (\(state.lastAnswered))"))
-                }
-                if lastSeq < state.lastAnswered, let oldest = state.retained.first?.seq, oldest > lastSeq + 1 {
-                    return .failure(
-                        .init(
-                            code: "resume_failed",
-                            message: "the answers after seq \(lastSeq) are no longer held (the newest \(self.owner.settings.retainedAnswers) are kept, from seq \(oldest))"
-                        )
-                    )
-                }
+                let replay = self.replay(after: lastSeq, state)
+                guard case .success(var messages) = replay else { return replay.map { ($0, false) } }
                 timer?.cancel()
-                var resumed = ByteBuffer()
-                resumed.writeResumedJSON(clientID: self.clientID, callID: self.callIDText, nextSeq: state.lastSeq + 1)
-                var messages = [resumed] + state.retained.filter { $0.seq > lastSeq }.map(\.json)
                 guard state.stopRequested else {
                     state.phase = .attached(connection)
                     return .success((messages, false))
@@ -272,7 +260,7 @@ final class LiveSession: Sendable {
                 }
                 state.phase = .ended
                 ended = true
-                messages.append(self.stoppedJSON(state))
+                messages.append(self.stoppedJSON(&state))
                 return .success((messages, true))
             }
         }
@@ -280,10 +268,30 @@ final class LiveSession: Sendable {
         return result
     }
 
+    /// `resumed`, then every retained answer after `lastSeq`; refused when `lastSeq` is past
+    /// the last answer or the answers after it are no longer held.
+    private func replay(after lastSeq: UInt64, _ state: State) -> Result<[ByteBuffer], SessionRequest.Refusal> {
+        guard lastSeq <= state.lastAnswered else {
+            return .failure(.init(code: "resume_failed", message: "last_seq \(lastSeq) is past the last answer sent (\(state.lastAnswered))"))
+        }
+        if lastSeq < state.lastAnswered, let oldest = state.retained.first?.seq, oldest > lastSeq + 1 {
+            return .failure(
+                .init(
+                    code: "resume_failed",
+                    message: "the answers after seq \(lastSeq) are no longer held (the newest \(self.owner.settings.retainedAnswers) are kept, from seq \(oldest))"
+                )
+            )
+        }
+        var resumed = ByteBuffer()
+        resumed.writeResumedJSON(clientID: self.clientID, callID: self.callIDText, nextSeq: state.lastSeq + 1)
+        return .success([resumed] + state.retained.filter { $0.seq > lastSeq }.map(\.json))
+    }
+
     /// Whether `stop` has arrived (a resumed connection takes no more audio).
     var stopRequested: Bool { self.state.withLockedValue { $0.stopRequested } }
 
-    private func stoppedJSON(_ state: State) -> ByteBuffer {
+    /// Renders `stopped` and keeps it for a resume.
+    private func stoppedJSON(_ state: inout State) -> ByteBuffer {
         var json = ByteBuffer()
         json.writeStoppedJSON(
             callID: self.callIDText,
@@ -292,6 +300,7 @@ final class LiveSession: Sendable {
             durationSec: Double(state.frames) / Double(self.format.sampleRate),
             errors: state.errors
         )
+        state.stopped = json
         return json
     }
 }

@@ -22,7 +22,6 @@ final class LiveSessions: Service, Sendable {
         var retainedAnswers = 128
         var audioFlushInterval: Duration = .seconds(1)
         var segmentFlushInterval: Duration = .milliseconds(250)
-        var maxChunkBytes = 1 << 20
     }
 
     typealias Job = @Sendable () async -> Void
@@ -55,8 +54,6 @@ final class LiveSessions: Service, Sendable {
         self.logger = logger
         (self.jobs, self.jobSink) = AsyncStream.makeStream(of: Job.self)
     }
-
-    var openSessions: Int { self.byToken.withLockedValue { $0.count } }
 
     // MARK: start and resume
 
@@ -151,8 +148,8 @@ final class LiveSessions: Service, Sendable {
 
     /// Finds the session a `resume` names and attaches it to `connection`.
     func resume(_ request: SessionRequest.Resume, connection: LiveStreams.Connection) -> Result<(LiveSession, [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal> {
-        let key = ResumeToken.key(ResumeToken.digest(of: request.token))
-        guard let session = self.byToken.withLockedValue({ $0[key] }), session.token.digest == ResumeToken.digest(of: request.token) else {
+        let digest = ResumeToken.digest(of: request.token)
+        guard let session = self.byToken.withLockedValue({ $0[ResumeToken.key(digest)] }), session.token.digest == digest else {
             return .failure(.init(code: "resume_failed", message: "no session to resume with this token (wrong, or its resume window ran out)"))
         }
         return session.resume(lastSeq: request.lastSeq, connection: connection).map { (session, $0.messages, $0.closeAfter) }
@@ -176,7 +173,16 @@ final class LiveSessions: Service, Sendable {
     /// The session has ended: no more answers will come. Its worker forgets it; a recording is
     /// finished and queued for analysis.
     func finalise(_ session: LiveSession) {
-        _ = self.byToken.withLockedValue { $0.removeValue(forKey: ResumeToken.key(session.token.digest)) }
+        // A stopped session stays findable for the resume window, to send `stopped` again to
+        // a client that lost it with its connection; any other resume of it is refused.
+        let key = ResumeToken.key(session.token.digest)
+        if self.settings.resumeWindow > .zero {
+            session.worker.eventLoop.scheduleTask(in: self.settings.resumeWindow) {
+                _ = self.byToken.withLockedValue { $0.removeValue(forKey: key) }
+            }
+        } else {
+            _ = self.byToken.withLockedValue { $0.removeValue(forKey: key) }
+        }
         self.streams.unroute(session.clientID)
         session.worker.endSession(clientID: session.clientID)
         guard let recording = session.recording, let file = session.file else { return }
