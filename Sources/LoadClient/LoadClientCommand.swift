@@ -64,6 +64,9 @@ struct LoadClientCommand: AsyncParsableCommand {
     @Flag(help: "With --wav: send stop after the last chunk and check the stopped counts.")
     var stop = false
 
+    @Flag(help: "With --wav: start the sessions with record: false (nothing stored).")
+    var noRecord = false
+
     @Option(help: "With --wav: drop each connection every this many seconds (no close frame) and resume the session.")
     var dropAfterS: Double = 0
 
@@ -96,7 +99,8 @@ struct LoadClientCommand: AsyncParsableCommand {
             checkMockText: !self.anyText,
             chunkMs: self.chunkMs,
             stop: self.stop,
-            dropAfterSeconds: self.dropAfterS
+            dropAfterSeconds: self.dropAfterS,
+            record: !self.noRecord
         )
         let audio = try self.wav.map { try SessionAudio.load(path: $0, codec: self.codec, chunkMs: self.chunkMs) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)

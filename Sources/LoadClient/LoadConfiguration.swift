@@ -20,4 +20,5 @@ struct LoadConfiguration: Sendable {
     var chunkMs = 100
     var stop = false
     var dropAfterSeconds: Double = 0
+    var record = true
 }

@@ -51,7 +51,7 @@ final class SessionStream: @unchecked Sendable {
     func run() async throws {
         try await self.connect()
         self.eventLoop.execute {
-            self.sendControl(["\"type\":\"start\"", "\"codec\":\"\(self.audio.codec)\"", "\"sample_rate\":\(self.audio.sampleRate)", "\"channels\":\(self.audio.channels)"])
+            self.sendControl(["\"type\":\"start\"", "\"codec\":\"\(self.audio.codec)\"", "\"sample_rate\":\(self.audio.sampleRate)", "\"channels\":\(self.audio.channels)", "\"record\":\(self.configuration.record)"])
         }
     }
 
@@ -81,6 +81,8 @@ final class SessionStream: @unchecked Sendable {
         if self.configuration.rateMs <= 0 {
             return self.fillWindow()
         }
+        // Everything sent (the stop too, with --stop): nothing left to schedule.
+        guard self.next < self.audio.chunks.count else { return }
         let due = self.startTime + .milliseconds(Int64(self.configuration.chunkMs) * Int64(self.next))
         self.sendTimer = self.eventLoop.scheduleTask(deadline: due) {
             self.sendNext(count: 1)
@@ -247,9 +249,9 @@ final class SessionStream: @unchecked Sendable {
         self.finish()
     }
 
-    /// Gives up waiting (the run's deadline).
+    /// Gives up waiting (the run's deadline). Callable from any thread.
     func timeOut() {
-        self.finish()
+        self.eventLoop.execute { self.finish() }
     }
 
     private func finish() {
