@@ -2,7 +2,8 @@ import AudioCodecs
 import NIOCore
 import Protocol
 
-/// Decodes the chunks of started live sessions to 16-bit little-endian PCM, keeping each
+/// Decodes the chunks of started live sessions to 16-bit little-endian PCM (a valid pcm_s16le
+/// chunk is only checked: the server records its own copy), keeping each
 /// session's codec state (an Opus decoder) between its chunks. A session's chunks all come to
 /// this worker in seq order; after a worker crash the replacement rebuilds the state from the
 /// chunks it is replayed.
@@ -28,8 +29,7 @@ struct SessionDecoders {
             guard audio.readableBytes % (2 * channels) == 0 else {
                 throw Failure(code: "invalid_chunk", message: "a pcm_s16le chunk must be a whole number of frames (\(2 * channels) bytes each); this one has \(audio.readableBytes) bytes")
             }
-            var audio = audio
-            pcm.writeBuffer(&audio)
+            // Already PCM: the server records the chunk it holds; no copy goes back.
         case .mulaw, .alaw:
             guard audio.readableBytes % channels == 0 else {
                 throw Failure(code: "invalid_chunk", message: "a \(format.codec.name) chunk must be a whole number of frames (\(channels) bytes each); this one has \(audio.readableBytes) bytes")

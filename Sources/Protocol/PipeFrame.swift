@@ -25,7 +25,8 @@ public enum PipeFrame: Equatable, Sendable {
     /// Server → worker: one chunk of a started live session, to be decoded from `format`.
     case sessionChunk(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: ByteBuffer)
     /// Worker → server: a session chunk's transcription and its audio as 16-bit
-    /// little-endian interleaved PCM (at the session's rate and channels).
+    /// little-endian interleaved PCM (at the session's rate and channels). Empty for a
+    /// `pcm_s16le` chunk: it is PCM already, and the server keeps the chunk until answered.
     case decoded(clientID: UInt64, seq: UInt64, text: String, pcm: ByteBuffer)
     /// Server → worker: the session is over; drop its decoder state.
     case endSession(clientID: UInt64)

@@ -68,8 +68,14 @@ final class WorkerPipeHandler: ChannelInboundHandler {
     }
 
     private func answer(clientID: UInt64, seq: UInt64, _ outcome: WorkerResult.Outcome) throws {
-        guard self.slot.answered(clientID: clientID, seq: seq) else {
+        guard let chunk = self.slot.answered(clientID: clientID, seq: seq) else {
             throw WorkerProtocolError.unexpectedAnswer(clientID: clientID, seq: seq)
+        }
+        var outcome = outcome
+        // A pcm_s16le chunk the worker accepted is its own audio: the worker checks it and
+        // sends no copy back (half the pipe traffic of a PCM session).
+        if case .decoded(let text, _) = outcome, chunk.format?.codec == .pcmS16LE {
+            outcome = .decoded(text: text, pcm: chunk.audio)
         }
         self.results.append(WorkerResult(clientID: clientID, seq: seq, outcome: outcome))
     }

@@ -157,14 +157,14 @@ final class WorkerSlot: Sendable {
         channel.writeAndFlush(batch, promise: nil)
     }
 
-    /// Removes the answered chunk from `pending`. Returns false if the answer does not match
-    /// the oldest unanswered chunk (a broken worker).
-    func answered(clientID: UInt64, seq: UInt64) -> Bool {
+    /// Removes the answered chunk from `pending` and returns it; nil if the answer does not
+    /// match the oldest unanswered chunk (a broken worker).
+    func answered(clientID: UInt64, seq: UInt64) -> PendingChunk? {
         self.state.withLockedValue { state in
-            guard let head = state.pending.first, head.clientID == clientID, head.seq == seq else { return false }
+            guard let head = state.pending.first, head.clientID == clientID, head.seq == seq else { return nil }
             state.pending.removeFirst()
             state.consecutiveCrashes = 0
-            return true
+            return head
         }
     }
 
