@@ -76,15 +76,18 @@ enum CallDatabase {
             try db.execute(
                 sql: """
                     ALTER TABLE recordings ADD COLUMN origin TEXT NOT NULL DEFAULT 'upload' CHECK (origin IN ('upload', 'live'));
-                    -- A call's transcript: one segment per live chunk, in seq order.
+                    -- A call's transcript: one segment per live chunk, in seq order. A rowid
+                    -- table: a thousand live calls' segments append at its end, and only the
+                    -- small (call_id, seq) index entries land all over the file.
                     CREATE TABLE transcript_segments (
+                        id INTEGER PRIMARY KEY,
                         call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
                         seq INTEGER NOT NULL,
                         start_ms INTEGER NOT NULL,
                         end_ms INTEGER NOT NULL,
                         text TEXT NOT NULL,
-                        PRIMARY KEY (call_id, seq)
-                    ) WITHOUT ROWID;
+                        UNIQUE (call_id, seq)
+                    );
                     """
             )
         }

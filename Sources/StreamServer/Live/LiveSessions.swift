@@ -21,7 +21,9 @@ final class LiveSessions: Service, Sendable {
         /// Answers kept per session for re-sending after a resume.
         var retainedAnswers = 128
         var audioFlushInterval: Duration = .seconds(1)
-        var segmentFlushInterval: Duration = .milliseconds(250)
+        /// Segments gathered this long go to SQLite in one transaction (each flush touches
+        /// about one page per live call, so fewer, larger flushes cost much less).
+        var segmentFlushInterval: Duration = .seconds(1)
     }
 
     typealias Job = @Sendable () async -> Void
