@@ -15,7 +15,22 @@ import Testing
         .analysis(jobID: 42, result: AnalysisResult(durationSec: 30.000_062_5, silences: [.init(startMs: 0, endMs: 1043), .init(startMs: 25_636, endMs: .max)], transcription: "ünï")),
         .analysis(jobID: 43, result: AnalysisResult(durationSec: 0, silences: [], transcription: "")),
         .analysisFailed(jobID: .max, message: "not a WAV or MP3 file we can decode"),
+        .sessionChunk(clientID: 7, seq: 3, format: StreamFormat(codec: .opus, sampleRate: 48000, channels: 2), audio: ByteBuffer(bytes: [0xFC, 1, 2])),
+        .sessionChunk(clientID: 8, seq: 1, format: StreamFormat(codec: .mulaw, sampleRate: 8000, channels: 1), audio: ByteBuffer()),
+        .decoded(clientID: 7, seq: 3, text: "ünï", pcm: ByteBuffer(bytes: [1, 0, 255, 127])),
+        .decoded(clientID: 7, seq: 4, text: "", pcm: ByteBuffer()),
+        .endSession(clientID: .max),
     ]
+
+    /// A session chunk naming a codec this version does not know is refused, not guessed.
+    @Test func aSessionChunkWithAnUnknownCodecIsRejected() {
+        var buffer = ByteBuffer()
+        buffer.writePipeFrame(.sessionChunk(clientID: 1, seq: 1, format: StreamFormat(codec: .pcmS16LE, sampleRate: 8000, channels: 1), audio: ByteBuffer()))
+        buffer.setInteger(UInt8(99), at: PipeFrame.headerSize + 16)
+        var decoder = PipeFrameDecoder()
+        decoder.append(buffer)
+        #expect(throws: PipeFrameError.unknownCodec(99)) { try decoder.next() }
+    }
 
     @Test func everyFrameKindRoundTrips() throws {
         var buffer = ByteBuffer()

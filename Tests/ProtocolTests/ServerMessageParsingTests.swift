@@ -21,12 +21,18 @@ import Testing
         #"{"type":null,"seq":null,"error":null}"#,
         #"{"extra":[1,2.5e3,{"a":[true,false,null]},"x"],"type":"pong","nested":{"k":-1}}"#,
         #"{"type":"ack","chunk_size":-4}"#,
+        #"{"type":"transcript","client_id":7,"seq":1,"transcription":"t","start_ms":0,"end_ms":100}"#,
+        #"{"type":"started","client_id":7,"call_id":"0b1c","resume_token":"Xy_-","codecs":["pcm_s16le","opus"],"max_chunk_bytes":1048576}"#,
+        #"{"type":"started","client_id":7,"call_id":null,"resume_token":"Xy"}"#,
+        #"{"type":"resumed","client_id":7,"call_id":"0b1c","next_seq":131}"#,
+        #"{"type":"stopped","call_id":"0b1c","chunks":300,"bytes":960000,"duration_sec":30.0,"errors":0}"#,
+        #"{"type":"stopped","duration_sec":2.5e-1,"errors":1}"#,
     ]
 
     static let rejected: [String] = [
         "", "[]", "42", #""text""#, "{", #"{"type":"ack""#, #"{"type":ack}"#,
         #"{"seq":-1}"#, #"{"seq":1.5}"#, #"{"seq":"1"}"#, #"{"type":1}"#,
-        #"{"type":"pong"} trailing"#, #"{"type":"bad \q escape"}"#, #"{"type":"\ud83d alone"}"#,
+        #"{"type":"pong"} trailing"#, #"{"duration_sec":"30"}"#, #"{"start_ms":1.5}"#, #"{"next_seq":-1}"#, #"{"type":"bad \q escape"}"#, #"{"type":"\ud83d alone"}"#,
         "{\"type\":\"raw\u{01}control\"}", #"{"seq":99999999999999999999999}"#, #"{"a":tru}"#,
     ]
 

@@ -31,6 +31,18 @@ import Testing
         #expect(message.kind == .error)
     }
 
+    /// The session messages decode to what was written, and say what they are.
+    @Test func sessionMessagesRoundTrip() throws {
+        let transcript = try decode { $0.writeTranscriptJSON(clientID: 7, seq: 2, text: "t", startMs: 100, endMs: 200) }
+        #expect(transcript.kind == .transcript && transcript.startMs == 100 && transcript.endMs == 200 && transcript.transcription == "t")
+        let started = try decode { $0.writeStartedJSON(clientID: 7, callID: nil, resumeToken: "tok", maxChunkBytes: 1024) }
+        #expect(started.kind == .started && started.clientID == 7 && started.callID == nil && started.resumeToken == "tok")
+        let resumed = try decode { $0.writeResumedJSON(clientID: 7, callID: "c", nextSeq: 42) }
+        #expect(resumed.kind == .resumed && resumed.callID == "c" && resumed.nextSeq == 42)
+        let stopped = try decode { $0.writeStoppedJSON(callID: "c", chunks: 3, bytes: 9600, durationSec: 0.3, errors: 1) }
+        #expect(stopped.kind == .stopped && stopped.chunks == 3 && stopped.bytes == 9600 && stopped.durationSec == 0.3 && stopped.errors == 1)
+    }
+
     @Test func decimalsAreWrittenExactly() {
         for value: UInt64 in [0, 9, 10, 99, 100, 1_000_000, .max] {
             var buffer = ByteBuffer()
