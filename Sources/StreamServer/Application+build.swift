@@ -52,6 +52,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
 
     var sessionSettings = LiveSessions.Settings()
     sessionSettings.resumeWindow = .milliseconds(Int64(arguments.resumeWindow * 1000))
+    sessionSettings.retainedAnswers = arguments.maxInFlight
     let sessions = LiveSessions(settings: sessionSettings, streams: streams, repository: repository, files: files, analyses: analyses, logger: logger)
 
     let router = Router()

@@ -118,9 +118,10 @@ final class LiveSession: Sendable {
         let delivery = self.state.withLockedValue { state -> Delivery? in
             if let size = state.inFlightSizes.popFirst() { state.inFlightBytes -= size }
             state.lastAnswered = result.seq
-            var json = ByteBuffer()
+            var json: ByteBuffer
             switch result.outcome {
             case .decoded(let text, let pcm):
+                json = Self.answerBuffer(for: text)
                 let startMs = self.format.milliseconds(frames: state.frames)
                 state.frames += Int64(pcm.readableBytes / self.format.pcmFrameBytes)
                 let endMs = self.format.milliseconds(frames: state.frames)
@@ -130,11 +131,13 @@ final class LiveSession: Sendable {
                     segment = TranscriptSegment(callID: callID, seq: Int64(result.seq), startMs: startMs, endMs: endMs, text: text)
                 }
             case .transcript(let text):
+                json = Self.answerBuffer(for: text)
                 // Only a plain chunk is answered this way; a session's never are. Shown without audio.
                 let at = self.format.milliseconds(frames: state.frames)
                 json.writeTranscriptJSON(clientID: self.clientID, seq: result.seq, text: text, startMs: at, endMs: at)
             case .failed(let code, let message):
                 state.errors += 1
+                json = Self.answerBuffer(for: code + message)
                 json.writeErrorJSON(code: code, message: message, seq: result.seq)
             }
             state.retained.append(Answer(seq: result.seq, json: json))
@@ -266,6 +269,12 @@ final class LiveSession: Sendable {
         }
         if ended { self.owner.finalise(self) }
         return result
+    }
+
+    /// A buffer sized for one answer carrying `text`: answers are kept for a resume, and a
+    /// doubling buffer would hold a third more memory than the answer needs.
+    private static func answerBuffer(for text: String) -> ByteBuffer {
+        ByteBufferAllocator().buffer(capacity: 112 + text.utf8.count)
     }
 
     /// `resumed`, then every retained answer after `lastSeq`; refused when `lastSeq` is past

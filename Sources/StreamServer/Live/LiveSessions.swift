@@ -18,8 +18,9 @@ final class LiveSessions: Service, Sendable {
     struct Settings: Sendable {
         /// How long a session whose connection dropped waits for a resume; 0 ends it at once.
         var resumeWindow: TimeAmount = .seconds(30)
-        /// Answers kept per session for re-sending after a resume.
-        var retainedAnswers = 128
+        /// Answers kept per session for re-sending after a resume: as many as a stream may have
+        /// in flight (`--max-in-flight`), so every answer that arrives while detached is kept.
+        var retainedAnswers = 64
         var audioFlushInterval: Duration = .seconds(1)
         /// Segments gathered this long go to SQLite in one transaction (each flush touches
         /// about one page per live call, so fewer, larger flushes cost much less).
