@@ -10,6 +10,9 @@ enum CallDatabase {
         configuration.foreignKeysEnabled = true
         // Writers wait for each other instead of failing with SQLITE_BUSY.
         configuration.busyMode = .timeout(10)
+        // Live calls' transcript segments land all over the segment index; a 32 MiB page cache
+        // (SQLite's default is 2 MiB) keeps those pages in memory instead of re-reading them.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -32768") }
         let pool = try DatabasePool(path: directory.appendingPathComponent("callstream.sqlite").path, configuration: configuration)
         try Self.migrator.migrate(pool)
         return pool
