@@ -9,14 +9,16 @@ import Protocol
 final class AnalysisRunner: @unchecked Sendable {
     private let analyzer: RecordingAnalyzer
     private let output: NIOLock
+    private let counters: WorkerCounters
     private let condition = NSCondition()
     private var queue: [AnalysisJob] = []
     private var busy = false
     private var closing = false
 
-    init(analyzer: RecordingAnalyzer, output: NIOLock) {
+    init(analyzer: RecordingAnalyzer, output: NIOLock, counters: WorkerCounters) {
         self.analyzer = analyzer
         self.output = output
+        self.counters = counters
         let thread = Thread { [self] in self.loop() }
         thread.name = "analysis"
         thread.start()
@@ -60,6 +62,7 @@ final class AnalysisRunner: @unchecked Sendable {
             } catch {
                 frame.writePipeFrame(.analysisFailed(jobID: job.jobID, message: "\(error)"))
             }
+            self.counters.addAnalysis()
             self.output.withLock {
                 do {
                     try PipeIO.writeAll(&frame)

@@ -34,8 +34,7 @@ struct AudioWorkerCommand: ParsableCommand {
             let job = AnalysisJob(jobID: 0, recordingID: "cli", path: path, minSilenceMs: self.minSilenceMs, silenceThresholdDBFS: self.silenceThresholdDb, transcribeSeconds: 20)
             let started = ContinuousClock.now
             let result = try RecordingAnalyzer(transcriber: MockRecordingTranscriber()).analyse(job)
-            let elapsed = ContinuousClock.now - started
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = (ContinuousClock.now - started).seconds
             let marks = result.silences.map { "[\($0.startMs),\($0.endMs)]" }.joined(separator: ",")
             print(#"{"duration_sec":\#(result.durationSec),"silence_ms":[\#(marks)],"analysis_seconds":\#(seconds)}"#)
             return

@@ -33,6 +33,10 @@ struct RecordingAnalyzer {
         }
         try? file.close()
 
+        let clock = ContinuousClock()
+        let started = clock.now
+        // Decoding and silence detection share one pass: the detector's share is timed apart.
+        var silenceTime = Duration.zero
         var detector: SilenceDetector?
         var sampleRate = 0
         var opening: [Float] = []
@@ -44,7 +48,9 @@ struct RecordingAnalyzer {
                 openingFrames = rate * Int(job.transcribeSeconds)
                 opening.reserveCapacity(openingFrames)
             }
+            let detecting = clock.now
             detector!.append(samples)
+            silenceTime += clock.now - detecting
             if opening.count < openingFrames {
                 opening.append(contentsOf: samples.prefix(openingFrames - opening.count))
             }
@@ -62,12 +68,21 @@ struct RecordingAnalyzer {
             throw Failure(description: "not a WAV or MP3 file we can decode")
         }
         guard sampleRate > 0 else { throw Failure(description: "the recording has no audio") }
+        let finishing = clock.now
         let marks = detector?.finish() ?? []
+        let transcribing = clock.now
+        silenceTime += transcribing - finishing
         let transcription = try self.transcriber.transcribe(recordingID: job.recordingID, opening: opening, sampleRate: sampleRate)
+        let timings = AnalysisResult.Timings(
+            decode: (finishing - started - silenceTime).seconds,
+            silence: silenceTime.seconds,
+            transcribe: (clock.now - transcribing).seconds
+        )
         return AnalysisResult(
             durationSec: Double(frames) / Double(sampleRate),
             silences: marks.map { AnalysisResult.Span(startMs: UInt32(clamping: $0.lowerBound), endMs: UInt32(clamping: $0.upperBound)) },
-            transcription: transcription
+            transcription: transcription,
+            timings: timings
         )
     }
 }
@@ -84,4 +99,8 @@ struct MockRecordingTranscriber: RecordingTranscriber {
         let seconds = Double(opening.count) / Double(sampleRate)
         return "mock transcription for recording \(recordingID) (0.0-\(String(format: "%.1f", seconds)) s)"
     }
+}
+
+extension Duration {
+    var seconds: Double { Double(self.components.seconds) + Double(self.components.attoseconds) / 1e18 }
 }

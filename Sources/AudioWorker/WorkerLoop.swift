@@ -11,10 +11,14 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
     /// Stdout is shared with the analysis thread: whole batches are written under this lock.
     let output = NIOLock()
     let analyses: AnalysisRunner
+    let counters = WorkerCounters()
+    /// This batch's answers, added to `counters` once the batch is written.
+    private var batchChunks: UInt64 = 0
+    private var batchErrors: UInt64 = 0
 
     init(engine: Engine, transcriber: any RecordingTranscriber = MockRecordingTranscriber()) {
         self.engine = engine
-        self.analyses = AnalysisRunner(analyzer: RecordingAnalyzer(transcriber: transcriber), output: self.output)
+        self.analyses = AnalysisRunner(analyzer: RecordingAnalyzer(transcriber: transcriber), output: self.output, counters: self.counters)
     }
 
     /// Returns when the server sends `shutdown` or closes the pipe.
@@ -22,6 +26,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         var output = ByteBuffer()
         output.writePipeFrame(.ready(engine: self.engine.name))
         try self.write(&output)
+        StatsReporter.start(counters: self.counters, output: self.output)
         // Owed analyses are answered before the worker exits (on shutdown or end of input).
         defer { self.analyses.finish() }
 
@@ -36,6 +41,8 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
                 stop = self.handle(frame, output: &output)
             }
             try self.write(&output)
+            self.counters.add(chunks: self.batchChunks, errors: self.batchErrors)
+            (self.batchChunks, self.batchErrors) = (0, 0)
             if stop { return }
         }
     }
@@ -48,30 +55,55 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
     private mutating func handle(_ frame: PipeFrame, output: inout ByteBuffer) -> Bool {
         switch frame {
         case .chunk(let clientID, let seq, let audio):
-            do {
-                let text = try self.engine.transcribe(clientID: clientID, seq: seq, audio: audio)
-                output.writeResultFrame(clientID: clientID, seq: seq, text: text)
-            } catch {
-                output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
-            }
+            self.count(self.transcribe(clientID: clientID, seq: seq, audio: audio, output: &output))
             return false
         case .sessionChunk(let clientID, let seq, let format, let audio):
-            let text: String
-            do {
-                text = try self.engine.transcribe(clientID: clientID, seq: seq, audio: audio)
-            } catch {
-                output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
-                return false
-            }
-            var pcm = ByteBuffer()
-            do {
-                try self.sessions.decode(clientID: clientID, format: format, audio: audio, into: &pcm)
-            } catch {
-                output.writePipeFrame(.error(clientID: clientID, seq: seq, code: error.code, message: error.message))
-                return false
-            }
-            output.writeDecodedFrame(clientID: clientID, seq: seq, text: text, pcm: &pcm)
+            self.count(self.decode(clientID: clientID, seq: seq, format: format, audio: audio, output: &output))
             return false
+        default:
+            return self.handleOther(frame)
+        }
+    }
+
+    private mutating func count(_ answered: Bool) {
+        self.batchChunks += 1
+        if !answered { self.batchErrors += 1 }
+    }
+
+    /// A plain chunk: its transcript, or an error frame (returns false).
+    private mutating func transcribe(clientID: UInt64, seq: UInt64, audio: ByteBuffer, output: inout ByteBuffer) -> Bool {
+        do {
+            let text = try self.engine.transcribe(clientID: clientID, seq: seq, audio: audio)
+            output.writeResultFrame(clientID: clientID, seq: seq, text: text)
+            return true
+        } catch {
+            output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
+            return false
+        }
+    }
+
+    /// A session chunk: its transcript and decoded audio, or an error frame (returns false).
+    private mutating func decode(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: ByteBuffer, output: inout ByteBuffer) -> Bool {
+        let text: String
+        do {
+            text = try self.engine.transcribe(clientID: clientID, seq: seq, audio: audio)
+        } catch {
+            output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
+            return false
+        }
+        var pcm = ByteBuffer()
+        do {
+            try self.sessions.decode(clientID: clientID, format: format, audio: audio, into: &pcm)
+        } catch {
+            output.writePipeFrame(.error(clientID: clientID, seq: seq, code: error.code, message: error.message))
+            return false
+        }
+        output.writeDecodedFrame(clientID: clientID, seq: seq, text: text, pcm: &pcm)
+        return true
+    }
+
+    private mutating func handleOther(_ frame: PipeFrame) -> Bool {
+        switch frame {
         case .endSession(let clientID):
             self.sessions.end(clientID: clientID)
             return false
@@ -80,7 +112,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         case .analyse(let job):
             self.analyses.submit(job)
             return false
-        case .result, .error, .ready, .analysis, .analysisFailed, .decoded:
+        case .chunk, .sessionChunk, .result, .error, .ready, .analysis, .analysisFailed, .decoded, .stats:
             PipeIO.log("ignoring unexpected \(frame.kind) frame")
             return false
         }

@@ -32,13 +32,28 @@ public struct AnalysisResult: Equatable, Sendable {
         }
     }
 
+    /// Seconds the worker spent in each stage (for the server's metrics).
+    public struct Timings: Equatable, Sendable {
+        public var decode: Double
+        public var silence: Double
+        public var transcribe: Double
+
+        public init(decode: Double = 0, silence: Double = 0, transcribe: Double = 0) {
+            self.decode = decode
+            self.silence = silence
+            self.transcribe = transcribe
+        }
+    }
+
     public var durationSec: Double
     public var silences: [Span]
     public var transcription: String
+    public var timings: Timings
 
-    public init(durationSec: Double, silences: [Span], transcription: String) {
+    public init(durationSec: Double, silences: [Span], transcription: String, timings: Timings = Timings()) {
         self.durationSec = durationSec
         self.silences = silences
         self.transcription = transcription
+        self.timings = timings
     }
 }

@@ -30,6 +30,9 @@ public enum PipeFrame: Equatable, Sendable {
     case decoded(clientID: UInt64, seq: UInt64, text: String, pcm: ByteBuffer)
     /// Server → worker: the session is over; drop its decoder state.
     case endSession(clientID: UInt64)
+    /// Worker → server, every second: the worker's own process figures and counters, so the
+    /// server's `/metrics` covers the whole process tree.
+    case stats(WorkerStats)
 
     /// The protocol version every frame carries; a decoder rejects any other.
     public static let version: UInt8 = 1
@@ -48,6 +51,7 @@ public enum PipeFrame: Equatable, Sendable {
         case sessionChunk = 9
         case decoded = 10
         case endSession = 11
+        case stats = 12
     }
 
     public var kind: Kind {
@@ -63,6 +67,7 @@ public enum PipeFrame: Equatable, Sendable {
         case .sessionChunk: .sessionChunk
         case .decoded: .decoded
         case .endSession: .endSession
+        case .stats: .stats
         }
     }
 }

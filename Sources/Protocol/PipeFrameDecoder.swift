@@ -100,6 +100,9 @@ public struct PipeFrameDecoder: Sendable {
         case .analysis:
             guard let jobID = body.readInteger(endianness: .little, as: UInt64.self),
                 let duration = body.readInteger(endianness: .little, as: UInt64.self),
+                let decode = body.readInteger(endianness: .little, as: UInt64.self),
+                let silence = body.readInteger(endianness: .little, as: UInt64.self),
+                let transcribe = body.readInteger(endianness: .little, as: UInt64.self),
                 let count = body.readInteger(endianness: .little, as: UInt32.self),
                 Int(count) <= body.readableBytes / 8
             else { throw .truncatedPayload(kind) }
@@ -111,7 +114,11 @@ public struct PipeFrameDecoder: Sendable {
                 silences.append(.init(startMs: start, endMs: end))
             }
             let text = body.readString(length: body.readableBytes)!
-            return .analysis(jobID: jobID, result: AnalysisResult(durationSec: Double(bitPattern: duration), silences: silences, transcription: text))
+            let timings = AnalysisResult.Timings(decode: Double(bitPattern: decode), silence: Double(bitPattern: silence), transcribe: Double(bitPattern: transcribe))
+            return .analysis(
+                jobID: jobID,
+                result: AnalysisResult(durationSec: Double(bitPattern: duration), silences: silences, transcription: text, timings: timings)
+            )
         case .analysisFailed:
             guard let jobID = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
             return .analysisFailed(jobID: jobID, message: body.readString(length: body.readableBytes)!)
@@ -135,6 +142,16 @@ public struct PipeFrameDecoder: Sendable {
         case .endSession:
             guard let clientID = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
             return .endSession(clientID: clientID)
+        case .stats:
+            guard let cpu = body.readInteger(endianness: .little, as: UInt64.self),
+                let resident = body.readInteger(endianness: .little, as: UInt64.self),
+                let fds = body.readInteger(endianness: .little, as: UInt32.self),
+                let chunks = body.readInteger(endianness: .little, as: UInt64.self),
+                let chunkErrors = body.readInteger(endianness: .little, as: UInt64.self),
+                let analyses = body.readInteger(endianness: .little, as: UInt64.self)
+            else { throw .truncatedPayload(kind) }
+            let process = ProcessStats(cpuSeconds: Double(bitPattern: cpu), residentBytes: resident, openFDs: fds)
+            return .stats(WorkerStats(process: process, chunks: chunks, chunkErrors: chunkErrors, analyses: analyses))
         }
     }
 }

@@ -42,10 +42,13 @@ extension ByteBuffer {
                 buffer.writeString(job.path)
             }
         case .analysis(let jobID, let result):
-            // [u64 job][f64 duration][u32 count][(u32 start, u32 end) × count][transcription]
+            // [u64 job][f64 duration][f64 × 3 stage seconds][u32 count][(u32 start, u32 end) × count][transcription]
             return self.writeFrame(.analysis) { buffer in
                 buffer.writeInteger(jobID, endianness: .little)
                 buffer.writeInteger(result.durationSec.bitPattern, endianness: .little)
+                for seconds in [result.timings.decode, result.timings.silence, result.timings.transcribe] {
+                    buffer.writeInteger(seconds.bitPattern, endianness: .little)
+                }
                 buffer.writeInteger(UInt32(result.silences.count), endianness: .little)
                 for span in result.silences {
                     buffer.writeInteger(span.startMs, endianness: .little)
@@ -66,6 +69,16 @@ extension ByteBuffer {
             return self.writeDecodedFrame(clientID: clientID, seq: seq, text: text, pcm: &pcm)
         case .endSession(let clientID):
             return self.writeFrame(.endSession) { $0.writeInteger(clientID, endianness: .little) }
+        case .stats(let stats):
+            // [f64 cpu seconds][u64 resident bytes][u32 open fds][u64 chunks][u64 chunk errors][u64 analyses]
+            return self.writeFrame(.stats) { buffer in
+                buffer.writeInteger(stats.process.cpuSeconds.bitPattern, endianness: .little)
+                buffer.writeInteger(stats.process.residentBytes, endianness: .little)
+                buffer.writeInteger(stats.process.openFDs, endianness: .little)
+                buffer.writeInteger(stats.chunks, endianness: .little)
+                buffer.writeInteger(stats.chunkErrors, endianness: .little)
+                buffer.writeInteger(stats.analyses, endianness: .little)
+            }
         }
     }
 

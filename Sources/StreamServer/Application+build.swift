@@ -16,11 +16,12 @@ import ServiceLifecycle
 /// finalised before the workers go.
 func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> ServiceGroup {
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    let metrics = ServerMetrics(eventLoops: Array(eventLoopGroup.makeIterator()))
     var limits = LiveStreams.Limits()
     limits.maxChunkBytes = arguments.maxChunkBytes
     limits.maxInFlightChunks = arguments.maxInFlight
     limits.maxInFlightBytes = max(4 << 20, arguments.maxChunkBytes)
-    let streams = LiveStreams(limits: limits)
+    let streams = LiveStreams(limits: limits, metrics: metrics)
 
     var workerArguments: [String] = []
     if arguments.mockLatencyMs > 0 {
@@ -35,6 +36,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         ),
         eventLoopGroup: eventLoopGroup,
         sink: streams,
+        metrics: metrics,
         logger: logger
     )
 
@@ -47,7 +49,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     analysisSettings.minSilenceMs = arguments.minSilenceMs
     analysisSettings.silenceThresholdDBFS = arguments.silenceThresholdDb
     let repository = SQLiteCallRepository(database: database)
-    let analyses = RecordingAnalyses(repository: repository, files: files, workers: workers, settings: analysisSettings, logger: logger)
+    let analyses = RecordingAnalyses(repository: repository, files: files, workers: workers, metrics: metrics, settings: analysisSettings, logger: logger)
     workers.setAnalysisSink(analyses)
 
     var sessionSettings = LiveSessions.Settings()
@@ -56,6 +58,8 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let sessions = LiveSessions(settings: sessionSettings, streams: streams, repository: repository, files: files, analyses: analyses, logger: logger)
 
     let router = Router()
+    // Middleware first: Hummingbird wraps each route with the middleware added before it.
+    router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
     HealthController(streams: streams, workers: workers).addRoutes(to: router)
     CallController(
         repository: repository,
@@ -65,6 +69,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         transcribeSeconds: analysisSettings.transcribeSeconds
     ).addRoutes(to: router)
     LiveStreamRoutes(streams: streams).addRoutes(to: router)
+    MetricsController(metrics: metrics, streams: streams, sessions: sessions, workers: workers, repository: repository).addRoutes(to: router)
 
     let app = Application(
         router: router,

@@ -28,6 +28,8 @@ protocol CallRepository: Sendable {
     func save(_ segments: [TranscriptSegment]) async throws
     /// A call's stored segments in seq order.
     func segments(callID: UUID) async throws -> [TranscriptSegment]
+    /// Recordings by their call's status (`processing`, `ready`, `failed`), for `/metrics`.
+    func recordingCounts() async throws -> [String: Int]
 }
 
 enum CallRepositoryError: Error, Equatable {

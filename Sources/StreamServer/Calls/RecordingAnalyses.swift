@@ -27,16 +27,18 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
     private let repository: any CallRepository
     private let files: RecordingFiles
     private let workers: WorkerPool
+    private let metrics: ServerMetrics
     private let settings: Settings
     private let logger: Logger
     private let nextJobID = ManagedAtomic<UInt64>(1)
-    /// The attempt number of each job in flight.
-    private let attempts = NIOLockedValueBox<[UInt64: Int]>([:])
+    /// The attempt number and the recording's origin of each job in flight.
+    private let attempts = NIOLockedValueBox<[UInt64: (attempt: Int, origin: RecordingOrigin)]>([:])
 
-    init(repository: any CallRepository, files: RecordingFiles, workers: WorkerPool, settings: Settings, logger: Logger) {
+    init(repository: any CallRepository, files: RecordingFiles, workers: WorkerPool, metrics: ServerMetrics, settings: Settings, logger: Logger) {
         self.repository = repository
         self.files = files
         self.workers = workers
+        self.metrics = metrics
         self.settings = settings
         self.logger = logger
     }
@@ -50,7 +52,7 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
             if recording.isLiveUnfinished {
                 guard await self.repairLive(recording) else { continue }
             }
-            await self.start(recording.id, storedPath: recording.storedPath)
+            await self.start(recording)
         }
         try? await gracefulShutdown()
     }
@@ -76,14 +78,16 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
     }
 
     func enqueue(_ recording: Recording) {
-        Task { await self.start(recording.id, storedPath: recording.storedPath) }
+        Task { await self.start(recording) }
     }
 
-    private func start(_ recordingID: UUID, storedPath: String) async {
+    private func start(_ recording: Recording) async {
+        let recordingID = recording.id
+        let storedPath = recording.storedPath
         do {
             let attempt = try await self.repository.beginAnalysis(recordingID: recordingID)
             let jobID = self.nextJobID.loadThenWrappingIncrement(ordering: .relaxed)
-            self.attempts.withLockedValue { $0[jobID] = attempt }
+            self.attempts.withLockedValue { $0[jobID] = (attempt, recording.origin) }
             self.workers.submit(
                 AnalysisJob(
                     jobID: jobID,
@@ -100,8 +104,11 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
     }
 
     func finished(_ job: AnalysisJob, outcome: Result<AnalysisResult, AnalysisFailure>) {
-        self.attempts.withLockedValue { _ = $0.removeValue(forKey: job.jobID) }
+        let origin = self.attempts.withLockedValue { $0.removeValue(forKey: job.jobID) }?.origin
         guard let recordingID = UUID(uuidString: job.recordingID) else { return }
+        if case .success(let result) = outcome {
+            self.metrics.analysed(result, source: origin == .live ? .session : .upload)
+        }
         Task {
             do {
                 switch outcome {
@@ -124,7 +131,7 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
 
     func lost(_ jobs: [AnalysisJob], stalled: Bool) {
         for job in jobs {
-            let attempt = self.attempts.withLockedValue { $0.removeValue(forKey: job.jobID) } ?? self.settings.maxAttempts
+            let attempt = self.attempts.withLockedValue { $0.removeValue(forKey: job.jobID) }?.attempt ?? self.settings.maxAttempts
             guard let recordingID = UUID(uuidString: job.recordingID) else { continue }
             Task {
                 if attempt >= self.settings.maxAttempts {
@@ -136,7 +143,7 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
                     )
                 } else if let stored = try? await self.repository.find(recordingID: recordingID) {
                     self.logger.warning("a worker died analysing this recording; trying again", metadata: ["recording": "\(recordingID)"])
-                    await self.start(recordingID, storedPath: stored.storedPath)
+                    await self.start(stored)
                 }
             }
         }

@@ -168,6 +168,16 @@ struct SQLiteCallRepository: CallRepository {
         }
     }
 
+    func recordingCounts() async throws -> [String: Int] {
+        try await self.database.read { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT calls.status, COUNT(*) FROM recordings JOIN calls ON calls.id = recordings.call_id GROUP BY calls.status"
+            )
+            return Dictionary(uniqueKeysWithValues: rows.map { (row: Row) in (row[0] as String, row[1] as Int) })
+        }
+    }
+
     private func finish(recordingID: UUID, status: CallStatus, change: @escaping @Sendable (inout Recording) -> Void) async throws {
         try await self.database.write { db in
             guard var recording = try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()),

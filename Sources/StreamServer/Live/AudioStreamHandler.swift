@@ -46,8 +46,8 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     /// The worker that transcribes this stream, fixed for its lifetime (chunks stay in order).
     private var worker: WorkerSlot?
     private var seq: UInt64 = 0
-    /// Sizes of the chunks awaiting transcripts, in seq order (answers come in seq order).
-    private var inFlightSizes = CircularBuffer<Int>()
+    /// The chunks awaiting transcripts, in seq order (answers come in seq order).
+    private var inFlightSizes = CircularBuffer<InFlightChunk>()
     private var inFlightBytes = 0
     private var fragments: (opcode: WebSocketOpcode, data: ByteBuffer)?
     private var outgoing: ByteBuffer?
@@ -55,6 +55,10 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     private var readRequested = false
     private var closing = false
     private var closed = false
+    /// This loop's chunk-path metrics, and when the acks and answers waiting in `outgoing` came in.
+    private var loopMetrics: LoopMetrics?
+    private var unflushedAcks: [NIODeadline] = []
+    private var unflushedAnswers: [NIODeadline] = []
 
     init(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, logger: Logger) {
         self.streams = streams
@@ -70,6 +74,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.rawWriter = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         (self.clientID, self.connection) = self.streams.register(self, on: context.eventLoop)
         self.worker = self.workers.slot(for: self.clientID, on: context.eventLoop)
+        self.loopMetrics = self.streams.metrics.loop(context.eventLoop)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -95,6 +100,8 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.outgoing = nil
         self.fragments = nil
         self.backlog = []
+        self.unflushedAcks = []
+        self.unflushedAnswers = []
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -194,22 +201,26 @@ final class AudioStreamHandler: ChannelDuplexHandler {
 
     private func handleChunk(_ audio: ByteBuffer) {
         let seq: UInt64
+        let receivedAt = NIODeadline.now()
         switch self.mode {
         case .plain:
             self.seq += 1
             seq = self.seq
-            self.inFlightSizes.append(audio.readableBytes)
+            self.inFlightSizes.append(InFlightChunk(size: audio.readableBytes, receivedAt: receivedAt))
             self.inFlightBytes += audio.readableBytes
             self.worker?.submit(clientID: self.clientID, seq: seq, audio: audio)
         case .session(_, stopping: true):
             return self.sendError("session_stopping", "no audio after stop: the session is finishing")
         case .session(let session, stopping: false):
-            seq = session.submit(audio)
+            seq = session.submit(audio, receivedAt: receivedAt)
         case .starting:
             preconditionFailure("messages wait in the backlog while a session starts")
         }
         let clientID = self.clientID
         self.appendFrame(.text) { $0.writeAckJSON(clientID: clientID, seq: seq, chunkSize: audio.readableBytes) }
+        self.unflushedAcks.append(receivedAt)
+        self.loopMetrics?.counts.chunks += 1
+        self.loopMetrics?.counts.chunkBytes += UInt64(audio.readableBytes)
         self.streams.inFlight.wrappingIncrement(ordering: .relaxed)
         self.updateReadPause()
     }
@@ -323,14 +334,15 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             self.clientID = session.clientID
             self.worker = session.worker
             self.mode = .session(session, stopping: session.stopRequested)
-            self.deliverSession(messages, closeAfter: closeAfter)
+            self.deliverSession(messages, closeAfter: closeAfter, receivedAt: nil)
         }
     }
 
     /// A session's rendered answers (transcripts, errors, `stopped`); after `stopped` the
-    /// connection closes with 1000.
-    func deliverSession(_ messages: [ByteBuffer], closeAfter: Bool) {
+    /// connection closes with 1000. `receivedAt`: when the chunk answered first came in.
+    func deliverSession(_ messages: [ByteBuffer], closeAfter: Bool, receivedAt: NIODeadline?) {
         guard !self.closed, !self.closing else { return }
+        if let receivedAt { self.unflushedAnswers.append(receivedAt) }
         for message in messages {
             self.appendFrame(.text) { buffer in
                 var message = message
@@ -369,8 +381,9 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.streams.inFlight.wrappingDecrement(ordering: .relaxed)
         // Nothing may follow our close frame (RFC 6455 §5.5.1); drain delivers before closing.
         guard !self.closed, !self.closing else { return }
-        if let size = self.inFlightSizes.popFirst() {
-            self.inFlightBytes -= size
+        if let answered = self.inFlightSizes.popFirst() {
+            self.inFlightBytes -= answered.size
+            self.unflushedAnswers.append(answered.receivedAt)
         }
         let clientID = self.clientID
         switch result.outcome {
@@ -427,6 +440,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             return
         }
         self.outgoing = nil
+        self.recordLatencies()
         if let then {
             let promise = writer.eventLoop.makePromise(of: Void.self)
             promise.futureResult.whenComplete { _ in then() }
@@ -434,6 +448,20 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         } else {
             writer.writeAndFlush(NIOAny(outgoing), promise: nil)
         }
+    }
+
+    /// The acks and answers in the buffer being written: from their chunk's arrival to now.
+    private func recordLatencies() {
+        guard let loopMetrics = self.loopMetrics, !self.unflushedAcks.isEmpty || !self.unflushedAnswers.isEmpty else { return }
+        let now = NIODeadline.now()
+        for receivedAt in self.unflushedAcks {
+            loopMetrics.counts.ackLatency.record(nanoseconds: (now - receivedAt).nanoseconds)
+        }
+        for receivedAt in self.unflushedAnswers {
+            loopMetrics.counts.transcriptLatency.record(nanoseconds: (now - receivedAt).nanoseconds)
+        }
+        self.unflushedAcks.removeAll(keepingCapacity: true)
+        self.unflushedAnswers.removeAll(keepingCapacity: true)
     }
 
     /// Starts the closing handshake with `code`; the socket closes when the client answers

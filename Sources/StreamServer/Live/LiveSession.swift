@@ -31,6 +31,8 @@ final class LiveSession: Sendable {
         let messages: [ByteBuffer]
         /// The session stopped: after these messages, close with 1000.
         let closeAfter: Bool
+        /// When the answered chunk arrived (for the transcript latency metric).
+        var receivedAt: NIODeadline?
     }
 
     private struct Answer {
@@ -42,7 +44,7 @@ final class LiveSession: Sendable {
         var phase: Phase
         var lastSeq: UInt64 = 0
         var lastAnswered: UInt64 = 0
-        var inFlightSizes = CircularBuffer<Int>()
+        var inFlightSizes = CircularBuffer<InFlightChunk>()
         var inFlightBytes = 0
         /// Decoded frames so far: where the next chunk's audio starts.
         var frames: Int64 = 0
@@ -90,19 +92,36 @@ final class LiveSession: Sendable {
 
     var callIDText: String? { self.callID?.uuidString.lowercased() }
 
+    /// Whether a connection carries the session (`live`) or it waits for a resume.
+    var isLive: Bool {
+        self.state.withLockedValue { state in
+            switch state.phase {
+            case .attached, .stopping: true
+            case .detached, .closing, .ended: false
+            }
+        }
+    }
+
+    var isWaitingForResume: Bool {
+        self.state.withLockedValue { state in
+            if case .detached = state.phase { return true }
+            return false
+        }
+    }
+
     /// Chunks and bytes awaiting answers (the attached handler's backpressure).
     var inFlight: (chunks: Int, bytes: Int) {
         self.state.withLockedValue { ($0.inFlightSizes.count, $0.inFlightBytes) }
     }
 
-    /// One binary message from the attached connection; returns its seq.
-    func submit(_ audio: ByteBuffer) -> UInt64 {
+    /// One binary message from the attached connection, received at `receivedAt`; returns its seq.
+    func submit(_ audio: ByteBuffer, receivedAt: NIODeadline) -> UInt64 {
         let size = audio.readableBytes
         let seq = self.state.withLockedValue { state in
             state.lastSeq += 1
             state.chunks += 1
             state.bytes += Int64(size)
-            state.inFlightSizes.append(size)
+            state.inFlightSizes.append(InFlightChunk(size: size, receivedAt: receivedAt))
             state.inFlightBytes += size
             return state.lastSeq
         }
@@ -116,7 +135,8 @@ final class LiveSession: Sendable {
         var segment: TranscriptSegment?
         var ended = false
         let delivery = self.state.withLockedValue { state -> Delivery? in
-            if let size = state.inFlightSizes.popFirst() { state.inFlightBytes -= size }
+            let answered = state.inFlightSizes.popFirst()
+            if let answered { state.inFlightBytes -= answered.size }
             state.lastAnswered = result.seq
             var json: ByteBuffer
             switch result.outcome {
@@ -145,12 +165,12 @@ final class LiveSession: Sendable {
             let allAnswered = state.inFlightSizes.isEmpty
             switch state.phase {
             case .attached(let connection):
-                return Delivery(connection: connection, messages: [json], closeAfter: false)
+                return Delivery(connection: connection, messages: [json], closeAfter: false, receivedAt: answered?.receivedAt)
             case .stopping(let connection):
-                guard allAnswered else { return Delivery(connection: connection, messages: [json], closeAfter: false) }
+                guard allAnswered else { return Delivery(connection: connection, messages: [json], closeAfter: false, receivedAt: answered?.receivedAt) }
                 state.phase = .ended
                 ended = true
-                return Delivery(connection: connection, messages: [json, self.stoppedJSON(&state)], closeAfter: true)
+                return Delivery(connection: connection, messages: [json, self.stoppedJSON(&state)], closeAfter: true, receivedAt: answered?.receivedAt)
             case .closing:
                 if allAnswered {
                     state.phase = .ended

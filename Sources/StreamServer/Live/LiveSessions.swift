@@ -166,6 +166,16 @@ final class LiveSessions: Service, Sendable {
         }
     }
 
+    /// Sessions a connection carries, and sessions waiting for a resume (for `/metrics`).
+    func counts() -> (live: Int, waitingResume: Int) {
+        let sessions = self.byToken.withLockedValue { Array($0.values) }
+        var counts = (live: 0, waitingResume: 0)
+        for session in sessions {
+            if session.isLive { counts.live += 1 } else if session.isWaitingForResume { counts.waitingResume += 1 }
+        }
+        return counts
+    }
+
     // MARK: transcripts and the end of a session
 
     /// Gathers a segment for the next batched write.

@@ -55,6 +55,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         let handler = AudioStreamHandler(streams: streams, sessions: sessions, workers: workers, logger: streamLogger)
                         try channel.pipeline.syncOperations.addHandler(handler)
+                        streams.metrics.connectionsAccepted.increment()
                         return UpgradeResult.webSocket
                     }
                 }

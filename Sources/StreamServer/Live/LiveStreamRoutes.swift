@@ -1,11 +1,13 @@
 import Hummingbird
 
-/// `GET /api/audio/ws` without a successful upgrade: say why in the usual error shape.
+/// `GET /api/audio/ws` without a successful upgrade: say why in the usual error shape (and
+/// count it as a rejected connection).
 struct LiveStreamRoutes<Context: RequestContext>: Sendable {
     let streams: LiveStreams
 
     func addRoutes(to router: Router<Context>) {
         router.get("/api/audio/ws") { request, _ -> Response in
+            self.streams.metrics.connectionsRejected.increment()
             if !self.streams.isAccepting {
                 throw APIError(.serviceUnavailable, code: "shutting_down", message: "the server is shutting down")
             }

@@ -1,6 +1,7 @@
 import Atomics
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 
 /// The live-stream hub: hands out `client_id`s, knows every open stream, and is the sender
@@ -39,6 +40,7 @@ final class LiveStreams: WorkerResultSink, Sendable {
     }
 
     let limits: Limits
+    let metrics: ServerMetrics
     private let lastClientID = ManagedAtomic<UInt64>(0)
     private let routes = NIOLockedValueBox(Routes())
     private let accepting = ManagedAtomic<Bool>(true)
@@ -48,8 +50,9 @@ final class LiveStreams: WorkerResultSink, Sendable {
     let droppedResults = ManagedAtomic<Int>(0)
     let totalStreams = ManagedAtomic<Int>(0)
 
-    init(limits: Limits) {
+    init(limits: Limits, metrics: ServerMetrics) {
         self.limits = limits
+        self.metrics = metrics
     }
 
     var isAccepting: Bool { self.accepting.load(ordering: .relaxed) }
@@ -83,13 +86,18 @@ final class LiveStreams: WorkerResultSink, Sendable {
     }
 
     /// Routes a batch of worker results to their streams. Results for closed streams are
-    /// dropped and counted; no stream can hold up another, since writes never block.
+    /// dropped and counted; no stream can hold up another, since writes never block. Runs on
+    /// the worker's loop, whose metrics count the transcripts and errors.
     func deliver(_ results: [WorkerResult]) {
         var batches: [ObjectIdentifier: (loop: any EventLoop, items: [(Connection, Handover)])] = [:]
         var dropped = 0
+        var errors = 0
         var forSessions: [(LiveSession, WorkerResult)] = []
         self.routes.withLockedValue { routes in
             for result in results {
+                if case .failed = result.outcome, routes.sessions[result.clientID] != nil || routes.connections[result.clientID] != nil {
+                    errors += 1
+                }
                 if let session = routes.sessions[result.clientID] {
                     forSessions.append((session, result))
                 } else if let connection = routes.connections[result.clientID] {
@@ -105,8 +113,12 @@ final class LiveStreams: WorkerResultSink, Sendable {
             guard let delivery = session.accept(result) else { continue }
             let connection = delivery.connection
             batches[ObjectIdentifier(connection.eventLoop), default: (connection.eventLoop, [])].items.append(
-                (connection, .session(delivery.messages, closeAfter: delivery.closeAfter))
+                (connection, .session(delivery.messages, closeAfter: delivery.closeAfter, receivedAt: delivery.receivedAt))
             )
+        }
+        if let loopMetrics = MultiThreadedEventLoopGroup.currentEventLoop.flatMap({ self.metrics.loop($0) }) {
+            loopMetrics.counts.errors += UInt64(errors)
+            loopMetrics.counts.transcripts += UInt64(results.count - dropped - errors)
         }
         if dropped > 0 {
             self.droppedResults.wrappingIncrement(by: dropped, ordering: .relaxed)
@@ -125,13 +137,13 @@ final class LiveStreams: WorkerResultSink, Sendable {
     /// What a connection is handed: a plain stream's result, or a session's rendered answers.
     enum Handover: Sendable {
         case result(WorkerResult)
-        case session([ByteBuffer], closeAfter: Bool)
+        case session([ByteBuffer], closeAfter: Bool, receivedAt: NIODeadline?)
     }
 
     /// Hands a session's messages to `connection`, on its loop; called on a worker's loop, so
     /// they follow the answers routed from there before.
     func handOver(_ messages: [ByteBuffer], closeAfter: Bool, to connection: Connection) {
-        let items = [(connection, Handover.session(messages, closeAfter: closeAfter))]
+        let items = [(connection, Handover.session(messages, closeAfter: closeAfter, receivedAt: nil))]
         if connection.eventLoop.inEventLoop {
             Self.handOver(items)
         } else {
@@ -143,7 +155,8 @@ final class LiveStreams: WorkerResultSink, Sendable {
         for (connection, item) in items {
             switch item {
             case .result(let result): connection.handler.value.deliver(result)
-            case .session(let messages, let closeAfter): connection.handler.value.deliverSession(messages, closeAfter: closeAfter)
+            case .session(let messages, let closeAfter, let receivedAt):
+                connection.handler.value.deliverSession(messages, closeAfter: closeAfter, receivedAt: receivedAt)
             }
         }
         for (connection, _) in items {

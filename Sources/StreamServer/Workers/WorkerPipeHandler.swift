@@ -10,6 +10,7 @@ final class WorkerPipeHandler: ChannelInboundHandler {
     private let slot: WorkerSlot
     private let generation: Int
     private let sink: any WorkerResultSink
+    private let metrics: ServerMetrics
     private let analysisSink: (any AnalysisResultSink)?
     private let onClose: @Sendable () -> Void
     private let logger: Logger
@@ -20,6 +21,7 @@ final class WorkerPipeHandler: ChannelInboundHandler {
         slot: WorkerSlot,
         generation: Int,
         sink: any WorkerResultSink,
+        metrics: ServerMetrics,
         analysisSink: (any AnalysisResultSink)?,
         maxFrameLength: Int,
         logger: Logger,
@@ -28,6 +30,7 @@ final class WorkerPipeHandler: ChannelInboundHandler {
         self.slot = slot
         self.generation = generation
         self.sink = sink
+        self.metrics = metrics
         self.analysisSink = analysisSink
         self.decoder = PipeFrameDecoder(maxFrameLength: maxFrameLength)
         self.logger = logger
@@ -52,6 +55,8 @@ final class WorkerPipeHandler: ChannelInboundHandler {
                     self.analysisSink?.finished(try self.job(jobID), outcome: .success(result))
                 case .analysisFailed(let jobID, let message):
                     self.analysisSink?.finished(try self.job(jobID), outcome: .failure(.init(message: message)))
+                case .stats(let stats):
+                    self.metrics.workerReported(stats, worker: self.slot.index, generation: self.generation)
                 case .chunk, .shutdown, .analyse, .sessionChunk, .endSession:
                     throw WorkerProtocolError.unexpectedFrame(frame.kind)
                 }

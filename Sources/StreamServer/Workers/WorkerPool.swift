@@ -31,6 +31,7 @@ final class WorkerPool: Service, Sendable {
     /// Workers whose pipes live on each event loop.
     private let slotsByLoop: [ObjectIdentifier: [WorkerSlot]]
     private let sink: any WorkerResultSink
+    private let metrics: ServerMetrics
     private let logger: Logger
     private let isStopping = NIOLockedValueBox(false)
     /// Where analysis answers go; set once at wiring time (the analyses need the pool too).
@@ -38,12 +39,13 @@ final class WorkerPool: Service, Sendable {
     private let nextAnalysisSlot = NIOLockedValueBox(0)
     private let watchdogs = NIOLockedValueBox<[RepeatedTask]>([])
 
-    init(configuration: Configuration, eventLoopGroup: any EventLoopGroup, sink: any WorkerResultSink, logger: Logger) {
+    init(configuration: Configuration, eventLoopGroup: any EventLoopGroup, sink: any WorkerResultSink, metrics: ServerMetrics, logger: Logger) {
         self.configuration = configuration
         let slots = (0..<configuration.count).map { WorkerSlot(index: $0, eventLoop: eventLoopGroup.next()) }
         self.slots = slots
         self.slotsByLoop = Dictionary(grouping: slots) { ObjectIdentifier($0.eventLoop) }
         self.sink = sink
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -108,6 +110,7 @@ final class WorkerPool: Service, Sendable {
             process = try WorkerProcess.spawn(path: self.configuration.executablePath, arguments: self.configuration.arguments)
         } catch {
             self.logger.error("cannot start worker", metadata: ["worker": "\(slot.index)", "error": "\(error)"])
+            self.metrics.workerRestarted(.startFailed)
             self.scheduleRestart(slot, after: .seconds(1))
             return slot.eventLoop.makeSucceededVoidFuture()
         }
@@ -118,6 +121,7 @@ final class WorkerPool: Service, Sendable {
             return logger
         }()
         let sink = self.sink
+        let metrics = self.metrics
         let maxFrameLength = self.configuration.maxFrameLength
         let generationBox = NIOLockedValueBox(0)
         return NIOPipeBootstrap(group: slot.eventLoop)
@@ -129,6 +133,7 @@ final class WorkerPool: Service, Sendable {
                         slot: slot,
                         generation: generation,
                         sink: sink,
+                        metrics: metrics,
                         analysisSink: self.analysisSink.withLockedValue { $0 },
                         maxFrameLength: maxFrameLength,
                         logger: logger
@@ -150,8 +155,11 @@ final class WorkerPool: Service, Sendable {
 
     /// Called on the slot's loop when the worker's stdout closes: it exited or was killed.
     private func workerExited(_ slot: WorkerSlot, generation: Int) {
-        guard let (process, poisoned, jobs, stalled) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk) else {
+        guard let (process, poisoned, jobs, stalled, wasReady) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk) else {
             return
+        }
+        if !self.isStopping.withLockedValue({ $0 }) {
+            self.metrics.workerRestarted(stalled ? .hang : wasReady ? .crash : .startFailed)
         }
         if !jobs.isEmpty {
             self.analysisSink.withLockedValue { $0 }?.lost(jobs, stalled: stalled)

@@ -208,8 +208,9 @@ final class WorkerSlot: Sendable {
     /// The process behind `generation` is gone. Returns the process to reap, the chunk that
     /// was at the head of the queue if it has now crashed `maxCrashes` workers (it is dropped
     /// so that one poisonous chunk cannot crash workers forever), and the analysis jobs the
-    /// process had (handed back, not replayed), and whether the watchdog killed it.
-    func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob], stalled: Bool)? {
+    /// process had (handed back, not replayed), whether the watchdog killed it, and whether it
+    /// had announced itself (a process that dies before that failed to start).
+    func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob], stalled: Bool, wasReady: Bool)? {
         self.state.withLockedValue { state in
             guard state.generation == generation, state.phase != .down, state.phase != .stopped else { return nil }
             // A worker that died before announcing itself was never written a chunk or a job:
@@ -222,7 +223,7 @@ final class WorkerSlot: Sendable {
             state.consecutiveCrashes += 1
             let process = state.process
             state.process = nil
-            guard wasGivenWork else { return (process, nil, [], false) }
+            guard wasGivenWork else { return (process, nil, [], false, false) }
             var poisoned: PendingChunk?
             if !state.pending.isEmpty {
                 state.pending[state.pending.startIndex].crashes += 1
@@ -232,7 +233,7 @@ final class WorkerSlot: Sendable {
             }
             let jobs = state.jobs.values.sorted { $0.jobID < $1.jobID }
             state.jobs.removeAll()
-            return (process, poisoned, jobs, state.killedAsStalled)
+            return (process, poisoned, jobs, state.killedAsStalled, true)
         }
     }
 

@@ -1,0 +1,53 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import Protocol
+
+/// The worker's counters, added to once per batch of frames (not once per chunk) and read by
+/// the stats reporter.
+final class WorkerCounters: Sendable {
+    struct Values: Sendable {
+        var chunks: UInt64 = 0
+        var chunkErrors: UInt64 = 0
+        var analyses: UInt64 = 0
+    }
+
+    private let values = NIOLockedValueBox(Values())
+
+    func add(chunks: UInt64, errors: UInt64) {
+        guard chunks > 0 || errors > 0 else { return }
+        self.values.withLockedValue {
+            $0.chunks += chunks
+            $0.chunkErrors += errors
+        }
+    }
+
+    func addAnalysis() {
+        self.values.withLockedValue { $0.analyses += 1 }
+    }
+
+    var snapshot: Values { self.values.withLockedValue { $0 } }
+}
+
+/// Sends a `stats` frame every `interval` on a thread of its own, through the stdout lock
+/// shared with the main loop. Stops at the first failed write (the server has gone).
+enum StatsReporter {
+    static func start(counters: WorkerCounters, output: NIOLock, interval: Duration = .seconds(1)) {
+        let thread = Thread {
+            while true {
+                Thread.sleep(forTimeInterval: interval.seconds)
+                let values = counters.snapshot
+                var frame = ByteBuffer()
+                frame.writePipeFrame(
+                    .stats(WorkerStats(process: .current(), chunks: values.chunks, chunkErrors: values.chunkErrors, analyses: values.analyses))
+                )
+                let written = output.withLock { () -> Bool in
+                    (try? PipeIO.writeAll(&frame)) != nil
+                }
+                if !written { return }
+            }
+        }
+        thread.name = "stats"
+        thread.start()
+    }
+}
