@@ -14,6 +14,8 @@ import Testing
         .analyse(AnalysisJob(jobID: 42, recordingID: "9f1c", path: "/data/recordings/9f1c.wav", minSilenceMs: 500, silenceThresholdDBFS: -40.5, transcribeSeconds: 20)),
         .analysis(jobID: 42, result: AnalysisResult(durationSec: 30.000_062_5, silences: [.init(startMs: 0, endMs: 1043), .init(startMs: 25_636, endMs: .max)], transcription: "ünï")),
         .analysis(jobID: 43, result: AnalysisResult(durationSec: 0, silences: [], transcription: "")),
+        .analysis(jobID: 44, result: AnalysisResult(durationSec: 2, silences: [], transcription: "x", timings: .init(decode: 0.25, silence: 0.125, transcribe: 1.5))),
+        .stats(WorkerStats(process: ProcessStats(cpuSeconds: 12.5, residentBytes: 30 << 20, openFDs: 4), chunks: 1_000_000, chunkErrors: 3, analyses: 7)),
         .analysisFailed(jobID: .max, message: "not a WAV or MP3 file we can decode"),
         .sessionChunk(clientID: 7, seq: 3, format: StreamFormat(codec: .opus, sampleRate: 48000, channels: 2), audio: ByteBuffer(bytes: [0xFC, 1, 2])),
         .sessionChunk(clientID: 8, seq: 1, format: StreamFormat(codec: .mulaw, sampleRate: 8000, channels: 1), audio: ByteBuffer()),
@@ -51,7 +53,8 @@ import Testing
     @Test func anAnalysisWithAnImpossibleCountIsRejected() {
         var buffer = ByteBuffer()
         buffer.writePipeFrame(.analysis(jobID: 1, result: AnalysisResult(durationSec: 1, silences: [.init(startMs: 0, endMs: 1)], transcription: "")))
-        buffer.setInteger(UInt32(1_000_000), at: PipeFrame.headerSize + 16, endianness: .little)
+        // After the job id, the duration and the three stage timings.
+        buffer.setInteger(UInt32(1_000_000), at: PipeFrame.headerSize + 40, endianness: .little)
         var decoder = PipeFrameDecoder()
         decoder.append(buffer)
         #expect(throws: PipeFrameError.self) { try decoder.next() }

@@ -71,7 +71,8 @@ extension RecordingAnalysisTests {
     /// answer the worker is killed and replaced, the analysis retried once, then the call is
     /// `failed`; other recordings are still analysed and the server is ready again.
     @Test func aRecordingThatHangsWorkersFailsAfterOneRetry() async throws {
-        let server = try await TestServer.start(arguments: ["--analysis-timeout", "1"], environment: ["CALLSTREAM_WORKER_HANG_ON_PATH": ".wav"])
+        // 2 s: long enough for the healthy analysis below on a loaded machine.
+        let server = try await TestServer.start(arguments: ["--analysis-timeout", "2"], environment: ["CALLSTREAM_WORKER_HANG_ON_PATH": ".wav"])
         defer { Task { await server.stop() } }
         let stuck = try await CallAPITests.createCall(server)
         #expect(try await CallAPITests.upload(server, call: stuck, filename: "h.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202)

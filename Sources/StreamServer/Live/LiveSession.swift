@@ -37,6 +37,8 @@ final class LiveSession: Sendable {
 
     private struct Answer {
         let seq: UInt64
+        /// Where the answered chunk's audio ends in the stream: retention is counted in audio.
+        let endMs: Int64
         let json: ByteBuffer
     }
 
@@ -160,8 +162,8 @@ final class LiveSession: Sendable {
                 json = Self.answerBuffer(for: code + message)
                 json.writeErrorJSON(code: code, message: message, seq: result.seq)
             }
-            state.retained.append(Answer(seq: result.seq, json: json))
-            if state.retained.count > self.owner.settings.retainedAnswers { state.retained.removeFirst() }
+            state.retained.append(Answer(seq: result.seq, endMs: self.format.milliseconds(frames: state.frames), json: json))
+            self.trimRetained(&state)
             let allAnswered = state.inFlightSizes.isEmpty
             switch state.phase {
             case .attached(let connection):
@@ -291,6 +293,17 @@ final class LiveSession: Sendable {
         return result
     }
 
+    /// Keeps the answers to the last `retainedAudio` of audio, and at least `retainedAnswers`
+    /// of them: what a client that lags behind in reading, or loses its connection, may miss.
+    private func trimRetained(_ state: inout State) {
+        let settings = self.owner.settings
+        let keepMs = Int64(settings.retainedAudio.nanoseconds / 1_000_000)
+        guard let newest = state.retained.last?.endMs else { return }
+        while state.retained.count > settings.retainedAnswers, let oldest = state.retained.first, newest - oldest.endMs > keepMs {
+            state.retained.removeFirst()
+        }
+    }
+
     /// A buffer sized for one answer carrying `text`: answers are kept for a resume, and a
     /// doubling buffer would hold a third more memory than the answer needs.
     private static func answerBuffer(for text: String) -> ByteBuffer {
@@ -307,7 +320,7 @@ final class LiveSession: Sendable {
             return .failure(
                 .init(
                     code: "resume_failed",
-                    message: "the answers after seq \(lastSeq) are no longer held (the newest \(self.owner.settings.retainedAnswers) are kept, from seq \(oldest))"
+                    message: "the answers after seq \(lastSeq) are no longer held (those to the last \(self.owner.settings.retainedAudio) of audio are kept, from seq \(oldest))"
                 )
             )
         }

@@ -18,8 +18,11 @@ final class LiveSessions: Service, Sendable {
     struct Settings: Sendable {
         /// How long a session whose connection dropped waits for a resume; 0 ends it at once.
         var resumeWindow: TimeAmount = .seconds(30)
-        /// Answers kept per session for re-sending after a resume: as many as a stream may have
-        /// in flight (`--max-in-flight`), so every answer that arrives while detached is kept.
+        /// Answers kept per session for re-sending after a resume: those to the last
+        /// `retainedAudio` of audio (what a client lagging in its reads may not have seen when
+        /// its connection dropped), and at least as many as a stream may have in flight
+        /// (`--max-in-flight`), so every answer that arrives while detached is kept.
+        var retainedAudio: TimeAmount = .seconds(10)
         var retainedAnswers = 64
         var audioFlushInterval: Duration = .seconds(1)
         /// Segments gathered this long go to SQLite in one transaction (each flush touches
