@@ -12,7 +12,8 @@ public enum WebSocketConnector {
         public var description: String { "the server refused the WebSocket upgrade" }
     }
 
-    /// Connects to `ws://host:port/path`; once upgraded, `makeHandler` builds the handler for the
+    /// Connects to `ws://host:port/path` (sending `headers` with the upgrade request); once
+    /// upgraded, `onUpgrade` sees the server's 101 head, `makeHandler` builds the handler for the
     /// channel (called on its event loop) and the channel plus what `makeHandler` returned are given back.
     public static func connect<Extra: Sendable>(
         host: String,
@@ -20,6 +21,8 @@ public enum WebSocketConnector {
         path: String,
         group: any EventLoopGroup,
         maxFrameSize: Int = 1 << 20,
+        headers extraHeaders: [(String, String)] = [],
+        onUpgrade: (@Sendable (HTTPResponseHead) -> Void)? = nil,
         makeHandler: @escaping @Sendable (any Channel) throws -> (any ChannelHandler, Extra)
     ) async throws -> (any Channel, Extra) {
         typealias Upgrade = (channel: any Channel, extra: Extra?)
@@ -30,8 +33,9 @@ public enum WebSocketConnector {
                 channel.eventLoop.makeCompletedFuture {
                     let upgrader = MaskingWebSocketClientUpgrader<Upgrade>(
                         maxFrameSize: maxFrameSize,
-                        upgradePipelineHandler: { channel, _ in
-                            channel.eventLoop.makeCompletedFuture {
+                        upgradePipelineHandler: { channel, response in
+                            onUpgrade?(response)
+                            return channel.eventLoop.makeCompletedFuture {
                                 let (handler, extra) = try makeHandler(channel)
                                 try channel.pipeline.syncOperations.addHandler(handler)
                                 return (channel, extra)
@@ -41,6 +45,7 @@ public enum WebSocketConnector {
                     var headers = HTTPHeaders()
                     headers.add(name: "Host", value: "\(host):\(port)")
                     headers.add(name: "Content-Length", value: "0")
+                    headers.add(contentsOf: extraHeaders)
                     let head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: headers)
                     let configuration = NIOTypedHTTPClientUpgradeConfiguration<Upgrade>(
                         upgradeRequestHead: head,

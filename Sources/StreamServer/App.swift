@@ -61,6 +61,12 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. (env: CALLSTREAM_LOG_LEVEL)")
     var logLevel = "info"
 
+    @Option(help: "Log lines as text or as one JSON object each: text, json. (env: CALLSTREAM_LOG_FORMAT)")
+    var logFormat = "text"
+
+    @Flag(help: "Log phone numbers in full instead of masked (+7******4567). (env: CALLSTREAM_LOG_PII=true)")
+    var logPii = false
+
     /// The environment variable behind each flag, read in this one place.
     static let environmentVariables: [(flag: String, variable: String)] = [
         ("--host", "CALLSTREAM_HOST"),
@@ -80,6 +86,11 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
         ("--event-loops", "CALLSTREAM_EVENT_LOOPS"),
         ("--log-level", "CALLSTREAM_LOG_LEVEL"),
+        ("--log-format", "CALLSTREAM_LOG_FORMAT"),
+    ]
+    /// Boolean flags: the variable set to `true` or `1` adds the flag.
+    static let environmentFlags: [(flag: String, variable: String)] = [
+        ("--log-pii", "CALLSTREAM_LOG_PII"),
     ]
 
     /// Command-line arguments with a `--flag value` added for every variable that is set and
@@ -92,6 +103,10 @@ struct StreamServerCommand: AsyncParsableCommand {
             if !given {
                 arguments += [flag, value]
             }
+        }
+        for (flag, variable) in Self.environmentFlags {
+            guard let value = environment[variable]?.lowercased(), value == "true" || value == "1" else { continue }
+            if !commandLine.contains(flag) { arguments.append(flag) }
         }
         return arguments
     }
@@ -110,9 +125,12 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard self.maxUploadBytes >= 1 else { throw ValidationError("--max-upload-bytes must be at least 1") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
+        guard LogLineHandler.Format(rawValue: self.logFormat) != nil else { throw ValidationError("--log-format must be text or json, not '\(self.logFormat)'") }
     }
 
     func run() async throws {
+        let settings = LogLineHandler.Settings(format: LogLineHandler.Format(rawValue: self.logFormat) ?? .text, showPII: self.logPii)
+        LoggingSystem.bootstrap { label in LogLineHandler(label: label, settings: settings) }
         var logger = Logger(label: "stream-server")
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
         let serviceGroup = try buildServer(self, logger: logger)

@@ -59,7 +59,10 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
 
     let router = Router()
     // Middleware first: Hummingbird wraps each route with the middleware added before it.
+    let routes = RouteTable()
+    router.add(middleware: RequestIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
+    router.add(middleware: ErrorResponseMiddleware(routes: routes))
     HealthController(streams: streams, workers: workers).addRoutes(to: router)
     CallController(
         repository: repository,
@@ -70,6 +73,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     ).addRoutes(to: router)
     LiveStreamRoutes(streams: streams).addRoutes(to: router)
     MetricsController(metrics: metrics, streams: streams, sessions: sessions, workers: workers, repository: repository).addRoutes(to: router)
+    routes.set(from: router)
 
     let app = Application(
         router: router,

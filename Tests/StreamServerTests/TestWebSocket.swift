@@ -32,21 +32,28 @@ struct TestWebSocket {
         }
     }
 
-    static func connect(port: Int, path: String = "/api/audio/ws") async throws -> TestWebSocket {
+    /// The headers of the server's 101 answer.
+    let upgradeHeaders: [(String, String)]
+
+    static func connect(port: Int, path: String = "/api/audio/ws", headers: [(String, String)] = []) async throws -> TestWebSocket {
         let (stream, continuation) = AsyncStream.makeStream(of: WebSocketFrame.self)
+        let response = NIOLockedValueBox<[(String, String)]>([])
         let (channel, _) = try await WebSocketConnector.connect(
             host: "127.0.0.1",
             port: port,
             path: path,
             group: MultiThreadedEventLoopGroup.singleton,
-            maxFrameSize: 16 << 20
+            maxFrameSize: 16 << 20,
+            headers: headers,
+            onUpgrade: { head in response.withLockedValue { $0 = head.headers.map { ($0.name, $0.value) } } }
         ) { _ in (Collector(continuation: continuation), true) }
-        return TestWebSocket(channel: channel, frames: stream.makeAsyncIterator())
+        return TestWebSocket(channel: channel, frames: stream.makeAsyncIterator(), upgradeHeaders: response.withLockedValue { $0 })
     }
 
-    private init(channel: any Channel, frames: AsyncStream<WebSocketFrame>.AsyncIterator) {
+    private init(channel: any Channel, frames: AsyncStream<WebSocketFrame>.AsyncIterator, upgradeHeaders: [(String, String)]) {
         self.channel = channel
         self.frames = frames
+        self.upgradeHeaders = upgradeHeaders
     }
 
     func send(_ frame: WebSocketFrame) async throws {

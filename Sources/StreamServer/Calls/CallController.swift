@@ -64,6 +64,10 @@ struct CallController<Context: RequestContext>: Sendable {
             updatedAt: now
         )
         try await self.repository.create(call)
+        context.logger.info(
+            "call created",
+            metadata: ["call_id": "\(call.id.uuidString.lowercased())", "caller": "\(call.caller)", "receiver": "\(call.receiver)"]
+        )
         return EditedResponse(status: .created, response: CallJSON(item: CallWithRecording(call: call, recording: nil)))
     }
 
@@ -120,6 +124,10 @@ struct CallController<Context: RequestContext>: Sendable {
                 throw Self.apiError(error)
             }
             self.analyses.enqueue(recording)
+            context.logger.info(
+                "recording uploaded",
+                metadata: ["call_id": "\(existing.call.id.uuidString.lowercased())", "recording": "\(id.uuidString.lowercased())", "bytes": "\(file.size)"]
+            )
             return EditedResponse(status: .accepted, response: RecordingJSON(recording: recording, status: attached.call.status))
         } catch {
             await file.discard()

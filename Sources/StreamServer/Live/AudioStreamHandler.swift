@@ -33,7 +33,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     private let streams: LiveStreams
     private let sessions: LiveSessions
     private let workers: WorkerPool
-    private let logger: Logger
+    private var logger: Logger
     private var limits: LiveStreams.Limits { self.streams.limits }
 
     private var context: ChannelHandlerContext?
@@ -269,16 +269,25 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.updateReadPause()
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         self.sessions.start(request, clientID: self.clientID, worker: worker, connection: connection).whenSuccess { result in
-            loopBound.value.started(result)
+            loopBound.value.started(result, request: request)
         }
     }
 
     /// The session's rows and file exist (or could not be made): answer, then handle what
     /// arrived meanwhile.
-    private func started(_ result: Result<LiveSession, SessionRequest.Refusal>) {
+    private func started(_ result: Result<LiveSession, SessionRequest.Refusal>, request: SessionRequest.Start) {
         switch result {
         case .success(let session):
             self.mode = .session(session, stopping: false)
+            self.logger[metadataKey: "client_id"] = "\(self.clientID)"
+            self.logger[metadataKey: "call_id"] = session.callIDText.map { .string($0) }
+            self.logger.info(
+                "session started",
+                metadata: [
+                    "codec": "\(session.format.codec.name)", "sample_rate": "\(session.format.sampleRate)",
+                    "caller": "\(request.caller)", "receiver": "\(request.receiver)",
+                ]
+            )
             guard !self.closed else {
                 session.detach(ObjectIdentifier(self))
                 return
@@ -334,6 +343,9 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             self.clientID = session.clientID
             self.worker = session.worker
             self.mode = .session(session, stopping: session.stopRequested)
+            self.logger[metadataKey: "client_id"] = "\(self.clientID)"
+            self.logger[metadataKey: "call_id"] = session.callIDText.map { .string($0) }
+            self.logger.info("session resumed", metadata: ["last_seq": "\(request.lastSeq)", "resent": "\(messages.count - 1)"])
             self.deliverSession(messages, closeAfter: closeAfter, receivedAt: nil)
         }
     }

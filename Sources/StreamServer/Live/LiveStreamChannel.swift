@@ -42,6 +42,9 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             let workers = self.workers
             let streamLogger = self.logger
             let requestBodyTimeout = self.requestBodyTimeout
+            // The upgrade request's id (`X-Request-Id`): sent back in the 101, carried by the
+            // stream's log lines.
+            let requestID = NIOLoopBoundBox<String?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 // One frame may carry a whole chunk; fragmented messages are limited by the handler.
                 maxFrameSize: max(streams.limits.maxChunkBytes, streams.limits.maxTextBytes),
@@ -49,11 +52,16 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                     // Refused upgrades fall through to the HTTP routes, which explain why (503 while draining).
                     let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
                     let accept = path == Self.path && streams.isAccepting
-                    return channel.eventLoop.makeSucceededFuture(accept ? HTTPHeaders() : nil)
+                    guard accept else { return channel.eventLoop.makeSucceededFuture(nil) }
+                    let id = RequestIDs.accept(head.headers.first(name: "X-Request-Id")) ?? RequestIDs.make()
+                    requestID.value = id
+                    return channel.eventLoop.makeSucceededFuture(HTTPHeaders([("X-Request-Id", id)]))
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
-                        let handler = AudioStreamHandler(streams: streams, sessions: sessions, workers: workers, logger: streamLogger)
+                        var logger = streamLogger
+                        logger[metadataKey: "request_id"] = requestID.value.map { .string($0) }
+                        let handler = AudioStreamHandler(streams: streams, sessions: sessions, workers: workers, logger: logger)
                         try channel.pipeline.syncOperations.addHandler(handler)
                         streams.metrics.connectionsAccepted.increment()
                         return UpgradeResult.webSocket

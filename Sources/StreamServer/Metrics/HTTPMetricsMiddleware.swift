@@ -15,7 +15,7 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             var response = try await next(request, context)
             let status = response.status.code
-            let route = context.endpointPath ?? "unmatched"
+            let route = Self.route(context)
             let body = response.body
             response.body = ResponseBody(contentLength: body.contentLength) { writer in
                 defer { self.record(route: route, method: method, status: status, since: started) }
@@ -24,9 +24,15 @@ struct HTTPMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         } catch {
             let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            self.record(route: context.endpointPath ?? "unmatched", method: method, status: status, since: started)
+            self.record(route: Self.route(context), method: method, status: status, since: started)
             throw error
         }
+    }
+
+    /// The matched pattern; `unmatched` when no route matched (Hummingbird says "NotFound").
+    private static func route(_ context: Context) -> String {
+        guard let path = context.endpointPath, path != "NotFound" else { return "unmatched" }
+        return path
     }
 
     private func record(route: String, method: String, status: Int, since started: ContinuousClock.Instant) {
