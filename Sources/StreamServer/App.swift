@@ -46,6 +46,12 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a live session whose connection dropped without stop waits for a resume; 0 ends it at once. (env: CALLSTREAM_RESUME_WINDOW)")
     var resumeWindow: Double = 30
 
+    @Option(help: "Delete calls that started more than this many days ago (in the background, in small batches); default: keep all. (env: CALLSTREAM_RETENTION_DAYS)")
+    var retentionDays: Double?
+
+    @Option(help: "Seconds between retention passes (expired idempotency keys, and calls with --retention-days). (env: CALLSTREAM_RETENTION_INTERVAL)")
+    var retentionInterval: Double = 3600
+
     @Option(help: "Silence analysis: loudness (dBFS) at or below which a window is silent. (env: CALLSTREAM_SILENCE_THRESHOLD_DB)")
     var silenceThresholdDb: Double = -40
 
@@ -81,6 +87,8 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--request-body-timeout", "CALLSTREAM_REQUEST_BODY_TIMEOUT"),
         ("--analysis-timeout", "CALLSTREAM_ANALYSIS_TIMEOUT"),
         ("--resume-window", "CALLSTREAM_RESUME_WINDOW"),
+        ("--retention-days", "CALLSTREAM_RETENTION_DAYS"),
+        ("--retention-interval", "CALLSTREAM_RETENTION_INTERVAL"),
         ("--silence-threshold-db", "CALLSTREAM_SILENCE_THRESHOLD_DB"),
         ("--min-silence-ms", "CALLSTREAM_MIN_SILENCE_MS"),
         ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
@@ -121,6 +129,10 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard (-200...0).contains(self.silenceThresholdDb) else { throw ValidationError("--silence-threshold-db must be -200...0") }
         guard self.analysisTimeout > 0 else { throw ValidationError("--analysis-timeout must be > 0") }
         guard (0...86_400).contains(self.resumeWindow) else { throw ValidationError("--resume-window must be 0...86400") }
+        if let retentionDays = self.retentionDays, !(retentionDays > 0 && retentionDays <= 36_500) {
+            throw ValidationError("--retention-days must be > 0 and at most 36500")
+        }
+        guard self.retentionInterval >= 0.1 else { throw ValidationError("--retention-interval must be at least 0.1 s") }
         guard self.requestBodyTimeout > 0 else { throw ValidationError("--request-body-timeout must be > 0") }
         guard self.maxUploadBytes >= 1 else { throw ValidationError("--max-upload-bytes must be at least 1") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }

@@ -57,6 +57,12 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     sessionSettings.retainedAnswers = arguments.maxInFlight
     let sessions = LiveSessions(settings: sessionSettings, streams: streams, repository: repository, files: files, analyses: analyses, logger: logger)
 
+    let deleter = CallDeleter(repository: repository, files: files, sessions: sessions)
+    var retentionSettings = RetentionService.Settings()
+    retentionSettings.retention = arguments.retentionDays.map { .seconds($0 * 86_400) }
+    retentionSettings.interval = .milliseconds(Int64(arguments.retentionInterval * 1000))
+    let retention = RetentionService(settings: retentionSettings, repository: repository, deleter: deleter, metrics: metrics, logger: logger)
+
     let router = Router()
     // Middleware first: Hummingbird wraps each route with the middleware added before it.
     let routes = RouteTable()
@@ -69,10 +75,12 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         files: files,
         maxUploadBytes: arguments.maxUploadBytes,
         analyses: analyses,
-        transcribeSeconds: analysisSettings.transcribeSeconds
+        transcribeSeconds: analysisSettings.transcribeSeconds,
+        deleter: deleter
     ).addRoutes(to: router)
     LiveStreamRoutes(streams: streams).addRoutes(to: router)
     MetricsController(metrics: metrics, streams: streams, sessions: sessions, workers: workers, repository: repository).addRoutes(to: router)
+    OpenAPIController().addRoutes(to: router)
     routes.set(from: router)
 
     let app = Application(
@@ -94,7 +102,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let drain = DrainService(streams: streams, drainTimeout: .milliseconds(Int64(arguments.drainTimeout * 1000)), logger: logger)
     return ServiceGroup(
         configuration: .init(
-            services: [workers, analyses, sessions, app, drain],
+            services: [workers, analyses, sessions, retention, app, drain],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

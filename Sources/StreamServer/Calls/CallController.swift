@@ -14,6 +14,8 @@ struct CallController<Context: RequestContext>: Sendable {
     let analyses: any RecordingAnalysisQueue
     /// How much of an upload's opening the analysis transcribes.
     let transcribeSeconds: Int
+    let deleter: CallDeleter
+    var idempotency: IdempotencyKeys { IdempotencyKeys(repository: self.repository) }
 
     func addRoutes(to router: Router<Context>) {
         router.post("/calls") { request, context in try await self.create(request, context: context) }
@@ -22,6 +24,22 @@ struct CallController<Context: RequestContext>: Sendable {
         router.post("/calls/:id/recording") { request, context in try await self.upload(request, context: context) }
         router.get("/calls/:id/download") { request, context in try await self.download(request, context: context) }
         router.get("/calls/:id/transcript") { _, context in try await self.transcript(context) }
+        router.delete("/calls/:id") { _, context in try await self.delete(context) }
+    }
+
+    /// `DELETE /calls/{id}`: the call, its recording, its transcript and its file; 409 while a
+    /// live session records it.
+    func delete(_ context: Context) async throws -> Response {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw Self.callNotFound }
+        do {
+            try await self.deleter.delete(id)
+        } catch CallDeleter.Refusal.notFound {
+            throw Self.callNotFound
+        } catch CallDeleter.Refusal.live {
+            throw APIError(.conflict, code: "call_live", message: "a live session is recording this call; stop it first")
+        }
+        context.logger.info("call deleted", metadata: ["call_id": "\(id.uuidString.lowercased())"])
+        return Response(status: .noContent)
     }
 
     /// A live session's segments as they were stored; an upload's analysis transcription as
@@ -43,7 +61,8 @@ struct CallController<Context: RequestContext>: Sendable {
         return TranscriptJSON(callID: existing.call.id.uuidString.lowercased(), segments: segments)
     }
 
-    func create(_ request: Request, context: Context) async throws -> EditedResponse<CallJSON> {
+    func create(_ request: Request, context: Context) async throws -> Response {
+        let key = try IdempotencyKeys.key(of: request)
         var request = request
         let body: ByteBuffer
         do {
@@ -51,6 +70,17 @@ struct CallController<Context: RequestContext>: Sendable {
         } catch {
             throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")
         }
+        guard let key else { return try await self.create(body, context: context).response }
+        let requestHash = IdempotencyKeys.hash([Array("POST /calls".utf8), Array(body.readableBytesView)])
+        if let answer = try await self.idempotency.claim(key) {
+            return try self.idempotency.replay(answer, requestHash: requestHash)
+        }
+        return try await self.idempotency.run(key: key, requestHash: requestHash) {
+            try await self.create(body, context: context)
+        }
+    }
+
+    private func create(_ body: ByteBuffer, context: Context) async throws -> RenderedResponse {
         let fields = try NewCallRequest(json: body)
         let now = Timestamp.now
         let call = Call(
@@ -68,7 +98,7 @@ struct CallController<Context: RequestContext>: Sendable {
             "call created",
             metadata: ["call_id": "\(call.id.uuidString.lowercased())", "caller": "\(call.caller)", "receiver": "\(call.receiver)"]
         )
-        return EditedResponse(status: .created, response: CallJSON(item: CallWithRecording(call: call, recording: nil)))
+        return try RenderedResponse(status: .created, json: CallJSON(item: CallWithRecording(call: call, recording: nil)))
     }
 
     func search(_ request: Request) async throws -> CallListJSON {
@@ -81,10 +111,43 @@ struct CallController<Context: RequestContext>: Sendable {
         CallJSON(item: try await self.existingCall(context))
     }
 
-    func upload(_ request: Request, context: Context) async throws -> EditedResponse<RecordingJSON> {
+    func upload(_ request: Request, context: Context) async throws -> Response {
+        let key = try IdempotencyKeys.key(of: request)
         let existing = try await self.existingCall(context)
-        // Refuse before reading a byte of a body that cannot be used.
-        guard existing.recording == nil else { throw Self.alreadyRecorded }
+        guard let key else {
+            // Refuse before reading a byte of a body that cannot be used.
+            guard existing.recording == nil else { throw Self.alreadyRecorded }
+            let received = try await self.receive(request)
+            return try await self.store(received, for: existing, context: context).response
+        }
+        // With a key the body is always received: only the file it carries tells a retry of
+        // the first request from a different one.
+        let previous = try await self.idempotency.claim(key)
+        let received: ReceivedUpload
+        do {
+            received = try await self.receive(request)
+        } catch {
+            if previous == nil { try? await self.repository.releaseIdempotencyKey(key) }
+            throw error
+        }
+        let requestHash = IdempotencyKeys.hash([Array("POST \(request.uri.path)".utf8), Array(received.filename.utf8), Array(received.sha256.utf8)])
+        if let previous {
+            await received.file.discard()
+            return try self.idempotency.replay(previous, requestHash: requestHash)
+        }
+        return try await self.idempotency.run(key: key, requestHash: requestHash) {
+            try await self.store(received, for: existing, context: context)
+        }
+    }
+
+    /// An upload's file, received and hashed, not yet in place.
+    struct ReceivedUpload {
+        let file: UploadFile
+        let filename: String
+        let sha256: String
+    }
+
+    private func receive(_ request: Request) async throws -> ReceivedUpload {
         if let length = request.headers[.contentLength].flatMap(Int64.init), length > self.maxUploadBytes + MultipartUpload.formOverheadBytes {
             throw MultipartUpload.tooLarge(self.maxUploadBytes)
         }
@@ -93,6 +156,18 @@ struct CallController<Context: RequestContext>: Sendable {
             let received = try await MultipartUpload(maxBytes: self.maxUploadBytes, allowedExtensions: ["wav", "mp3"])
                 .receive(body: request.body, contentType: request.headers[.contentType], into: file)
             let sha256 = try await file.finish()
+            return ReceivedUpload(file: file, filename: received.filename, sha256: sha256)
+        } catch {
+            await file.discard()
+            throw error
+        }
+    }
+
+    /// Checks the received file is audio we decode, moves it into place, attaches it to the
+    /// call and queues its analysis. The file is discarded on any refusal.
+    private func store(_ received: ReceivedUpload, for existing: CallWithRecording, context: Context) async throws -> RenderedResponse {
+        let file = received.file
+        do {
             let kind = try await NIOThreadPool.singleton.runIfActive {
                 try AudioSniffer.sniff { offset, count in try file.read(offset: offset, count: count) }
             }
@@ -110,7 +185,7 @@ struct CallController<Context: RequestContext>: Sendable {
                 storedPath: storedPath,
                 format: format,
                 sizeBytes: file.size,
-                sha256: sha256,
+                sha256: received.sha256,
                 attempts: 0,
                 createdAt: now,
                 updatedAt: now
@@ -128,7 +203,7 @@ struct CallController<Context: RequestContext>: Sendable {
                 "recording uploaded",
                 metadata: ["call_id": "\(existing.call.id.uuidString.lowercased())", "recording": "\(id.uuidString.lowercased())", "bytes": "\(file.size)"]
             )
-            return EditedResponse(status: .accepted, response: RecordingJSON(recording: recording, status: attached.call.status))
+            return try RenderedResponse(status: .accepted, json: RecordingJSON(recording: recording, status: attached.call.status))
         } catch {
             await file.discard()
             throw error
@@ -172,10 +247,12 @@ struct CallController<Context: RequestContext>: Sendable {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text),
             let found = try await self.repository.find(id: id)
         else {
-            throw APIError(.notFound, code: "call_not_found", message: "no call with this id")
+            throw Self.callNotFound
         }
         return found
     }
+
+    private static var callNotFound: APIError { APIError(.notFound, code: "call_not_found", message: "no call with this id") }
 
     private static var alreadyRecorded: APIError { APIError(.conflict, code: "recording_already_exists", message: "this call already has a recording") }
 

@@ -94,6 +94,28 @@ enum CallDatabase {
                     """
             )
         }
+        migrator.registerMigration("v3: deletions and idempotency keys") { db in
+            try db.execute(
+                sql: """
+                    -- Recording files whose rows are gone: removed from disk, then forgotten. A crash
+                    -- in between leaves the path here, and the next start removes the file.
+                    CREATE TABLE file_deletions (
+                        stored_path TEXT PRIMARY KEY NOT NULL,
+                        queued_at INTEGER NOT NULL
+                    );
+                    -- The first answer to each Idempotency-Key, kept 24 hours.
+                    CREATE TABLE idempotency_keys (
+                        key TEXT PRIMARY KEY NOT NULL,
+                        request_hash TEXT NOT NULL,
+                        status INTEGER NOT NULL,
+                        content_type TEXT NOT NULL,
+                        body BLOB NOT NULL,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -30,6 +30,40 @@ protocol CallRepository: Sendable {
     func segments(callID: UUID) async throws -> [TranscriptSegment]
     /// Recordings by their call's status (`processing`, `ready`, `failed`), for `/metrics`.
     func recordingCounts() async throws -> [String: Int]
+
+    /// Deletes a call, its recording row and its transcript in one transaction, and queues its
+    /// file for removal (`fileDeletions`). Returns the file's path; throws `notFound`.
+    func delete(callID: UUID) async throws -> String?
+    /// Files queued for removal and not yet forgotten.
+    func fileDeletions() async throws -> [String]
+    func forgetFileDeletion(_ storedPath: String) async throws
+    /// Up to `limit` ids of calls that started before `date`, oldest first.
+    func calls(startedBefore date: Timestamp, limit: Int) async throws -> [UUID]
+
+    /// Claims `key` for a request about to run, unless an answer younger than `since` or
+    /// another request in progress holds it.
+    func reserveIdempotencyKey(_ key: String, since: Timestamp) async throws -> IdempotencyReservation
+    /// The reserved request's answer, kept for retries.
+    func completeIdempotencyKey(_ key: String, answer: StoredAnswer) async throws
+    /// The reserved request failed (5xx, or the client went away): the key is free again.
+    func releaseIdempotencyKey(_ key: String) async throws
+    /// Forgets answers older than `date`, and with `reservations` every reservation (at start,
+    /// no request is in progress); returns how many rows went.
+    func forgetIdempotencyKeys(before date: Timestamp, reservations: Bool) async throws -> Int
+}
+
+enum IdempotencyReservation: Sendable, Equatable {
+    case reserved
+    case inProgress
+    case answered(StoredAnswer)
+}
+
+/// A response kept for an `Idempotency-Key`, with the hash of the request it answered.
+struct StoredAnswer: Sendable, Equatable {
+    var requestHash: String
+    var status: Int
+    var contentType: String
+    var body: Data
 }
 
 enum CallRepositoryError: Error, Equatable {

@@ -104,6 +104,14 @@ final class LiveSession: Sendable {
         }
     }
 
+    /// Finished: its recording is final (or being finalised).
+    var hasEnded: Bool {
+        self.state.withLockedValue { state in
+            if case .ended = state.phase { return true }
+            return false
+        }
+    }
+
     var isWaitingForResume: Bool {
         self.state.withLockedValue { state in
             if case .detached = state.phase { return true }

@@ -169,6 +169,12 @@ final class LiveSessions: Service, Sendable {
         }
     }
 
+    /// Whether a session that has not ended records `callID` (its call cannot be deleted).
+    func isLive(callID: UUID) -> Bool {
+        let sessions = self.byToken.withLockedValue { Array($0.values) }
+        return sessions.contains { $0.callID == callID && !$0.hasEnded }
+    }
+
     /// Sessions a connection carries, and sessions waiting for a resume (for `/metrics`).
     func counts() -> (live: Int, waitingResume: Int) {
         let sessions = self.byToken.withLockedValue { Array($0.values) }

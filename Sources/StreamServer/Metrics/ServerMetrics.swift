@@ -83,6 +83,10 @@ final class ServerMetrics: Sendable {
         self.loops[ObjectIdentifier(eventLoop)]
     }
 
+    func retentionDeleted(_ calls: Int) {
+        CoreMetrics.Counter(label: "callstream_retention_deleted_calls_total", factory: self.factory).increment(by: Int64(calls))
+    }
+
     func workerRestarted(_ reason: RestartReason) {
         self.restarts[reason]?.increment()
     }

@@ -17,10 +17,15 @@ struct APIError: HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: self.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: self.json))
+    }
+
+    /// `{"error":{"code","message"}}`.
+    var json: ByteBuffer {
         var body = ByteBuffer()
         body.writeStaticString(#"{"error":"#)
         body.writeErrorObjectJSON(code: self.code, message: self.message)
         body.writeStaticString("}")
-        return Response(status: self.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+        return body
     }
 }
