@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev
 
-.PHONY: setup run build release test bench bench-pipeline bench-upload bench-sessions format clean
+.PHONY: setup run build release test contract bench bench-pipeline bench-upload bench-sessions format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -25,6 +25,10 @@ run: release
 
 test: setup
 	$(SWIFT) test
+	scripts/contract-test.sh
+
+contract: build
+	scripts/contract-test.sh
 
 bench: setup
 	scripts/bench-stream.sh

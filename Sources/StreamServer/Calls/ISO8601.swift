@@ -9,6 +9,8 @@ enum ISO8601 {
     /// A date-time with a zone (`Z` or `±hh:mm`), with or without fractional seconds, or a
     /// plain date (midnight UTC).
     static func parse(_ text: String) -> Date? {
+        // RFC 3339 allows a lower-case `t` and `z`; Foundation's parser does not.
+        let text = text.uppercased()
         if let date = try? Self.withoutFraction.parse(text) { return date }
         if let date = try? Self.withFraction.parse(text) { return date }
         if text.count == 10, let date = try? Self.dateOnly.parse(text) { return date }

@@ -9,8 +9,9 @@ info:
   summary: Streaming transcription server for call audio.
   description: |
     The REST API for calls, recordings, transcripts and operations. The live audio stream
-    (`GET /api/audio/ws`, a WebSocket) is described message by message in `docs/protocol.md`;
-    here it appears only as the HTTP answers a request that is not a valid upgrade gets.
+    (`GET /api/audio/ws`, a WebSocket) is not REST and is described message by message in
+    `docs/protocol.md`, with the HTTP errors a request that is not a valid upgrade gets
+    (426 `upgrade_required`, 400 `bad_upgrade`, 503 `shutting_down`).
 
     Every error is `{"error":{"code","message"}}` with the status given below. Every response
     carries `X-Request-Id` (the client's, when it sent a sane one).
@@ -23,7 +24,6 @@ tags:
   - name: calls
   - name: recordings
   - name: operations
-  - name: streams
 
 paths:
   /calls:
@@ -65,21 +65,24 @@ paths:
           description: Substring of the caller's or the receiver's number (separators ignored; at least 2 characters).
           schema:
             type: string
+            pattern: "^([ ()\\[\\]-]*[^ ()\\[\\]-]){2}"
         - name: phone
           in: query
           description: Caller or receiver equal to this number (normalised as on create).
           schema:
-            type: string
+            $ref: "#/components/schemas/PhoneNumber"
         - name: from
           in: query
           description: "`started_at` at or after this ISO 8601 date-time."
           schema:
             type: string
+            format: date-time
         - name: to
           in: query
           description: "`started_at` before this ISO 8601 date-time."
           schema:
             type: string
+            format: date-time
         - name: status
           in: query
           schema:
@@ -283,29 +286,6 @@ paths:
         "404":
           $ref: "#/components/responses/NotFound"
 
-  /api/audio/ws:
-    get:
-      tags: [streams]
-      operationId: liveStream
-      summary: The live audio WebSocket (see docs/protocol.md).
-      description: |
-        A valid WebSocket upgrade (RFC 6455) is answered with 101 and the stream protocol of
-        `docs/protocol.md`. Anything else gets one of these errors.
-      responses:
-        "400":
-          $ref: "#/components/responses/BadRequest"
-        "426":
-          description: A plain HTTP request; this endpoint speaks WebSocket only.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/json:
-              schema:
-                $ref: "#/components/schemas/Error"
-        "503":
-          $ref: "#/components/responses/Unavailable"
-
   /api/audio/health:
     get:
       tags: [operations]
@@ -373,9 +353,7 @@ paths:
             X-Request-Id:
               $ref: "#/components/headers/RequestId"
           content:
-            application/yaml:
-              schema:
-                type: string
+            application/yaml: {}
 
 components:
   parameters:
@@ -397,6 +375,7 @@ components:
         ASCII characters.
       schema:
         type: string
+        pattern: "^[\\x21-\\x7E]{1,255}$"
 
   headers:
     RequestId:
@@ -514,6 +493,12 @@ components:
             message:
               type: string
 
+    PhoneNumber:
+      type: string
+      description: Up to 32 digits with an optional leading +; spaces, dashes and brackets are ignored (and not stored).
+      pattern: "^[ ()\\[\\]-]*(\\+[ ()\\[\\]-]*)?([0-9][ ()\\[\\]-]*){1,32}$"
+      examples: ["+1 (555) 010-0100"]
+
     CallStatus:
       type: string
       enum: [created, processing, ready, failed]
@@ -523,15 +508,13 @@ components:
       required: [caller, receiver, started_at]
       properties:
         caller:
-          type: string
-          description: Up to 32 digits with an optional leading +; spaces, dashes, dots and brackets are ignored.
-          examples: ["+1 (555) 010-0100"]
+          $ref: "#/components/schemas/PhoneNumber"
         receiver:
-          type: string
-          examples: ["+15550200"]
+          $ref: "#/components/schemas/PhoneNumber"
         started_at:
           type: string
-          description: ISO 8601 date-time.
+          format: date-time
+          description: ISO 8601 date-time with a zone (or a plain date, midnight UTC).
           examples: ["2026-11-23T09:30:00Z"]
         private:
           type: boolean
