@@ -5,6 +5,8 @@ public struct MP3FrameHeader: Sendable, Equatable {
     public var channels: Int
     /// Bytes from this header to the next.
     public var frameLength: Int
+    /// Audio frames (samples per channel) this frame decodes to: 1152 (MPEG 1) or 576.
+    public var samplesPerFrame: Int
 
     private static let bitrates: [[Int]] = [
         // MPEG 1 layer III, then MPEG 2/2.5 layer III (kbit/s by index 1...14).
@@ -26,6 +28,7 @@ public struct MP3FrameHeader: Sendable, Equatable {
         self.channels = (b3 >> 6) == 3 ? 1 : 2
         let padding = Int((b2 >> 1) & 0x1)
         self.frameLength = (isMPEG1 ? 144 : 72) * bitrate / self.sampleRate + padding
+        self.samplesPerFrame = isMPEG1 ? 1152 : 576
     }
 
     /// Where the audio starts: after any ID3v2 tag, the first frame header that is followed

@@ -46,6 +46,9 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds a live session whose connection dropped without stop waits for a resume; 0 ends it at once. (env: CALLSTREAM_RESUME_WINDOW)")
     var resumeWindow: Double = 30
 
+    @Option(help: "Longest recording in minutes: a longer upload is refused (413), a live session is stopped there and its first minutes kept; default: no limit. (env: CALLSTREAM_MAX_RECORDING_MINUTES)")
+    var maxRecordingMinutes: Double?
+
     @Option(help: "Delete calls that started more than this many days ago (in the background, in small batches); default: keep all. (env: CALLSTREAM_RETENTION_DAYS)")
     var retentionDays: Double?
 
@@ -87,6 +90,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--request-body-timeout", "CALLSTREAM_REQUEST_BODY_TIMEOUT"),
         ("--analysis-timeout", "CALLSTREAM_ANALYSIS_TIMEOUT"),
         ("--resume-window", "CALLSTREAM_RESUME_WINDOW"),
+        ("--max-recording-minutes", "CALLSTREAM_MAX_RECORDING_MINUTES"),
         ("--retention-days", "CALLSTREAM_RETENTION_DAYS"),
         ("--retention-interval", "CALLSTREAM_RETENTION_INTERVAL"),
         ("--silence-threshold-db", "CALLSTREAM_SILENCE_THRESHOLD_DB"),
@@ -129,6 +133,9 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard (-200...0).contains(self.silenceThresholdDb) else { throw ValidationError("--silence-threshold-db must be -200...0") }
         guard self.analysisTimeout > 0 else { throw ValidationError("--analysis-timeout must be > 0") }
         guard (0...86_400).contains(self.resumeWindow) else { throw ValidationError("--resume-window must be 0...86400") }
+        if let minutes = self.maxRecordingMinutes, !(minutes > 0 && minutes <= 100_000) {
+            throw ValidationError("--max-recording-minutes must be > 0 and at most 100000")
+        }
         if let retentionDays = self.retentionDays, !(retentionDays > 0 && retentionDays <= 36_500) {
             throw ValidationError("--retention-days must be > 0 and at most 36500")
         }

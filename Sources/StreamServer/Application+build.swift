@@ -55,6 +55,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     var sessionSettings = LiveSessions.Settings()
     sessionSettings.resumeWindow = .milliseconds(Int64(arguments.resumeWindow * 1000))
     sessionSettings.retainedAnswers = arguments.maxInFlight
+    sessionSettings.maxRecordingSeconds = arguments.maxRecordingMinutes.map { $0 * 60 }
     let sessions = LiveSessions(settings: sessionSettings, streams: streams, repository: repository, files: files, analyses: analyses, logger: logger)
 
     let deleter = CallDeleter(repository: repository, files: files, sessions: sessions)
@@ -76,7 +77,8 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         maxUploadBytes: arguments.maxUploadBytes,
         analyses: analyses,
         transcribeSeconds: analysisSettings.transcribeSeconds,
-        deleter: deleter
+        deleter: deleter,
+        maxRecordingSeconds: arguments.maxRecordingMinutes.map { $0 * 60 }
     ).addRoutes(to: router)
     LiveStreamRoutes(streams: streams).addRoutes(to: router)
     MetricsController(metrics: metrics, streams: streams, sessions: sessions, workers: workers, repository: repository).addRoutes(to: router)

@@ -158,3 +158,53 @@ import Testing
         await second.stop()
     }
 }
+
+/// `--max-recording-minutes`.
+@Suite struct RecordingLimitTests {
+    @Test func anUploadOverTheLimitIsRefusedWhatEverItsFormat() async throws {
+        // 0.25 minutes = 15 s; the test files are 30 s long.
+        try await withServer(arguments: ["--max-recording-minutes", "0.25"]) { server in
+            for name in ["call30_8k.wav", "call30.mp3"] {
+                let call = try await CallAPITests.createCall(server)
+                let refused = try await CallAPITests.upload(server, call: call, filename: name, content: try CallAPITests.audio(name))
+                #expect(refused.status == 413, "\(name)")
+                #expect(refused.errorCode == "recording_too_long", "\(name)")
+                #expect(try await server.request("GET", "/calls/\(call)").json["recording"] is NSNull)
+            }
+            #expect(CallAPITests.storedFiles(server).isEmpty)
+            // 10 s of the same file is within the limit.
+            var wav = [UInt8](try CallAPITests.audio("call30_8k.wav").prefix(44 + 10 * 16000))
+            wav.replaceSubrange(40..<44, with: withUnsafeBytes(of: UInt32(10 * 16000).littleEndian, Array.init))
+            let call = try await CallAPITests.createCall(server)
+            #expect(try await CallAPITests.upload(server, call: call, filename: "short.wav", content: Data(wav)).status == 202)
+        }
+    }
+
+    @Test func aSessionIsStoppedAtTheLimitAndKeepsExactlyThatMuch() async throws {
+        // 0.05 minutes = 3 s of the 30 s file, streamed as 100 ms chunks.
+        try await withServer(arguments: ["--max-recording-minutes", "0.05"]) { server in
+            let pcm = try TestPCM.load("call30_8k.wav")
+            let (started, session, close) = try await LiveSessionTests.stream(
+                server,
+                start: LiveSessionTests.start(codec: "pcm_s16le", pcm),
+                chunks: pcm.pcmChunks(ms: 100)
+            )
+            let call = try #require(started.callID)
+            let stopped = try #require(session.stopped)
+            #expect(stopped.durationSec == 3.0)
+            #expect(close == .normalClosure)
+            #expect(session.errors.contains { $0.error?.code == "recording_too_long" && $0.seq == nil }, "the limit is announced")
+            // Every acked chunk got exactly one answer, and nothing past the limit was acked after it.
+            let answered = session.transcripts.compactMap(\.seq) + session.errors.compactMap(\.seq)
+            #expect(answered.sorted() == session.acks)
+            #expect(stopped.chunks == session.acks.count)
+            #expect(session.acks.count < 300)
+
+            let settled = try await CallAPITests.settled(server, call: call)
+            #expect(settled["status"] as? String == "ready")
+            #expect((settled["recording"] as? [String: Any])?["duration_sec"] as? Double == 3.0)
+            let download = try await LiveSessionTests.download(server, call: call)
+            #expect(download.samples == Array(pcm.samples.prefix(3 * 8000)))
+        }
+    }
+}

@@ -15,6 +15,8 @@ struct CallController<Context: RequestContext>: Sendable {
     /// How much of an upload's opening the analysis transcribes.
     let transcribeSeconds: Int
     let deleter: CallDeleter
+    /// `--max-recording-minutes` in seconds: a longer upload is refused with 413.
+    var maxRecordingSeconds: Double?
     var idempotency: IdempotencyKeys { IdempotencyKeys(repository: self.repository) }
 
     func addRoutes(to router: Router<Context>) {
@@ -175,6 +177,19 @@ struct CallController<Context: RequestContext>: Sendable {
                 throw APIError(.unprocessableContent, code: "invalid_audio", message: "the file is not a WAV (PCM or float, 1-8 channels) or MP3 we can decode")
             }
             let format: AudioFileFormat = kind == .wav ? .wav : .mp3
+            if let limit = self.maxRecordingSeconds {
+                let size = Int(file.size)
+                let seconds = try await NIOThreadPool.singleton.runIfActive {
+                    try AudioDuration.seconds(read: { offset, count in try file.read(offset: offset, count: count) }, size: size, atMost: limit)
+                }
+                if let seconds, seconds > limit {
+                    throw APIError(
+                        .contentTooLarge,
+                        code: "recording_too_long",
+                        message: "the recording is longer than \(RecordingLimit.minutesText(limit)) minutes (--max-recording-minutes)"
+                    )
+                }
+            }
             let now = Timestamp.now
             let id = UUID()
             let storedPath = self.files.relativePath(id: id, format: format)

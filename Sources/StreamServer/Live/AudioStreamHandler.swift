@@ -212,7 +212,12 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         case .session(_, stopping: true):
             return self.sendError("session_stopping", "no audio after stop: the session is finishing")
         case .session(let session, stopping: false):
-            seq = session.submit(audio, receivedAt: receivedAt)
+            guard let submitted = session.submit(audio, receivedAt: receivedAt) else {
+                // The server stopped the session (its length limit).
+                self.mode = .session(session, stopping: true)
+                return self.sendError("session_stopping", "no audio after stop: the session is finishing")
+            }
+            seq = submitted
         case .starting:
             preconditionFailure("messages wait in the backlog while a session starts")
         }

@@ -56,6 +56,8 @@ final class LiveSession: Sendable {
         var retained = CircularBuffer<Answer>()
         /// `stop` arrived (a resumed connection gets `stopped` once everything is answered).
         var stopRequested = false
+        /// The audio reached `--max-recording-minutes`: later chunks are answered, not kept.
+        var limitReached = false
         /// The `stopped` message, once sent: a client whose connection dropped before it
         /// arrived resumes (within the window) and gets it again.
         var stopped: ByteBuffer?
@@ -124,10 +126,12 @@ final class LiveSession: Sendable {
         self.state.withLockedValue { ($0.inFlightSizes.count, $0.inFlightBytes) }
     }
 
-    /// One binary message from the attached connection, received at `receivedAt`; returns its seq.
-    func submit(_ audio: ByteBuffer, receivedAt: NIODeadline) -> UInt64 {
+    /// One binary message from the attached connection, received at `receivedAt`; returns its
+    /// seq, or nil when the session is stopping (it reached `--max-recording-minutes`).
+    func submit(_ audio: ByteBuffer, receivedAt: NIODeadline) -> UInt64? {
         let size = audio.readableBytes
-        let seq = self.state.withLockedValue { state in
+        let seq = self.state.withLockedValue { state -> UInt64? in
+            guard !state.stopRequested else { return nil }
             state.lastSeq += 1
             state.chunks += 1
             state.bytes += Int64(size)
@@ -135,6 +139,7 @@ final class LiveSession: Sendable {
             state.inFlightBytes += size
             return state.lastSeq
         }
+        guard let seq else { return nil }
         // Only the attached handler submits, one message at a time: the worker sees seq order.
         self.worker.submit(clientID: self.clientID, seq: seq, audio: audio, format: self.format)
         return seq
@@ -149,10 +154,24 @@ final class LiveSession: Sendable {
             if let answered { state.inFlightBytes -= answered.size }
             state.lastAnswered = result.seq
             var json: ByteBuffer
+            var notice: ByteBuffer?
             switch result.outcome {
-            case .decoded(let text, let pcm):
+            case .decoded(_, _) where state.limitReached:
+                // Past --max-recording-minutes: acked before the limit was seen, not kept.
+                state.errors += 1
+                json = Self.answerBuffer(for: "")
+                json.writeErrorJSON(code: "recording_too_long", message: "this chunk is past the recording's length limit and was not kept", seq: result.seq)
+            case .decoded(let text, var pcm):
                 json = Self.answerBuffer(for: text)
                 let startMs = self.format.milliseconds(frames: state.frames)
+                if let limit = self.owner.settings.maxRecordingSeconds {
+                    let limitFrames = Int64(limit * Double(self.format.sampleRate))
+                    let frames = Int64(pcm.readableBytes / self.format.pcmFrameBytes)
+                    if state.frames + frames >= limitFrames {
+                        pcm = pcm.getSlice(at: pcm.readerIndex, length: Int(limitFrames - state.frames) * self.format.pcmFrameBytes) ?? pcm
+                        notice = self.reachedLimit(&state, seconds: limit)
+                    }
+                }
                 state.frames += Int64(pcm.readableBytes / self.format.pcmFrameBytes)
                 let endMs = self.format.milliseconds(frames: state.frames)
                 self.file?.append(pcm)
@@ -170,17 +189,23 @@ final class LiveSession: Sendable {
                 json = Self.answerBuffer(for: code + message)
                 json.writeErrorJSON(code: code, message: message, seq: result.seq)
             }
-            state.retained.append(Answer(seq: result.seq, endMs: self.format.milliseconds(frames: state.frames), json: json))
+            let endMs = self.format.milliseconds(frames: state.frames)
+            state.retained.append(Answer(seq: result.seq, endMs: endMs, json: json))
+            var messages = [json]
+            if let notice {
+                state.retained.append(Answer(seq: result.seq, endMs: endMs, json: notice))
+                messages.append(notice)
+            }
             self.trimRetained(&state)
             let allAnswered = state.inFlightSizes.isEmpty
             switch state.phase {
             case .attached(let connection):
-                return Delivery(connection: connection, messages: [json], closeAfter: false, receivedAt: answered?.receivedAt)
+                return Delivery(connection: connection, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt)
             case .stopping(let connection):
-                guard allAnswered else { return Delivery(connection: connection, messages: [json], closeAfter: false, receivedAt: answered?.receivedAt) }
+                guard allAnswered else { return Delivery(connection: connection, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt) }
                 state.phase = .ended
                 ended = true
-                return Delivery(connection: connection, messages: [json, self.stoppedJSON(&state)], closeAfter: true, receivedAt: answered?.receivedAt)
+                return Delivery(connection: connection, messages: messages + [self.stoppedJSON(&state)], closeAfter: true, receivedAt: answered?.receivedAt)
             case .closing:
                 if allAnswered {
                     state.phase = .ended
@@ -299,6 +324,21 @@ final class LiveSession: Sendable {
         }
         if ended { self.owner.finalise(self) }
         return result
+    }
+
+    /// The session's audio reached `--max-recording-minutes`: it stops as if the client had
+    /// sent `stop` (no more audio is taken; `stopped` follows the last answer). Returns the
+    /// error message that says so.
+    private func reachedLimit(_ state: inout State, seconds: Double) -> ByteBuffer {
+        state.limitReached = true
+        state.stopRequested = true
+        if case .attached(let connection) = state.phase { state.phase = .stopping(connection) }
+        var notice = ByteBuffer()
+        notice.writeErrorJSON(
+            code: "recording_too_long",
+            message: "the session reached the \(RecordingLimit.minutesText(seconds))-minute limit (--max-recording-minutes): that much is kept and analysed, the session stops"
+        )
+        return notice
     }
 
     /// Keeps the answers to the last `retainedAudio` of audio, and at least `retainedAnswers`

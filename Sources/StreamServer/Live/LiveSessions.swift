@@ -24,6 +24,9 @@ final class LiveSessions: Service, Sendable {
         /// (`--max-in-flight`), so every answer that arrives while detached is kept.
         var retainedAudio: TimeAmount = .seconds(10)
         var retainedAnswers = 64
+        /// `--max-recording-minutes` in seconds: a session is stopped once it has streamed this
+        /// much audio, and keeps exactly that much.
+        var maxRecordingSeconds: Double?
         var audioFlushInterval: Duration = .seconds(1)
         /// Segments gathered this long go to SQLite in one transaction (each flush touches
         /// about one page per live call, so fewer, larger flushes cost much less).
