@@ -184,11 +184,16 @@ import Testing
         // 0.05 minutes = 3 s of the 30 s file, streamed as 100 ms chunks.
         try await withServer(arguments: ["--max-recording-minutes", "0.05"]) { server in
             let pcm = try TestPCM.load("call30_8k.wav")
-            let (started, session, close) = try await LiveSessionTests.stream(
-                server,
-                start: LiveSessionTests.start(codec: "pcm_s16le", pcm),
-                chunks: pcm.pcmChunks(ms: 100)
-            )
+            var socket = try await TestWebSocket.connect(port: server.port)
+            let started = try #require(try await socket.control(LiveSessionTests.start(codec: "pcm_s16le", pcm)))
+            // The server closes after `stopped`, maybe while chunks are still being sent.
+            for chunk in pcm.pcmChunks(ms: 100) {
+                do { try await socket.sendChunk(chunk) } catch { break }
+            }
+            try? await socket.sendText(#"{"type":"stop"}"#)
+            var session = SessionTranscript()
+            try await socket.collect(into: &session)
+            let close = try await socket.waitForClose()
             let call = try #require(started.callID)
             let stopped = try #require(session.stopped)
             #expect(stopped.durationSec == 3.0)
