@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev
 
-.PHONY: setup run build release test contract bench bench-pipeline bench-upload bench-sessions format clean
+.PHONY: setup run build release test lint smoke contract bench bench-pipeline bench-upload bench-sessions format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -23,9 +23,13 @@ release: setup
 run: release
 	.build/release/stream-server
 
-test: setup
+test: setup lint
 	$(SWIFT) test
 	scripts/contract-test.sh
+	scripts/smoke.sh --debug
+
+smoke: release
+	scripts/smoke.sh
 
 contract: build
 	scripts/contract-test.sh
@@ -44,6 +48,10 @@ bench-sessions: setup
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+# The checked-in .swift-format configuration; any finding fails.
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
 
 clean:
 	rm -rf .build

@@ -10,8 +10,9 @@ out=Sources/StreamServer/Ops/OpenAPIDocument.swift
   echo ''
   echo 'enum OpenAPIDocument {'
   echo '    static let yaml = #"""'
-  cat openapi.yaml
-  echo '"""#'
+  # Indented as swift-format leaves it (blank lines stay empty); Swift strips the indentation.
+  sed -e 's/^\(.\)/        \1/' openapi.yaml
+  echo '        """#'
   echo '}'
 } > "$out"
 echo "wrote $out"

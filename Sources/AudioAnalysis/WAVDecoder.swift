@@ -83,7 +83,9 @@ public struct WAVDecoder {
             for frame in 0..<frames {
                 var sum: Float = 0
                 for channel in 0..<channels {
-                    sum += Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 4, as: UInt32.self)))
+                    sum += Float(
+                        bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 4, as: UInt32.self))
+                    )
                 }
                 mono[frame] = sum * scale
             }
@@ -91,7 +93,9 @@ public struct WAVDecoder {
             for frame in 0..<frames {
                 var sum: Double = 0
                 for channel in 0..<channels {
-                    sum += Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 8, as: UInt64.self)))
+                    sum += Double(
+                        bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 8, as: UInt64.self))
+                    )
                 }
                 mono[frame] = Float(sum) * scale
             }

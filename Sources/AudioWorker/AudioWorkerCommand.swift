@@ -2,7 +2,7 @@ import ArgumentParser
 import Protocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `audio-worker`: a child process of `stream-server`, speaking the pipe protocol on
@@ -31,7 +31,14 @@ struct AudioWorkerCommand: ParsableCommand {
 
     func run() throws {
         if let path = self.analyse {
-            let job = AnalysisJob(jobID: 0, recordingID: "cli", path: path, minSilenceMs: self.minSilenceMs, silenceThresholdDBFS: self.silenceThresholdDb, transcribeSeconds: 20)
+            let job = AnalysisJob(
+                jobID: 0,
+                recordingID: "cli",
+                path: path,
+                minSilenceMs: self.minSilenceMs,
+                silenceThresholdDBFS: self.silenceThresholdDb,
+                transcribeSeconds: 20
+            )
             let started = ContinuousClock.now
             let result = try RecordingAnalyzer(transcriber: MockRecordingTranscriber()).analyse(job)
             let seconds = (ContinuousClock.now - started).seconds

@@ -1,7 +1,7 @@
 import NIOCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Blocking reads and writes on the worker's stdin/stdout. The C `stdin`/`stdout` globals are

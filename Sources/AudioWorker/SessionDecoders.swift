@@ -27,12 +27,20 @@ struct SessionDecoders {
         switch format.codec {
         case .pcmS16LE:
             guard audio.readableBytes % (2 * channels) == 0 else {
-                throw Failure(code: "invalid_chunk", message: "a pcm_s16le chunk must be a whole number of frames (\(2 * channels) bytes each); this one has \(audio.readableBytes) bytes")
+                throw Failure(
+                    code: "invalid_chunk",
+                    message:
+                        "a pcm_s16le chunk must be a whole number of frames (\(2 * channels) bytes each); this one has \(audio.readableBytes) bytes"
+                )
             }
-            // Already PCM: the server records the chunk it holds; no copy goes back.
+        // Already PCM: the server records the chunk it holds; no copy goes back.
         case .mulaw, .alaw:
             guard audio.readableBytes % channels == 0 else {
-                throw Failure(code: "invalid_chunk", message: "a \(format.codec.name) chunk must be a whole number of frames (\(channels) bytes each); this one has \(audio.readableBytes) bytes")
+                throw Failure(
+                    code: "invalid_chunk",
+                    message:
+                        "a \(format.codec.name) chunk must be a whole number of frames (\(channels) bytes each); this one has \(audio.readableBytes) bytes"
+                )
             }
             let table = format.codec == .mulaw ? G711.mulawToLinear : G711.alawToLinear
             pcm.reserveCapacity(minimumWritableBytes: audio.readableBytes * 2)
@@ -66,7 +74,10 @@ struct SessionDecoders {
             self.opus[clientID] = decoder
             return decoder
         } catch {
-            throw Failure(code: "invalid_audio", message: "cannot decode Opus at \(format.sampleRate) Hz, \(format.channels) channels (libopus: \(error))")
+            throw Failure(
+                code: "invalid_audio",
+                message: "cannot decode Opus at \(format.sampleRate) Hz, \(format.channels) channels (libopus: \(error))"
+            )
         }
     }
 }

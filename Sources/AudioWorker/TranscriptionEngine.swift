@@ -2,7 +2,7 @@ import NIOCore
 import Protocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Turns one chunk of a live stream into text. Engines may keep per-stream state: a stream's

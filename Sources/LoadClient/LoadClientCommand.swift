@@ -3,7 +3,7 @@ import Foundation
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `load-client`: opens N WebSocket streams, sends M chunks on each, checks every ack and
@@ -52,7 +52,9 @@ struct LoadClientCommand: AsyncParsableCommand {
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
-    @Option(help: "Stream this 16-bit PCM WAV file as a started session on every connection (real-time pace; --rate-ms 0: as fast as --in-flight allows).")
+    @Option(
+        help: "Stream this 16-bit PCM WAV file as a started session on every connection (real-time pace; --rate-ms 0: as fast as --in-flight allows)."
+    )
     var wav: String?
 
     @Option(help: "With --wav: pcm_s16le, mulaw, alaw or opus (encoded by the load client).")
@@ -75,7 +77,9 @@ struct LoadClientCommand: AsyncParsableCommand {
         guard self.messages >= 0, self.chunkBytes >= 1, self.inFlight >= 1, self.rateMs >= 0 else {
             throw ValidationError("--messages, --chunk-bytes, --in-flight and --rate-ms must be positive")
         }
-        guard ["pcm_s16le", "mulaw", "alaw", "opus"].contains(self.codec) else { throw ValidationError("--codec must be pcm_s16le, mulaw, alaw or opus") }
+        guard ["pcm_s16le", "mulaw", "alaw", "opus"].contains(self.codec) else {
+            throw ValidationError("--codec must be pcm_s16le, mulaw, alaw or opus")
+        }
         guard self.chunkMs >= 1, self.dropAfterS >= 0 else { throw ValidationError("--chunk-ms must be at least 1 and --drop-after-s not negative") }
     }
 

@@ -123,7 +123,8 @@ struct LoadReport: Encodable {
         self.resumes = result.outcomes.reduce(0) { $0 + $1.resumes }
         // Closing early counts only when a stream still owed replies: an idle hold may end any way.
         let lost = self.missingAcks + self.missingTranscripts
-        self.ok = result.failed == 0 && counts.violations == 0 && lost == 0
+        self.ok =
+            result.failed == 0 && counts.violations == 0 && lost == 0
             && result.opened == configuration.clients
     }
 

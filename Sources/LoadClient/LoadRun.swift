@@ -113,7 +113,9 @@ struct LoadRun {
         let deadline = ContinuousClock.now + .milliseconds(Int64((sendTime + self.configuration.timeoutSeconds) * 1000))
         for (future, channel) in streams {
             let remaining = deadline - ContinuousClock.now
-            let timeout = channel.eventLoop.scheduleTask(in: .nanoseconds(max(Int64(remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000), 0))) {
+            let timeout = channel.eventLoop.scheduleTask(
+                in: .nanoseconds(max(Int64(remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000), 0))
+            ) {
                 channel.pipeline.fireUserInboundEventTriggered(FinishStreaming())
             }
             if let outcome = try? await future.get() {
@@ -154,4 +156,3 @@ struct LoadRun {
 /// User events that drive a connected stream.
 struct StartStreaming {}
 struct FinishStreaming {}
-

@@ -56,7 +56,9 @@ struct SessionAudio: Sendable {
         guard let data, bits == 16, (1...2).contains(channels), rate > 0 else {
             throw Failure(description: "\(path) must be a 16-bit PCM WAV with 1 or 2 channels")
         }
-        let samples = stride(from: data.startIndex, to: data.endIndex - 1, by: 2).map { Int16(bitPattern: UInt16(data[$0]) | UInt16(data[$0 + 1]) << 8) }
+        let samples = stride(from: data.startIndex, to: data.endIndex - 1, by: 2).map {
+            Int16(bitPattern: UInt16(data[$0]) | UInt16(data[$0 + 1]) << 8)
+        }
         let step = rate * chunkMs / 1000 * channels
         guard step > 0 else { throw Failure(description: "--chunk-ms is too short for \(rate) Hz") }
         var chunks: [[UInt8]] = []

@@ -51,7 +51,10 @@ final class SessionStream: @unchecked Sendable {
     func run() async throws {
         try await self.connect()
         self.eventLoop.execute {
-            self.sendControl(["\"type\":\"start\"", "\"codec\":\"\(self.audio.codec)\"", "\"sample_rate\":\(self.audio.sampleRate)", "\"channels\":\(self.audio.channels)", "\"record\":\(self.configuration.record)"])
+            self.sendControl([
+                "\"type\":\"start\"", "\"codec\":\"\(self.audio.codec)\"", "\"sample_rate\":\(self.audio.sampleRate)",
+                "\"channels\":\(self.audio.channels)", "\"record\":\(self.configuration.record)",
+            ])
         }
     }
 
@@ -193,7 +196,9 @@ final class SessionStream: @unchecked Sendable {
             if message.chunks != self.audio.chunks.count || message.bytes != self.audio.totalBytes || message.errors != 0
                 || abs((message.durationSec ?? -1) - expectedDuration) > 0.001
             {
-                self.note("stopped says \(message.chunks ?? -1) chunks, \(message.bytes ?? -1) bytes, \(message.durationSec ?? -1) s, \(message.errors ?? -1) errors")
+                self.note(
+                    "stopped says \(message.chunks ?? -1) chunks, \(message.bytes ?? -1) bytes, \(message.durationSec ?? -1) s, \(message.errors ?? -1) errors"
+                )
                 self.outcome.counts.unexpected += 1
             }
         default:
@@ -297,7 +302,10 @@ final class SessionFrameHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
         if frame.opcode == .ping {
-            context.writeAndFlush(Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)), promise: nil)
+            context.writeAndFlush(
+                Self.wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.unmaskedData)),
+                promise: nil
+            )
             return
         }
         self.stream.received(frame, on: context.channel)

@@ -114,7 +114,11 @@ public struct PipeFrameDecoder: Sendable {
                 silences.append(.init(startMs: start, endMs: end))
             }
             let text = body.readString(length: body.readableBytes)!
-            let timings = AnalysisResult.Timings(decode: Double(bitPattern: decode), silence: Double(bitPattern: silence), transcribe: Double(bitPattern: transcribe))
+            let timings = AnalysisResult.Timings(
+                decode: Double(bitPattern: decode),
+                silence: Double(bitPattern: silence),
+                transcribe: Double(bitPattern: transcribe)
+            )
             return .analysis(
                 jobID: jobID,
                 result: AnalysisResult(durationSec: Double(bitPattern: duration), silences: silences, transcription: text, timings: timings)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A process's own CPU time, resident memory and open descriptors, read from the kernel:

@@ -164,7 +164,9 @@ public struct StreamChecker: Sendable {
             }
             if let span = self.spans[index], message.startMs != span.lowerBound || message.endMs != span.upperBound {
                 self.counts.malformed += 1
-                return .violation("transcript \(seq) covers \(message.startMs ?? -1)-\(message.endMs ?? -1) ms, expected \(span.lowerBound)-\(span.upperBound)")
+                return .violation(
+                    "transcript \(seq) covers \(message.startMs ?? -1)-\(message.endMs ?? -1) ms, expected \(span.lowerBound)-\(span.upperBound)"
+                )
             }
             return .transcript(seq: seq)
         case .pong:

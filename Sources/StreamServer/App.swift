@@ -7,7 +7,9 @@ import Logging
 struct StreamServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stream-server",
-        abstract: "CallStream: streaming transcription server for call audio."
+        abstract: "CallStream: streaming transcription server for call audio.",
+        discussion: "Every option can also be set by the environment variable named in its help; a flag on the command line wins.",
+        version: BuildInfo.summary
     )
 
     @Option(help: "Address to listen on. (env: CALLSTREAM_HOST)")
@@ -37,22 +39,38 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Largest recording upload in bytes; larger is refused with 413. (env: CALLSTREAM_MAX_UPLOAD_BYTES)")
     var maxUploadBytes: Int64 = 512 << 20
 
-    @Option(help: "Seconds a client may pause in the middle of a request body (an upload) before the connection is closed. (env: CALLSTREAM_REQUEST_BODY_TIMEOUT)")
+    @Option(
+        help:
+            "Seconds a client may pause in the middle of a request body (an upload) before the connection is closed. (env: CALLSTREAM_REQUEST_BODY_TIMEOUT)"
+    )
     var requestBodyTimeout: Double = 60
 
-    @Option(help: "Seconds a worker may spend on a recording's analysis without finishing one before it is killed and the analysis retried once, then failed. (env: CALLSTREAM_ANALYSIS_TIMEOUT)")
+    @Option(
+        help:
+            "Seconds a worker may spend on a recording's analysis without finishing one before it is killed and the analysis retried once, then failed. (env: CALLSTREAM_ANALYSIS_TIMEOUT)"
+    )
     var analysisTimeout: Double = 600
 
-    @Option(help: "Seconds a live session whose connection dropped without stop waits for a resume; 0 ends it at once. (env: CALLSTREAM_RESUME_WINDOW)")
+    @Option(
+        help: "Seconds a live session whose connection dropped without stop waits for a resume; 0 ends it at once. (env: CALLSTREAM_RESUME_WINDOW)"
+    )
     var resumeWindow: Double = 30
 
-    @Option(help: "Longest recording in minutes: a longer upload is refused (413), a live session is stopped there and its first minutes kept; default: no limit. (env: CALLSTREAM_MAX_RECORDING_MINUTES)")
+    @Option(
+        help:
+            "Longest recording in minutes: a longer upload is refused (413), a live session is stopped there and its first minutes kept; default: no limit. (env: CALLSTREAM_MAX_RECORDING_MINUTES)"
+    )
     var maxRecordingMinutes: Double?
 
-    @Option(help: "Delete calls that started more than this many days ago (in the background, in small batches); default: keep all. (env: CALLSTREAM_RETENTION_DAYS)")
+    @Option(
+        help:
+            "Delete calls that started more than this many days ago (in the background, in small batches); default: keep all. (env: CALLSTREAM_RETENTION_DAYS)"
+    )
     var retentionDays: Double?
 
-    @Option(help: "Seconds between retention passes (expired idempotency keys, and calls with --retention-days). (env: CALLSTREAM_RETENTION_INTERVAL)")
+    @Option(
+        help: "Seconds between retention passes (expired idempotency keys, and calls with --retention-days). (env: CALLSTREAM_RETENTION_INTERVAL)"
+    )
     var retentionInterval: Double = 3600
 
     @Option(help: "Silence analysis: loudness (dBFS) at or below which a window is silent. (env: CALLSTREAM_SILENCE_THRESHOLD_DB)")
@@ -73,7 +91,7 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text or as one JSON object each: text, json. (env: CALLSTREAM_LOG_FORMAT)")
     var logFormat = "text"
 
-    @Flag(help: "Log phone numbers in full instead of masked (+7******4567). (env: CALLSTREAM_LOG_PII=true)")
+    @Flag(help: "Log phone numbers in full instead of masked (+7******4567); default: masked. (env: CALLSTREAM_LOG_PII=true)")
     var logPii = false
 
     /// The environment variable behind each flag, read in this one place.
@@ -102,7 +120,7 @@ struct StreamServerCommand: AsyncParsableCommand {
     ]
     /// Boolean flags: the variable set to `true` or `1` adds the flag.
     static let environmentFlags: [(flag: String, variable: String)] = [
-        ("--log-pii", "CALLSTREAM_LOG_PII"),
+        ("--log-pii", "CALLSTREAM_LOG_PII")
     ]
 
     /// Command-line arguments with a `--flag value` added for every variable that is set and
@@ -121,6 +139,16 @@ struct StreamServerCommand: AsyncParsableCommand {
             if !commandLine.contains(flag) { arguments.append(flag) }
         }
         return arguments
+    }
+
+    /// The variable a bad value came from, when the message names a flag that was not on the
+    /// command line but set by its variable.
+    static func environmentSource(of message: String, commandLine: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        let all = Self.environmentVariables + Self.environmentFlags
+        for (flag, variable) in all where message.contains(flag) && environment[variable] != nil {
+            if !commandLine.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) { return variable }
+        }
+        return nil
     }
 
     func validate() throws {
@@ -144,7 +172,9 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard self.maxUploadBytes >= 1 else { throw ValidationError("--max-upload-bytes must be at least 1") }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
-        guard LogLineHandler.Format(rawValue: self.logFormat) != nil else { throw ValidationError("--log-format must be text or json, not '\(self.logFormat)'") }
+        guard LogLineHandler.Format(rawValue: self.logFormat) != nil else {
+            throw ValidationError("--log-format must be text or json, not '\(self.logFormat)'")
+        }
     }
 
     func run() async throws {

@@ -49,7 +49,14 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     analysisSettings.minSilenceMs = arguments.minSilenceMs
     analysisSettings.silenceThresholdDBFS = arguments.silenceThresholdDb
     let repository = SQLiteCallRepository(database: database)
-    let analyses = RecordingAnalyses(repository: repository, files: files, workers: workers, metrics: metrics, settings: analysisSettings, logger: logger)
+    let analyses = RecordingAnalyses(
+        repository: repository,
+        files: files,
+        workers: workers,
+        metrics: metrics,
+        settings: analysisSettings,
+        logger: logger
+    )
     workers.setAnalysisSink(analyses)
 
     var sessionSettings = LiveSessions.Settings()

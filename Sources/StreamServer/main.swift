@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // A worker that dies leaves a broken pipe; writing to it must be an error, not a signal.
@@ -31,5 +31,13 @@ do {
         try command.run()
     }
 } catch {
-    StreamServerCommand.exit(withError: error)
+    // --help and --version print and exit 0; anything else is one line and exit code 64.
+    let code = StreamServerCommand.exitCode(for: error)
+    guard code != .success else { StreamServerCommand.exit(withError: error) }
+    var message = StreamServerCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+    if let variable = StreamServerCommand.environmentSource(of: message, commandLine: Array(CommandLine.arguments.dropFirst())) {
+        message += " (from \(variable))"
+    }
+    FileHandle.standardError.write(Data("stream-server: \(message)\n".utf8))
+    Foundation.exit(code == .validationFailure ? 64 : code.rawValue)
 }

@@ -25,15 +25,16 @@ import Testing
     }
 
     static func wav(_ encoding: Encoding, rate: Int, samples: [Float]) -> Data {
-        let (tag, channels, bits): (UInt16, Int, Int) = switch encoding {
-        case .pcm8: (1, 1, 8)
-        case .pcm24: (1, 1, 24)
-        case .pcm32: (1, 1, 32)
-        case .float32: (3, 1, 32)
-        case .float64: (3, 1, 64)
-        case .stereo16: (1, 2, 16)
-        case .extensible6x24: (0xFFFE, 6, 24)
-        }
+        let (tag, channels, bits): (UInt16, Int, Int) =
+            switch encoding {
+            case .pcm8: (1, 1, 8)
+            case .pcm24: (1, 1, 24)
+            case .pcm32: (1, 1, 32)
+            case .float32: (3, 1, 32)
+            case .float64: (3, 1, 64)
+            case .stereo16: (1, 2, 16)
+            case .extensible6x24: (0xFFFE, 6, 24)
+            }
         var data = Data()
         for sample in samples {
             for _ in 0..<channels {

@@ -60,7 +60,10 @@ struct MultipartReaderTests {
 
     /// Every way of cutting the input in two, and byte by byte, gives the same result.
     @Test func anySplitOfTheInputGivesTheSameParts() throws {
-        let input = form([(headers: "Content-Disposition: form-data; name=\"file\"; filename=\"x.mp3\"", body: Self.trickyBody)], preamble: "ignored\r\n")
+        let input = form(
+            [(headers: "Content-Disposition: form-data; name=\"file\"; filename=\"x.mp3\"", body: Self.trickyBody)],
+            preamble: "ignored\r\n"
+        )
         let whole = try parse(input)
         #expect(whole.parts.first?.body == Self.trickyBody)
         for cut in 0...input.count {

@@ -11,13 +11,39 @@ import Testing
         .error(clientID: 3, seq: 9, code: "transcription_failed", message: "engine said no"),
         .ready(engine: "mock"),
         .shutdown,
-        .analyse(AnalysisJob(jobID: 42, recordingID: "9f1c", path: "/data/recordings/9f1c.wav", minSilenceMs: 500, silenceThresholdDBFS: -40.5, transcribeSeconds: 20)),
-        .analysis(jobID: 42, result: AnalysisResult(durationSec: 30.000_062_5, silences: [.init(startMs: 0, endMs: 1043), .init(startMs: 25_636, endMs: .max)], transcription: "ünï")),
+        .analyse(
+            AnalysisJob(
+                jobID: 42,
+                recordingID: "9f1c",
+                path: "/data/recordings/9f1c.wav",
+                minSilenceMs: 500,
+                silenceThresholdDBFS: -40.5,
+                transcribeSeconds: 20
+            )
+        ),
+        .analysis(
+            jobID: 42,
+            result: AnalysisResult(
+                durationSec: 30.000_062_5,
+                silences: [.init(startMs: 0, endMs: 1043), .init(startMs: 25_636, endMs: .max)],
+                transcription: "ünï"
+            )
+        ),
         .analysis(jobID: 43, result: AnalysisResult(durationSec: 0, silences: [], transcription: "")),
-        .analysis(jobID: 44, result: AnalysisResult(durationSec: 2, silences: [], transcription: "x", timings: .init(decode: 0.25, silence: 0.125, transcribe: 1.5))),
-        .stats(WorkerStats(process: ProcessStats(cpuSeconds: 12.5, residentBytes: 30 << 20, openFDs: 4), chunks: 1_000_000, chunkErrors: 3, analyses: 7)),
+        .analysis(
+            jobID: 44,
+            result: AnalysisResult(durationSec: 2, silences: [], transcription: "x", timings: .init(decode: 0.25, silence: 0.125, transcribe: 1.5))
+        ),
+        .stats(
+            WorkerStats(process: ProcessStats(cpuSeconds: 12.5, residentBytes: 30 << 20, openFDs: 4), chunks: 1_000_000, chunkErrors: 3, analyses: 7)
+        ),
         .analysisFailed(jobID: .max, message: "not a WAV or MP3 file we can decode"),
-        .sessionChunk(clientID: 7, seq: 3, format: StreamFormat(codec: .opus, sampleRate: 48000, channels: 2), audio: ByteBuffer(bytes: [0xFC, 1, 2])),
+        .sessionChunk(
+            clientID: 7,
+            seq: 3,
+            format: StreamFormat(codec: .opus, sampleRate: 48000, channels: 2),
+            audio: ByteBuffer(bytes: [0xFC, 1, 2])
+        ),
         .sessionChunk(clientID: 8, seq: 1, format: StreamFormat(codec: .mulaw, sampleRate: 8000, channels: 1), audio: ByteBuffer()),
         .decoded(clientID: 7, seq: 3, text: "ünï", pcm: ByteBuffer(bytes: [1, 0, 255, 127])),
         .decoded(clientID: 7, seq: 4, text: "", pcm: ByteBuffer()),
@@ -27,7 +53,9 @@ import Testing
     /// A session chunk naming a codec this version does not know is refused, not guessed.
     @Test func aSessionChunkWithAnUnknownCodecIsRejected() {
         var buffer = ByteBuffer()
-        buffer.writePipeFrame(.sessionChunk(clientID: 1, seq: 1, format: StreamFormat(codec: .pcmS16LE, sampleRate: 8000, channels: 1), audio: ByteBuffer()))
+        buffer.writePipeFrame(
+            .sessionChunk(clientID: 1, seq: 1, format: StreamFormat(codec: .pcmS16LE, sampleRate: 8000, channels: 1), audio: ByteBuffer())
+        )
         buffer.setInteger(UInt8(99), at: PipeFrame.headerSize + 16)
         var decoder = PipeFrameDecoder()
         decoder.append(buffer)

@@ -32,7 +32,8 @@ import Testing
     static let rejected: [String] = [
         "", "[]", "42", #""text""#, "{", #"{"type":"ack""#, #"{"type":ack}"#,
         #"{"seq":-1}"#, #"{"seq":1.5}"#, #"{"seq":"1"}"#, #"{"type":1}"#,
-        #"{"type":"pong"} trailing"#, #"{"duration_sec":"30"}"#, #"{"start_ms":1.5}"#, #"{"next_seq":-1}"#, #"{"type":"bad \q escape"}"#, #"{"type":"\ud83d alone"}"#,
+        #"{"type":"pong"} trailing"#, #"{"duration_sec":"30"}"#, #"{"start_ms":1.5}"#, #"{"next_seq":-1}"#, #"{"type":"bad \q escape"}"#,
+        #"{"type":"\ud83d alone"}"#,
         "{\"type\":\"raw\u{01}control\"}", #"{"seq":99999999999999999999999}"#, #"{"a":tru}"#,
     ]
 

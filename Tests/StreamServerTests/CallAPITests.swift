@@ -2,11 +2,11 @@ import Foundation
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The calls and recordings API against a real server with a real SQLite file.
@@ -361,7 +361,8 @@ import Glibc
             let (body, type) = Self.multipart(filename: "a.wav", content: try Self.audio("call30_8k.wav"))
             let fd = try Self.connect(server, receiveTimeoutSeconds: 10)
             defer { close(fd) }
-            let head = "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
+            let head =
+                "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
             try Self.send(fd, Data(head.utf8))
             let interim = Self.receive(fd, until: "\r\n\r\n")
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim)")

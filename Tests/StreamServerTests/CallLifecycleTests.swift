@@ -12,7 +12,9 @@ import Testing
         try await withServer { server in
             let call = try await CallAPITests.createCall(server)
             let other = try await CallAPITests.createCall(server)
-            #expect(try await CallAPITests.upload(server, call: call, filename: "a.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202)
+            #expect(
+                try await CallAPITests.upload(server, call: call, filename: "a.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202
+            )
             _ = try await CallAPITests.settled(server, call: call)
             #expect(try await server.request("GET", "/calls/\(call)/transcript").status == 200)
             #expect(CallAPITests.storedFiles(server).count == 1)
@@ -125,7 +127,10 @@ import Testing
             let badHeaders = ["Content-Type": "application/json", "Idempotency-Key": "create-2"]
             #expect(try await server.request("POST", "/calls", body: bad, headers: badHeaders).errorCode == "invalid_phone")
             #expect(try await server.request("POST", "/calls", body: bad, headers: badHeaders).errorCode == "invalid_phone")
-            #expect(try await server.request("POST", "/calls", body: body, headers: ["Idempotency-Key": "has space"]).errorCode == "invalid_idempotency_key")
+            #expect(
+                try await server.request("POST", "/calls", body: body, headers: ["Idempotency-Key": "has space"]).errorCode
+                    == "invalid_idempotency_key"
+            )
             #expect(try await Self.callCount(server) == 1)
         }
     }

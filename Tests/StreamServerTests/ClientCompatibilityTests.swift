@@ -48,7 +48,10 @@ import Testing
         try await withServer(workers: 2) { server in
             let (status, output) = try await runProcess(
                 Binaries.path("load-client"),
-                ["--url", server.url, "--wav", path, "--codec", codec, "--chunk-ms", "20", "--clients", "4", "--stop", "--drop-after-s", "1.5", "--json"]
+                [
+                    "--url", server.url, "--wav", path, "--codec", codec, "--chunk-ms", "20", "--clients", "4", "--stop", "--drop-after-s", "1.5",
+                    "--json",
+                ]
             )
             #expect(status == 0, "\(output)")
             let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]

@@ -18,7 +18,10 @@ import Testing
 
     @Test func everyRouteIsInTheContract() async throws {
         let file = try String(contentsOf: Self.repository.appendingPathComponent("openapi.yaml"), encoding: .utf8)
-        for route in ["/calls:", "/calls/{id}:", "/calls/{id}/recording:", "/calls/{id}/download:", "/calls/{id}/transcript:", "/healthz:", "/readyz:", "/api/audio/health:", "/metrics:", "/openapi.yaml:"] {
+        for route in [
+            "/calls:", "/calls/{id}:", "/calls/{id}/recording:", "/calls/{id}/download:", "/calls/{id}/transcript:", "/healthz:", "/readyz:",
+            "/api/audio/health:", "/metrics:", "/openapi.yaml:",
+        ] {
             #expect(file.contains("\n  \(route)\n"), "\(route)")
         }
     }

@@ -4,7 +4,7 @@ import Protocol
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Started sessions when things go wrong: bad requests, bad audio, dropped connections,
@@ -136,10 +136,14 @@ import Glibc
                     socket = try await TestWebSocket.connect(port: server.port)
                     // The server may not have seen the old socket close yet: it says
                     // `session_attached` until it has, and the client tries again.
-                    var resumed = try #require(try await socket.control(["type": "resume", "resume_token": token, "last_seq": transcripts.last ?? 0]))
+                    var resumed = try #require(
+                        try await socket.control(["type": "resume", "resume_token": token, "last_seq": transcripts.last ?? 0])
+                    )
                     for _ in 0..<100 where resumed.error?.code == "session_attached" {
                         try await Task.sleep(for: .milliseconds(20))
-                        resumed = try #require(try await socket.control(["type": "resume", "resume_token": token, "last_seq": transcripts.last ?? 0]))
+                        resumed = try #require(
+                            try await socket.control(["type": "resume", "resume_token": token, "last_seq": transcripts.last ?? 0])
+                        )
                     }
                     #expect(resumed.kind == .resumed, "\(resumed)")
                     #expect(resumed.clientID == started.clientID && resumed.callID == started.callID)

@@ -4,7 +4,7 @@ import Protocol
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Started live sessions against the real server, workers and SQLite file: recorded, finalised,
@@ -15,7 +15,9 @@ import Glibc
     }
 
     /// Streams `chunks` in a started session, stops, and returns what came back.
-    static func stream(_ server: TestServer, start: [String: Any], chunks: [[UInt8]]) async throws -> (started: ServerMessage, session: SessionTranscript, close: WebSocketErrorCode?) {
+    static func stream(_ server: TestServer, start: [String: Any], chunks: [[UInt8]]) async throws -> (
+        started: ServerMessage, session: SessionTranscript, close: WebSocketErrorCode?
+    ) {
         var socket = try await TestWebSocket.connect(port: server.port)
         let started = try #require(try await socket.control(start))
         #expect(started.kind == .started, "\(started)")
@@ -46,7 +48,11 @@ import Glibc
         try await withServer { server in
             let pcm = try TestPCM.load("call30.wav")
             let chunks = pcm.pcmChunks(ms: 100)
-            let (started, session, close) = try await Self.stream(server, start: Self.start(codec: "pcm_s16le", pcm, extra: ["caller": "+1 555 010 2030"]), chunks: chunks)
+            let (started, session, close) = try await Self.stream(
+                server,
+                start: Self.start(codec: "pcm_s16le", pcm, extra: ["caller": "+1 555 010 2030"]),
+                chunks: chunks
+            )
             let call = try #require(started.callID)
             #expect(started.resumeToken.map { $0.count >= 32 } == true)
             #expect(session.acks == Array(1...UInt64(chunks.count)))
@@ -124,7 +130,11 @@ import Glibc
             let (started, session, _) = try await Self.stream(server, start: Self.start(codec: "opus", pcm), chunks: packets)
             #expect(session.errors.isEmpty)
             #expect(session.transcripts.count == packets.count)
-            #expect(session.transcripts.enumerated().allSatisfy { $0.element.startMs == Int64($0.offset * 20) && $0.element.endMs == Int64($0.offset * 20 + 20) })
+            #expect(
+                session.transcripts.enumerated().allSatisfy {
+                    $0.element.startMs == Int64($0.offset * 20) && $0.element.endMs == Int64($0.offset * 20 + 20)
+                }
+            )
             #expect(session.stopped?.durationSec == 30)
             let call = try #require(started.callID)
             let settled = try await CallAPITests.settled(server, call: call)

@@ -108,7 +108,9 @@ import Testing
             // A fragmented message that grows past the limit is refused the same way.
             var fragmented = try await TestWebSocket.connect(port: server.port)
             try await fragmented.send(WebSocketFrame(fin: false, opcode: .binary, maskKey: .random(), data: ByteBuffer(repeating: 1, count: 40000)))
-            try await fragmented.send(WebSocketFrame(fin: true, opcode: .continuation, maskKey: .random(), data: ByteBuffer(repeating: 1, count: 40000)))
+            try await fragmented.send(
+                WebSocketFrame(fin: true, opcode: .continuation, maskKey: .random(), data: ByteBuffer(repeating: 1, count: 40000))
+            )
             #expect(try await fragmented.waitForClose() == .messageTooLarge)
             // The other stream is untouched, and a chunk of exactly the limit is fine.
             try await bystander.sendBinary(count: 65536)

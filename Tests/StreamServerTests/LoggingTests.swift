@@ -23,7 +23,12 @@ import Testing
     @Test func jsonLogsCarryTheRequestIdAndMaskPhoneNumbers() async throws {
         try await withServer(arguments: ["--log-format", "json"]) { server in
             let body = CallAPITests.json(["caller": "+79161234567", "receiver": "+15550200", "started_at": "2026-11-23T09:30:00Z"])
-            let created = try await server.request("POST", "/calls", body: body, headers: ["Content-Type": "application/json", "X-Request-Id": "trace-42"])
+            let created = try await server.request(
+                "POST",
+                "/calls",
+                body: body,
+                headers: ["Content-Type": "application/json", "X-Request-Id": "trace-42"]
+            )
             #expect(created.status == 201)
             #expect(created.headers["x-request-id"] == "trace-42")
 

@@ -3,7 +3,7 @@ import Protocol
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A parsed Prometheus text exposition: each sample by its series (`name{labels}` as written).
@@ -104,8 +104,12 @@ enum ExpositionError: Error {
             let after = try await Self.scrape(server)
             #expect(after["callstream_chunks_total"] - before["callstream_chunks_total"] == Double(chunks))
             #expect(after["callstream_chunk_bytes_total"] - before["callstream_chunk_bytes_total"] == Double(chunks * 1000))
-            #expect(after["callstream_results_total{type=\"transcript\"}"] - before["callstream_results_total{type=\"transcript\"}"] == Double(chunks))
-            #expect(after["callstream_ws_connections_total{result=\"accepted\"}"] - before["callstream_ws_connections_total{result=\"accepted\"}"] == 1)
+            #expect(
+                after["callstream_results_total{type=\"transcript\"}"] - before["callstream_results_total{type=\"transcript\"}"] == Double(chunks)
+            )
+            #expect(
+                after["callstream_ws_connections_total{result=\"accepted\"}"] - before["callstream_ws_connections_total{result=\"accepted\"}"] == 1
+            )
             #expect(after["callstream_ack_latency_seconds_count"] - before["callstream_ack_latency_seconds_count"] == Double(chunks))
             #expect(after["callstream_transcript_latency_seconds_count"] - before["callstream_transcript_latency_seconds_count"] == Double(chunks))
             #expect(after["callstream_transcript_latency_seconds_bucket{le=\"+Inf\"}"] == after["callstream_transcript_latency_seconds_count"])
@@ -113,7 +117,9 @@ enum ExpositionError: Error {
             // A plain GET on the stream endpoint is a refused upgrade.
             _ = try await server.get("/api/audio/ws")
             let refused = try await Self.scrape(server)
-            #expect(refused["callstream_ws_connections_total{result=\"rejected\"}"] - after["callstream_ws_connections_total{result=\"rejected\"}"] == 1)
+            #expect(
+                refused["callstream_ws_connections_total{result=\"rejected\"}"] - after["callstream_ws_connections_total{result=\"rejected\"}"] == 1
+            )
         }
     }
 
@@ -127,14 +133,23 @@ enum ExpositionError: Error {
             let after = try await Self.scrape(server)
 
             let upload = "route=\"/calls/{id}/recording\",method=\"POST\",status=\"202\""
-            #expect(after["callstream_http_request_duration_seconds_count{\(upload)}"] - before["callstream_http_request_duration_seconds_count{\(upload)}"] == 1)
+            #expect(
+                after["callstream_http_request_duration_seconds_count{\(upload)}"]
+                    - before["callstream_http_request_duration_seconds_count{\(upload)}"] == 1
+            )
             let create = "route=\"/calls\",method=\"POST\",status=\"201\""
             #expect(after["callstream_http_request_duration_seconds_count{\(create)}"] == 1)
             for stage in ["decode", "silence", "transcribe"] {
-                #expect(after["callstream_pipeline_seconds_count{stage=\"\(stage)\"}"] - before["callstream_pipeline_seconds_count{stage=\"\(stage)\"}"] == 1, "\(stage)")
+                #expect(
+                    after["callstream_pipeline_seconds_count{stage=\"\(stage)\"}"] - before["callstream_pipeline_seconds_count{stage=\"\(stage)\"}"]
+                        == 1,
+                    "\(stage)"
+                )
             }
             #expect(after["callstream_pipeline_seconds_sum{stage=\"decode\"}"] > 0)
-            let seconds = after["callstream_audio_seconds_processed_total{source=\"upload\"}"] - before["callstream_audio_seconds_processed_total{source=\"upload\"}"]
+            let seconds =
+                after["callstream_audio_seconds_processed_total{source=\"upload\"}"]
+                - before["callstream_audio_seconds_processed_total{source=\"upload\"}"]
             #expect(abs(seconds - (try CallAPITests.expectedCall30().duration_sec)) < 0.05)
             #expect(after["callstream_recordings{status=\"ready\"}"] == 1)
             // Raw paths never become labels: the call's id appears nowhere.
@@ -151,7 +166,8 @@ enum ExpositionError: Error {
             kill(pids[0], SIGKILL)
             var after = try await Self.scrape(server)
             for _ in 0..<200 {
-                let restarted = after["callstream_worker_restarts_total{reason=\"crash\"}"] > before["callstream_worker_restarts_total{reason=\"crash\"}"]
+                let restarted =
+                    after["callstream_worker_restarts_total{reason=\"crash\"}"] > before["callstream_worker_restarts_total{reason=\"crash\"}"]
                 if restarted, after["callstream_workers{state=\"up\"}"] == 1 { break }
                 try await Task.sleep(for: .milliseconds(20))
                 after = try await Self.scrape(server)

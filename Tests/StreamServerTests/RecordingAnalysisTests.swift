@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Analyses when workers fail: the server's problem to recover, the call's status to tell.
@@ -41,7 +41,9 @@ import Glibc
             #expect(((failed["recording"] as? [String: Any])?["error"] as? String)?.contains("cannot open") == true)
 
             let other = try await CallAPITests.createCall(server)
-            #expect(try await CallAPITests.upload(server, call: other, filename: "b.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202)
+            #expect(
+                try await CallAPITests.upload(server, call: other, filename: "b.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202
+            )
             #expect(try await CallAPITests.settled(server, call: other)["status"] as? String == "ready")
             #expect(server.workerPIDs() == workers)
         }
@@ -55,7 +57,9 @@ extension RecordingAnalysisTests {
         let server = try await TestServer.start(environment: ["CALLSTREAM_WORKER_CRASH_ON_PATH": ".wav"])
         defer { Task { await server.stop() } }
         let poisoned = try await CallAPITests.createCall(server)
-        #expect(try await CallAPITests.upload(server, call: poisoned, filename: "p.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202)
+        #expect(
+            try await CallAPITests.upload(server, call: poisoned, filename: "p.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202
+        )
         let failed = try await CallAPITests.settled(server, call: poisoned)
         #expect(failed["status"] as? String == "failed")
         #expect(((failed["recording"] as? [String: Any])?["error"] as? String)?.contains("crashed (2 attempts)") == true)

@@ -4,7 +4,7 @@ import Protocol
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite struct ShutdownTests {

@@ -2,10 +2,10 @@ import Foundation
 import NIOConcurrencyHelpers
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The built binaries live beside the test bundle.

@@ -3,7 +3,7 @@ import Protocol
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Workers are separate processes; losing one must cost nothing a client can see.

@@ -174,7 +174,11 @@ struct CallController<Context: RequestContext>: Sendable {
                 try AudioSniffer.sniff { offset, count in try file.read(offset: offset, count: count) }
             }
             guard let kind else {
-                throw APIError(.unprocessableContent, code: "invalid_audio", message: "the file is not a WAV (PCM or float, 1-8 channels) or MP3 we can decode")
+                throw APIError(
+                    .unprocessableContent,
+                    code: "invalid_audio",
+                    message: "the file is not a WAV (PCM or float, 1-8 channels) or MP3 we can decode"
+                )
             }
             let format: AudioFileFormat = kind == .wav ? .wav : .mp3
             if let limit = self.maxRecordingSeconds {
@@ -216,7 +220,9 @@ struct CallController<Context: RequestContext>: Sendable {
             self.analyses.enqueue(recording)
             context.logger.info(
                 "recording uploaded",
-                metadata: ["call_id": "\(existing.call.id.uuidString.lowercased())", "recording": "\(id.uuidString.lowercased())", "bytes": "\(file.size)"]
+                metadata: [
+                    "call_id": "\(existing.call.id.uuidString.lowercased())", "recording": "\(id.uuidString.lowercased())", "bytes": "\(file.size)",
+                ]
             )
             return try RenderedResponse(status: .accepted, json: RecordingJSON(recording: recording, status: attached.call.status))
         } catch {
@@ -269,7 +275,9 @@ struct CallController<Context: RequestContext>: Sendable {
 
     private static var callNotFound: APIError { APIError(.notFound, code: "call_not_found", message: "no call with this id") }
 
-    private static var alreadyRecorded: APIError { APIError(.conflict, code: "recording_already_exists", message: "this call already has a recording") }
+    private static var alreadyRecorded: APIError {
+        APIError(.conflict, code: "recording_already_exists", message: "this call already has a recording")
+    }
 
     private static func apiError(_ error: any Error) -> any Error {
         switch error as? CallRepositoryError {

@@ -145,14 +145,22 @@ enum JSONValue: Decodable, Equatable {
 enum CallFields {
     static func phone(_ fields: [String: JSONValue], _ name: String) throws -> String {
         guard case .string(let text) = fields[name], let number = PhoneNumber.normalise(text) else {
-            throw APIError(.unprocessableContent, code: "invalid_phone", message: "\(name) must be up to 32 digits with an optional leading + (spaces, dashes and brackets are ignored)")
+            throw APIError(
+                .unprocessableContent,
+                code: "invalid_phone",
+                message: "\(name) must be up to 32 digits with an optional leading + (spaces, dashes and brackets are ignored)"
+            )
         }
         return number
     }
 
     static func startedAt(_ fields: [String: JSONValue]) throws -> Timestamp {
         guard case .string(let text) = fields["started_at"], let date = ISO8601.parse(text) else {
-            throw APIError(.unprocessableContent, code: "invalid_date", message: "started_at must be an ISO 8601 date-time, e.g. 2026-11-23T09:30:00Z")
+            throw APIError(
+                .unprocessableContent,
+                code: "invalid_date",
+                message: "started_at must be an ISO 8601 date-time, e.g. 2026-11-23T09:30:00Z"
+            )
         }
         return Timestamp(date)
     }

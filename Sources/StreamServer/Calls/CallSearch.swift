@@ -55,7 +55,11 @@ struct CallSearch: Sendable, Equatable {
     private static func integer(_ parameters: Parameters, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = parameters.get(name) else { return value }
         guard let number = Int(text), range.contains(number) else {
-            throw APIError(.unprocessableContent, code: "invalid_\(name)", message: "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            throw APIError(
+                .unprocessableContent,
+                code: "invalid_\(name)",
+                message: "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)"
+            )
         }
         return number
     }

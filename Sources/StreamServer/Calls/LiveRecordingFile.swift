@@ -6,7 +6,7 @@ import NIOPosix
 import Protocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A live session's recording: a 16-bit PCM WAV under `recordings/`, written while the session

@@ -17,7 +17,11 @@ struct MultipartUpload {
 
     func receive(body: RequestBody, contentType: String?, into file: UploadFile) async throws -> Received {
         guard let contentType, let boundary = Self.boundary(contentType) else {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send the file as multipart/form-data with a field named file")
+            throw APIError(
+                .unsupportedMediaType,
+                code: "unsupported_media_type",
+                message: "send the file as multipart/form-data with a field named file"
+            )
         }
         var reader = MultipartReader(boundary: boundary)
         var filename: String?

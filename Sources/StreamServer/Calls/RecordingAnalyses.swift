@@ -72,7 +72,10 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
             return true
         } catch {
             self.logger.error("cannot repair a live recording", metadata: ["recording": "\(recording.id)", "error": "\(error)"])
-            try? await self.repository.fail(recordingID: recording.id, error: "the server stopped during the live session and its recording could not be recovered: \(error)")
+            try? await self.repository.fail(
+                recordingID: recording.id,
+                error: "the server stopped during the live session and its recording could not be recovered: \(error)"
+            )
             return false
         }
     }

@@ -4,7 +4,7 @@ import NIOCore
 import NIOPosix
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The recordings folder under `--data-dir`: `recordings/<recording id>.<ext>`, and `tmp/` for

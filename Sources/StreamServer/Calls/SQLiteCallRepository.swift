@@ -117,7 +117,8 @@ struct SQLiteCallRepository: CallRepository {
         try await self.database.read { db in
             try Recording.fetchAll(
                 db,
-                sql: "SELECT recordings.* FROM recordings JOIN calls ON calls.id = recordings.call_id WHERE calls.status = ? ORDER BY recordings.created_at",
+                sql:
+                    "SELECT recordings.* FROM recordings JOIN calls ON calls.id = recordings.call_id WHERE calls.status = ? ORDER BY recordings.created_at",
                 arguments: [CallStatus.processing.rawValue]
             )
         }

@@ -160,7 +160,11 @@ final class LiveSession: Sendable {
                 // Past --max-recording-minutes: acked before the limit was seen, not kept.
                 state.errors += 1
                 json = Self.answerBuffer(for: "")
-                json.writeErrorJSON(code: "recording_too_long", message: "this chunk is past the recording's length limit and was not kept", seq: result.seq)
+                json.writeErrorJSON(
+                    code: "recording_too_long",
+                    message: "this chunk is past the recording's length limit and was not kept",
+                    seq: result.seq
+                )
             case .decoded(let text, var pcm):
                 json = Self.answerBuffer(for: text)
                 let startMs = self.format.milliseconds(frames: state.frames)
@@ -202,10 +206,17 @@ final class LiveSession: Sendable {
             case .attached(let connection):
                 return Delivery(connection: connection, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt)
             case .stopping(let connection):
-                guard allAnswered else { return Delivery(connection: connection, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt) }
+                guard allAnswered else {
+                    return Delivery(connection: connection, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt)
+                }
                 state.phase = .ended
                 ended = true
-                return Delivery(connection: connection, messages: messages + [self.stoppedJSON(&state)], closeAfter: true, receivedAt: answered?.receivedAt)
+                return Delivery(
+                    connection: connection,
+                    messages: messages + [self.stoppedJSON(&state)],
+                    closeAfter: true,
+                    receivedAt: answered?.receivedAt
+                )
             case .closing:
                 if allAnswered {
                     state.phase = .ended
@@ -336,7 +347,8 @@ final class LiveSession: Sendable {
         var notice = ByteBuffer()
         notice.writeErrorJSON(
             code: "recording_too_long",
-            message: "the session reached the \(RecordingLimit.minutesText(seconds))-minute limit (--max-recording-minutes): that much is kept and analysed, the session stops"
+            message:
+                "the session reached the \(RecordingLimit.minutesText(seconds))-minute limit (--max-recording-minutes): that much is kept and analysed, the session stops"
         )
         return notice
     }
@@ -368,7 +380,8 @@ final class LiveSession: Sendable {
             return .failure(
                 .init(
                     code: "resume_failed",
-                    message: "the answers after seq \(lastSeq) are no longer held (those to the last \(self.owner.settings.retainedAudio) of audio are kept, from seq \(oldest))"
+                    message:
+                        "the answers after seq \(lastSeq) are no longer held (those to the last \(self.owner.settings.retainedAudio) of audio are kept, from seq \(oldest))"
                 )
             )
         }

@@ -76,13 +76,26 @@ final class LiveSessions: Service, Sendable {
     ) -> EventLoopFuture<Result<LiveSession, SessionRequest.Refusal>> {
         let promise = connection.eventLoop.makePromise(of: Result<LiveSession, SessionRequest.Refusal>.self)
         guard request.record else {
-            promise.succeed(.success(self.open(clientID: clientID, format: request.format, recording: nil, file: nil, worker: worker, connection: connection)))
+            promise.succeed(
+                .success(self.open(clientID: clientID, format: request.format, recording: nil, file: nil, worker: worker, connection: connection))
+            )
             return promise.futureResult
         }
         let queued = self.jobSink.yield {
             do {
                 let (recording, file) = try await self.createRecording(request, eventLoop: worker.eventLoop)
-                promise.succeed(.success(self.open(clientID: clientID, format: request.format, recording: recording, file: file, worker: worker, connection: connection)))
+                promise.succeed(
+                    .success(
+                        self.open(
+                            clientID: clientID,
+                            format: request.format,
+                            recording: recording,
+                            file: file,
+                            worker: worker,
+                            connection: connection
+                        )
+                    )
+                )
             } catch let refusal as SessionRequest.Refusal {
                 promise.succeed(.failure(refusal))
             } catch {
@@ -117,7 +130,8 @@ final class LiveSessions: Service, Sendable {
             createdAt: now,
             updatedAt: now
         )
-        let newCall = request.callID == nil
+        let newCall =
+            request.callID == nil
             ? Call(
                 id: callID,
                 caller: request.caller,
@@ -149,14 +163,24 @@ final class LiveSessions: Service, Sendable {
         worker: WorkerSlot,
         connection: LiveStreams.Connection
     ) -> LiveSession {
-        let session = LiveSession(clientID: clientID, format: format, recording: recording, file: file, worker: worker, connection: connection, owner: self)
+        let session = LiveSession(
+            clientID: clientID,
+            format: format,
+            recording: recording,
+            file: file,
+            worker: worker,
+            connection: connection,
+            owner: self
+        )
         self.byToken.withLockedValue { $0[ResumeToken.key(session.token.digest)] = session }
         self.streams.route(session)
         return session
     }
 
     /// Finds the session a `resume` names and attaches it to `connection`.
-    func resume(_ request: SessionRequest.Resume, connection: LiveStreams.Connection) -> Result<(LiveSession, [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal> {
+    func resume(_ request: SessionRequest.Resume, connection: LiveStreams.Connection) -> Result<
+        (LiveSession, [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal
+    > {
         let digest = ResumeToken.digest(of: request.token)
         guard let session = self.byToken.withLockedValue({ $0[ResumeToken.key(digest)] }), session.token.digest == digest else {
             return .failure(.init(code: "resume_failed", message: "no session to resume with this token (wrong, or its resume window ran out)"))

@@ -109,7 +109,9 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
 }
 
 extension HTTPServerBuilder {
-    static func liveStreams(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, requestBodyTimeout: TimeAmount, logger: Logger) -> HTTPServerBuilder {
+    static func liveStreams(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, requestBodyTimeout: TimeAmount, logger: Logger)
+        -> HTTPServerBuilder
+    {
         .init { responder in
             LiveStreamChannel(
                 responder: { request, writer, channel in

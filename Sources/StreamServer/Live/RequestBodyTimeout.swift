@@ -53,7 +53,10 @@ final class RequestBodyTimeoutHandler: ChannelInboundHandler, RemovableChannelHa
             if due > .now() {
                 handler.arm(context: context, at: due)
             } else {
-                handler.logger.info("closing a connection whose request body stalled", metadata: ["remote": "\(context.channel.remoteAddress?.description ?? "?")"])
+                handler.logger.info(
+                    "closing a connection whose request body stalled",
+                    metadata: ["remote": "\(context.channel.remoteAddress?.description ?? "?")"]
+                )
                 context.close(promise: nil)
             }
         }

@@ -73,7 +73,10 @@ enum SessionRequest {
             guard let id = UUID(uuidString: text) else { throw Refusal(code: "call_not_found", message: "no call with this id") }
             let newCallFields = ["caller", "receiver", "started_at", "private"].filter { fields[$0] != nil }
             guard newCallFields.isEmpty else {
-                throw Refusal(code: "invalid_start", message: "\(newCallFields.joined(separator: ", ")) describe a new call: leave them out with call_id")
+                throw Refusal(
+                    code: "invalid_start",
+                    message: "\(newCallFields.joined(separator: ", ")) describe a new call: leave them out with call_id"
+                )
             }
             guard record else { throw Refusal(code: "invalid_start", message: "call_id needs record: true (the call gets this session's recording)") }
             start.callID = id

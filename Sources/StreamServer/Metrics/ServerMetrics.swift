@@ -60,8 +60,16 @@ final class ServerMetrics: Sendable {
         self.registry = registry
         self.factory = factory
         self.loops = Dictionary(uniqueKeysWithValues: eventLoops.map { (ObjectIdentifier($0), LoopMetrics(eventLoop: $0)) })
-        self.connectionsAccepted = CoreMetrics.Counter(label: "callstream_ws_connections_total", dimensions: [("result", "accepted")], factory: factory)
-        self.connectionsRejected = CoreMetrics.Counter(label: "callstream_ws_connections_total", dimensions: [("result", "rejected")], factory: factory)
+        self.connectionsAccepted = CoreMetrics.Counter(
+            label: "callstream_ws_connections_total",
+            dimensions: [("result", "accepted")],
+            factory: factory
+        )
+        self.connectionsRejected = CoreMetrics.Counter(
+            label: "callstream_ws_connections_total",
+            dimensions: [("result", "rejected")],
+            factory: factory
+        )
         self.restarts = Dictionary(
             uniqueKeysWithValues: RestartReason.allCases.map {
                 ($0, CoreMetrics.Counter(label: "callstream_worker_restarts_total", dimensions: [("reason", $0.rawValue)], factory: factory))
@@ -73,8 +81,16 @@ final class ServerMetrics: Sendable {
             }
         )
         self.audioSeconds = [
-            .upload: CoreMetrics.FloatingPointCounter(label: "callstream_audio_seconds_processed_total", dimensions: [("source", "upload")], factory: factory),
-            .session: CoreMetrics.FloatingPointCounter(label: "callstream_audio_seconds_processed_total", dimensions: [("source", "session")], factory: factory),
+            .upload: CoreMetrics.FloatingPointCounter(
+                label: "callstream_audio_seconds_processed_total",
+                dimensions: [("source", "upload")],
+                factory: factory
+            ),
+            .session: CoreMetrics.FloatingPointCounter(
+                label: "callstream_audio_seconds_processed_total",
+                dimensions: [("source", "session")],
+                factory: factory
+            ),
         ]
     }
 
@@ -117,7 +133,9 @@ final class ServerMetrics: Sendable {
             .increment(by: Int64(stats.chunkErrors &- base.chunkErrors))
         CoreMetrics.Counter(label: "callstream_worker_analyses_total", dimensions: labels, factory: self.factory)
             .increment(by: Int64(stats.analyses &- base.analyses))
-        CoreMetrics.Gauge(label: "callstream_worker_resident_memory_bytes", dimensions: labels, factory: self.factory).record(Double(stats.process.residentBytes))
+        CoreMetrics.Gauge(label: "callstream_worker_resident_memory_bytes", dimensions: labels, factory: self.factory).record(
+            Double(stats.process.residentBytes)
+        )
         CoreMetrics.Gauge(label: "callstream_worker_open_fds", dimensions: labels, factory: self.factory).record(Double(stats.process.openFDs))
     }
 
@@ -196,12 +214,16 @@ final class ServerMetrics: Sendable {
         let factory = self.factory
         CoreMetrics.Gauge(label: "callstream_ws_connections", factory: factory).record(Double(levels.connections))
         CoreMetrics.Gauge(label: "callstream_sessions", dimensions: [("state", "live")], factory: factory).record(Double(levels.liveSessions))
-        CoreMetrics.Gauge(label: "callstream_sessions", dimensions: [("state", "waiting_resume")], factory: factory).record(Double(levels.waitingSessions))
+        CoreMetrics.Gauge(label: "callstream_sessions", dimensions: [("state", "waiting_resume")], factory: factory).record(
+            Double(levels.waitingSessions)
+        )
         CoreMetrics.Gauge(label: "callstream_workers", dimensions: [("state", "up")], factory: factory).record(Double(levels.workersUp))
         CoreMetrics.Gauge(label: "callstream_workers", dimensions: [("state", "starting")], factory: factory).record(Double(levels.workersStarting))
         CoreMetrics.Gauge(label: "callstream_worker_queue_depth", factory: factory).record(Double(levels.queueDepth))
         for status in Set(["processing", "ready", "failed"]).union(levels.recordings.keys) {
-            CoreMetrics.Gauge(label: "callstream_recordings", dimensions: [("status", status)], factory: factory).record(Double(levels.recordings[status] ?? 0))
+            CoreMetrics.Gauge(label: "callstream_recordings", dimensions: [("status", status)], factory: factory).record(
+                Double(levels.recordings[status] ?? 0)
+            )
         }
     }
 }

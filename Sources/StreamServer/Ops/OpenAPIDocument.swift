@@ -2,663 +2,663 @@
 
 enum OpenAPIDocument {
     static let yaml = #"""
-openapi: 3.1.0
-info:
-  title: CallStream
-  version: 0.10.0
-  summary: Streaming transcription server for call audio.
-  description: |
-    The REST API for calls, recordings, transcripts and operations. The live audio stream
-    (`GET /api/audio/ws`, a WebSocket) is not REST and is described message by message in
-    `docs/protocol.md`, with the HTTP errors a request that is not a valid upgrade gets
-    (426 `upgrade_required`, 400 `bad_upgrade`, 503 `shutting_down`).
+        openapi: 3.1.0
+        info:
+          title: CallStream
+          version: 0.10.0
+          summary: Streaming transcription server for call audio.
+          description: |
+            The REST API for calls, recordings, transcripts and operations. The live audio stream
+            (`GET /api/audio/ws`, a WebSocket) is not REST and is described message by message in
+            `docs/protocol.md`, with the HTTP errors a request that is not a valid upgrade gets
+            (426 `upgrade_required`, 400 `bad_upgrade`, 503 `shutting_down`).
 
-    Every error is `{"error":{"code","message"}}` with the status given below. Every response
-    carries `X-Request-Id` (the client's, when it sent a sane one).
-  license:
-    name: MIT
-    identifier: MIT
-servers:
-  - url: http://127.0.0.1:8000
-tags:
-  - name: calls
-  - name: recordings
-  - name: operations
+            Every error is `{"error":{"code","message"}}` with the status given below. Every response
+            carries `X-Request-Id` (the client's, when it sent a sane one).
+          license:
+            name: MIT
+            identifier: MIT
+        servers:
+          - url: http://127.0.0.1:8000
+        tags:
+          - name: calls
+          - name: recordings
+          - name: operations
 
-paths:
-  /calls:
-    post:
-      tags: [calls]
-      operationId: createCall
-      summary: Create a call record.
-      parameters:
-        - $ref: "#/components/parameters/IdempotencyKey"
-      requestBody:
-        required: true
-        content:
-          application/json:
-            schema:
-              $ref: "#/components/schemas/NewCall"
-      responses:
-        "201":
-          description: The call, as stored (numbers normalised, `recording` null).
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/json:
+        paths:
+          /calls:
+            post:
+              tags: [calls]
+              operationId: createCall
+              summary: Create a call record.
+              parameters:
+                - $ref: "#/components/parameters/IdempotencyKey"
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      $ref: "#/components/schemas/NewCall"
+              responses:
+                "201":
+                  description: The call, as stored (numbers normalised, `recording` null).
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/Call"
+                "400":
+                  $ref: "#/components/responses/BadRequest"
+                "413":
+                  $ref: "#/components/responses/ContentTooLarge"
+                "422":
+                  $ref: "#/components/responses/Unprocessable"
+            get:
+              tags: [calls]
+              operationId: searchCalls
+              summary: Find calls, newest first.
+              parameters:
+                - name: query
+                  in: query
+                  description: Substring of the caller's or the receiver's number (separators ignored; at least 2 characters).
+                  schema:
+                    type: string
+                    pattern: "^([ ()\\[\\]-]*[^ ()\\[\\]-]){2}"
+                - name: phone
+                  in: query
+                  description: Caller or receiver equal to this number (normalised as on create).
+                  schema:
+                    $ref: "#/components/schemas/PhoneNumber"
+                - name: from
+                  in: query
+                  description: "`started_at` at or after this ISO 8601 date-time."
+                  schema:
+                    type: string
+                    format: date-time
+                - name: to
+                  in: query
+                  description: "`started_at` before this ISO 8601 date-time."
+                  schema:
+                    type: string
+                    format: date-time
+                - name: status
+                  in: query
+                  schema:
+                    $ref: "#/components/schemas/CallStatus"
+                - name: limit
+                  in: query
+                  schema:
+                    type: integer
+                    minimum: 1
+                    maximum: 200
+                    default: 50
+                - name: offset
+                  in: query
+                  schema:
+                    type: integer
+                    minimum: 0
+                    maximum: 2147483647
+                    default: 0
+              responses:
+                "200":
+                  description: One page of matching calls and how many match in all.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/CallList"
+                "422":
+                  $ref: "#/components/responses/Unprocessable"
+
+          /calls/{id}:
+            parameters:
+              - $ref: "#/components/parameters/CallId"
+            get:
+              tags: [calls]
+              operationId: getCall
+              summary: A call with its recording and analysis.
+              responses:
+                "200":
+                  description: The call.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/Call"
+                "404":
+                  $ref: "#/components/responses/NotFound"
+            delete:
+              tags: [calls]
+              operationId: deleteCall
+              summary: Delete a call, its recording, its transcript and its file.
+              responses:
+                "204":
+                  description: Deleted.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                "404":
+                  $ref: "#/components/responses/NotFound"
+                "409":
+                  $ref: "#/components/responses/Conflict"
+
+          /calls/{id}/recording:
+            parameters:
+              - $ref: "#/components/parameters/CallId"
+            post:
+              tags: [recordings]
+              operationId: uploadRecording
+              summary: Upload the call's recording (WAV or MP3) for analysis.
+              parameters:
+                - $ref: "#/components/parameters/IdempotencyKey"
+              requestBody:
+                required: true
+                content:
+                  multipart/form-data:
+                    schema:
+                      type: object
+                      required: [file]
+                      properties:
+                        file:
+                          type: string
+                          contentMediaType: application/octet-stream
+                          description: The recording; its name must end in .wav or .mp3.
+              responses:
+                "202":
+                  description: Stored; the analysis runs in the background (poll `GET /calls/{id}`).
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/Recording"
+                "400":
+                  $ref: "#/components/responses/BadRequest"
+                "404":
+                  $ref: "#/components/responses/NotFound"
+                "409":
+                  $ref: "#/components/responses/Conflict"
+                "413":
+                  $ref: "#/components/responses/ContentTooLarge"
+                "415":
+                  $ref: "#/components/responses/UnsupportedMediaType"
+                "422":
+                  $ref: "#/components/responses/Unprocessable"
+
+          /calls/{id}/download:
+            parameters:
+              - $ref: "#/components/parameters/CallId"
+            get:
+              tags: [recordings]
+              operationId: downloadRecording
+              summary: The stored recording, byte for byte (single byte ranges supported).
+              parameters:
+                - name: Range
+                  in: header
+                  schema:
+                    type: string
+                    examples: ["bytes=0-1023"]
+              responses:
+                "200":
+                  description: The whole file.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                    Accept-Ranges:
+                      schema:
+                        type: string
+                        const: bytes
+                    Content-Disposition:
+                      schema:
+                        type: string
+                  content:
+                    audio/wav:
+                      schema:
+                        type: string
+                        contentMediaType: audio/wav
+                    audio/mpeg:
+                      schema:
+                        type: string
+                        contentMediaType: audio/mpeg
+                "206":
+                  description: The requested range.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                    Content-Range:
+                      schema:
+                        type: string
+                  content:
+                    audio/wav:
+                      schema:
+                        type: string
+                        contentMediaType: audio/wav
+                    audio/mpeg:
+                      schema:
+                        type: string
+                        contentMediaType: audio/mpeg
+                "403":
+                  $ref: "#/components/responses/Forbidden"
+                "404":
+                  $ref: "#/components/responses/NotFound"
+                "416":
+                  description: The range lies outside the file (`Content-Range` gives its size).
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                    Content-Range:
+                      schema:
+                        type: string
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/Error"
+
+          /calls/{id}/transcript:
+            parameters:
+              - $ref: "#/components/parameters/CallId"
+            get:
+              tags: [recordings]
+              operationId: getTranscript
+              summary: The call's transcript, in order.
+              description: |
+                A live session stores one segment per chunk; an upload's transcript is its analysis's
+                transcription as one segment.
+              responses:
+                "200":
+                  description: The segments.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/Transcript"
+                "403":
+                  $ref: "#/components/responses/Forbidden"
+                "404":
+                  $ref: "#/components/responses/NotFound"
+
+          /api/audio/health:
+            get:
+              tags: [operations]
+              operationId: legacyHealth
+              summary: The original service's health check.
+              responses:
+                "200":
+                  $ref: "#/components/responses/Ok"
+          /healthz:
+            get:
+              tags: [operations]
+              operationId: liveness
+              summary: Liveness probe (the process answers).
+              responses:
+                "200":
+                  $ref: "#/components/responses/Ok"
+          /readyz:
+            get:
+              tags: [operations]
+              operationId: readiness
+              summary: Readiness probe (every worker up, not draining).
+              responses:
+                "200":
+                  description: Ready.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/Readiness"
+                "503":
+                  description: Not ready (a worker is starting, or the server is draining).
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/Readiness"
+          /metrics:
+            get:
+              tags: [operations]
+              operationId: metrics
+              summary: Prometheus metrics of the server and its workers (text exposition format 0.0.4).
+              responses:
+                "200":
+                  description: The exposition.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    text/plain:
+                      schema:
+                        type: string
+          /openapi.yaml:
+            get:
+              tags: [operations]
+              operationId: openapi
+              summary: This document.
+              responses:
+                "200":
+                  description: The OpenAPI 3.1 description of the REST API.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/yaml: {}
+
+        components:
+          parameters:
+            CallId:
+              name: id
+              in: path
+              required: true
+              description: The call's id (a UUID; anything else is an unknown call).
               schema:
-                $ref: "#/components/schemas/Call"
-        "400":
-          $ref: "#/components/responses/BadRequest"
-        "413":
-          $ref: "#/components/responses/ContentTooLarge"
-        "422":
-          $ref: "#/components/responses/Unprocessable"
-    get:
-      tags: [calls]
-      operationId: searchCalls
-      summary: Find calls, newest first.
-      parameters:
-        - name: query
-          in: query
-          description: Substring of the caller's or the receiver's number (separators ignored; at least 2 characters).
-          schema:
-            type: string
-            pattern: "^([ ()\\[\\]-]*[^ ()\\[\\]-]){2}"
-        - name: phone
-          in: query
-          description: Caller or receiver equal to this number (normalised as on create).
-          schema:
-            $ref: "#/components/schemas/PhoneNumber"
-        - name: from
-          in: query
-          description: "`started_at` at or after this ISO 8601 date-time."
-          schema:
-            type: string
-            format: date-time
-        - name: to
-          in: query
-          description: "`started_at` before this ISO 8601 date-time."
-          schema:
-            type: string
-            format: date-time
-        - name: status
-          in: query
-          schema:
-            $ref: "#/components/schemas/CallStatus"
-        - name: limit
-          in: query
-          schema:
-            type: integer
-            minimum: 1
-            maximum: 200
-            default: 50
-        - name: offset
-          in: query
-          schema:
-            type: integer
-            minimum: 0
-            maximum: 2147483647
-            default: 0
-      responses:
-        "200":
-          description: One page of matching calls and how many match in all.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/json:
+                type: string
+            IdempotencyKey:
+              name: Idempotency-Key
+              in: header
+              required: false
+              description: |
+                Makes a retry safe: the same key with the same request gets the first answer (status
+                and body) again for 24 hours, and nothing is stored twice; the same key with a
+                different request is refused with 422 `idempotency_key_reused`. 1 to 255 visible
+                ASCII characters.
               schema:
-                $ref: "#/components/schemas/CallList"
-        "422":
-          $ref: "#/components/responses/Unprocessable"
+                type: string
+                pattern: "^[\\x21-\\x7E]{1,255}$"
 
-  /calls/{id}:
-    parameters:
-      - $ref: "#/components/parameters/CallId"
-    get:
-      tags: [calls]
-      operationId: getCall
-      summary: A call with its recording and analysis.
-      responses:
-        "200":
-          description: The call.
           headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/json:
+            RequestId:
+              description: The request's id, in every log line about it.
               schema:
-                $ref: "#/components/schemas/Call"
-        "404":
-          $ref: "#/components/responses/NotFound"
-    delete:
-      tags: [calls]
-      operationId: deleteCall
-      summary: Delete a call, its recording, its transcript and its file.
-      responses:
-        "204":
-          description: Deleted.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-        "404":
-          $ref: "#/components/responses/NotFound"
-        "409":
-          $ref: "#/components/responses/Conflict"
+                type: string
+                minLength: 1
+                maxLength: 128
 
-  /calls/{id}/recording:
-    parameters:
-      - $ref: "#/components/parameters/CallId"
-    post:
-      tags: [recordings]
-      operationId: uploadRecording
-      summary: Upload the call's recording (WAV or MP3) for analysis.
-      parameters:
-        - $ref: "#/components/parameters/IdempotencyKey"
-      requestBody:
-        required: true
-        content:
-          multipart/form-data:
-            schema:
+          responses:
+            Ok:
+              description: Alive.
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    required: [status]
+                    properties:
+                      status:
+                        type: string
+                        const: ok
+            BadRequest:
+              description: "Malformed: `invalid_json`, `invalid_multipart`, `invalid_idempotency_key`, `bad_upgrade`."
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
+            Forbidden:
+              description: "`recording_private`: a private call's recording and transcript are never served."
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
+            NotFound:
+              description: "`call_not_found`, `recording_not_found`, `transcript_not_found`."
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
+            Conflict:
+              description: "`recording_already_exists` (the call has one), `call_live` (a live session records it)."
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
+            ContentTooLarge:
+              description: "`body_too_large` (a call is at most 64 KiB of JSON), `upload_too_large` (over `--max-upload-bytes`), `recording_too_long` (over `--max-recording-minutes`)."
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
+            UnsupportedMediaType:
+              description: "`unsupported_media_type`: the upload is not multipart/form-data."
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
+            Unprocessable:
+              description: |
+                Well-formed but invalid: `invalid_phone`, `invalid_date`, `invalid_private`,
+                `invalid_query`, `invalid_status`, `invalid_limit`, `invalid_offset`, `missing_file`,
+                `unsupported_extension`, `invalid_audio`, `idempotency_key_reused`.
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
+            Unavailable:
+              description: "`shutting_down`: the server is draining."
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
+
+          schemas:
+            Error:
               type: object
-              required: [file]
+              required: [error]
+              additionalProperties: false
               properties:
-                file:
+                error:
+                  type: object
+                  required: [code, message]
+                  additionalProperties: false
+                  properties:
+                    code:
+                      type: string
+                      pattern: "^[a-z0-9_]+$"
+                    message:
+                      type: string
+
+            PhoneNumber:
+              type: string
+              description: Up to 32 digits with an optional leading +; spaces, dashes and brackets are ignored (and not stored).
+              pattern: "^[ ()\\[\\]-]*(\\+[ ()\\[\\]-]*)?([0-9][ ()\\[\\]-]*){1,32}$"
+              examples: ["+1 (555) 010-0100"]
+
+            CallStatus:
+              type: string
+              enum: [created, processing, ready, failed]
+
+            NewCall:
+              type: object
+              required: [caller, receiver, started_at]
+              properties:
+                caller:
+                  $ref: "#/components/schemas/PhoneNumber"
+                receiver:
+                  $ref: "#/components/schemas/PhoneNumber"
+                started_at:
                   type: string
-                  contentMediaType: application/octet-stream
-                  description: The recording; its name must end in .wav or .mp3.
-      responses:
-        "202":
-          description: Stored; the analysis runs in the background (poll `GET /calls/{id}`).
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/json:
-              schema:
-                $ref: "#/components/schemas/Recording"
-        "400":
-          $ref: "#/components/responses/BadRequest"
-        "404":
-          $ref: "#/components/responses/NotFound"
-        "409":
-          $ref: "#/components/responses/Conflict"
-        "413":
-          $ref: "#/components/responses/ContentTooLarge"
-        "415":
-          $ref: "#/components/responses/UnsupportedMediaType"
-        "422":
-          $ref: "#/components/responses/Unprocessable"
+                  format: date-time
+                  description: ISO 8601 date-time with a zone (or a plain date, midnight UTC).
+                  examples: ["2026-11-23T09:30:00Z"]
+                private:
+                  type: boolean
+                  default: false
+                  description: A private call's recording and transcript are never served.
 
-  /calls/{id}/download:
-    parameters:
-      - $ref: "#/components/parameters/CallId"
-    get:
-      tags: [recordings]
-      operationId: downloadRecording
-      summary: The stored recording, byte for byte (single byte ranges supported).
-      parameters:
-        - name: Range
-          in: header
-          schema:
-            type: string
-            examples: ["bytes=0-1023"]
-      responses:
-        "200":
-          description: The whole file.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-            Accept-Ranges:
-              schema:
-                type: string
-                const: bytes
-            Content-Disposition:
-              schema:
-                type: string
-          content:
-            audio/wav:
-              schema:
-                type: string
-                contentMediaType: audio/wav
-            audio/mpeg:
-              schema:
-                type: string
-                contentMediaType: audio/mpeg
-        "206":
-          description: The requested range.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-            Content-Range:
-              schema:
-                type: string
-          content:
-            audio/wav:
-              schema:
-                type: string
-                contentMediaType: audio/wav
-            audio/mpeg:
-              schema:
-                type: string
-                contentMediaType: audio/mpeg
-        "403":
-          $ref: "#/components/responses/Forbidden"
-        "404":
-          $ref: "#/components/responses/NotFound"
-        "416":
-          description: The range lies outside the file (`Content-Range` gives its size).
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-            Content-Range:
-              schema:
-                type: string
-          content:
-            application/json:
-              schema:
-                $ref: "#/components/schemas/Error"
+            Call:
+              type: object
+              required: [id, caller, receiver, started_at, private, status, created_at, updated_at, recording]
+              additionalProperties: false
+              properties:
+                id:
+                  type: string
+                  format: uuid
+                caller:
+                  type: string
+                receiver:
+                  type: string
+                started_at:
+                  type: string
+                  format: date-time
+                private:
+                  type: boolean
+                status:
+                  $ref: "#/components/schemas/CallStatus"
+                created_at:
+                  type: string
+                  format: date-time
+                updated_at:
+                  type: string
+                  format: date-time
+                recording:
+                  oneOf:
+                    - type: "null"
+                    - $ref: "#/components/schemas/Recording"
 
-  /calls/{id}/transcript:
-    parameters:
-      - $ref: "#/components/parameters/CallId"
-    get:
-      tags: [recordings]
-      operationId: getTranscript
-      summary: The call's transcript, in order.
-      description: |
-        A live session stores one segment per chunk; an upload's transcript is its analysis's
-        transcription as one segment.
-      responses:
-        "200":
-          description: The segments.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/json:
-              schema:
-                $ref: "#/components/schemas/Transcript"
-        "403":
-          $ref: "#/components/responses/Forbidden"
-        "404":
-          $ref: "#/components/responses/NotFound"
+            Recording:
+              type: object
+              required: [id, call_id, filename, format, origin, size_bytes, sha256, duration_sec, transcription, silence_marks, status, error, created_at]
+              additionalProperties: false
+              properties:
+                id:
+                  type: string
+                  format: uuid
+                call_id:
+                  type: string
+                  format: uuid
+                filename:
+                  type: string
+                format:
+                  type: string
+                  enum: [wav, mp3]
+                origin:
+                  type: string
+                  enum: [upload, live]
+                size_bytes:
+                  type: integer
+                  minimum: 0
+                sha256:
+                  type: string
+                  description: Hex SHA-256 of the stored file (empty while a live session records).
+                duration_sec:
+                  type: [number, "null"]
+                transcription:
+                  type: [string, "null"]
+                silence_marks:
+                  oneOf:
+                    - type: "null"
+                    - type: array
+                      items:
+                        type: object
+                        required: [start_ms, end_ms]
+                        additionalProperties: false
+                        properties:
+                          start_ms:
+                            type: integer
+                          end_ms:
+                            type: integer
+                status:
+                  $ref: "#/components/schemas/CallStatus"
+                error:
+                  type: [string, "null"]
+                created_at:
+                  type: string
+                  format: date-time
 
-  /api/audio/health:
-    get:
-      tags: [operations]
-      operationId: legacyHealth
-      summary: The original service's health check.
-      responses:
-        "200":
-          $ref: "#/components/responses/Ok"
-  /healthz:
-    get:
-      tags: [operations]
-      operationId: liveness
-      summary: Liveness probe (the process answers).
-      responses:
-        "200":
-          $ref: "#/components/responses/Ok"
-  /readyz:
-    get:
-      tags: [operations]
-      operationId: readiness
-      summary: Readiness probe (every worker up, not draining).
-      responses:
-        "200":
-          description: Ready.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/json:
-              schema:
-                $ref: "#/components/schemas/Readiness"
-        "503":
-          description: Not ready (a worker is starting, or the server is draining).
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/json:
-              schema:
-                $ref: "#/components/schemas/Readiness"
-  /metrics:
-    get:
-      tags: [operations]
-      operationId: metrics
-      summary: Prometheus metrics of the server and its workers (text exposition format 0.0.4).
-      responses:
-        "200":
-          description: The exposition.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            text/plain:
-              schema:
-                type: string
-  /openapi.yaml:
-    get:
-      tags: [operations]
-      operationId: openapi
-      summary: This document.
-      responses:
-        "200":
-          description: The OpenAPI 3.1 description of the REST API.
-          headers:
-            X-Request-Id:
-              $ref: "#/components/headers/RequestId"
-          content:
-            application/yaml: {}
+            CallList:
+              type: object
+              required: [total, limit, offset, items]
+              additionalProperties: false
+              properties:
+                total:
+                  type: integer
+                  minimum: 0
+                limit:
+                  type: integer
+                offset:
+                  type: integer
+                items:
+                  type: array
+                  items:
+                    $ref: "#/components/schemas/Call"
 
-components:
-  parameters:
-    CallId:
-      name: id
-      in: path
-      required: true
-      description: The call's id (a UUID; anything else is an unknown call).
-      schema:
-        type: string
-    IdempotencyKey:
-      name: Idempotency-Key
-      in: header
-      required: false
-      description: |
-        Makes a retry safe: the same key with the same request gets the first answer (status
-        and body) again for 24 hours, and nothing is stored twice; the same key with a
-        different request is refused with 422 `idempotency_key_reused`. 1 to 255 visible
-        ASCII characters.
-      schema:
-        type: string
-        pattern: "^[\\x21-\\x7E]{1,255}$"
+            Transcript:
+              type: object
+              required: [call_id, segments]
+              additionalProperties: false
+              properties:
+                call_id:
+                  type: string
+                  format: uuid
+                segments:
+                  type: array
+                  items:
+                    type: object
+                    required: [seq, start_ms, end_ms, text]
+                    additionalProperties: false
+                    properties:
+                      seq:
+                        type: integer
+                      start_ms:
+                        type: integer
+                      end_ms:
+                        type: integer
+                      text:
+                        type: string
 
-  headers:
-    RequestId:
-      description: The request's id, in every log line about it.
-      schema:
-        type: string
-        minLength: 1
-        maxLength: 128
-
-  responses:
-    Ok:
-      description: Alive.
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            type: object
-            required: [status]
-            properties:
-              status:
-                type: string
-                const: ok
-    BadRequest:
-      description: "Malformed: `invalid_json`, `invalid_multipart`, `invalid_idempotency_key`, `bad_upgrade`."
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            $ref: "#/components/schemas/Error"
-    Forbidden:
-      description: "`recording_private`: a private call's recording and transcript are never served."
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            $ref: "#/components/schemas/Error"
-    NotFound:
-      description: "`call_not_found`, `recording_not_found`, `transcript_not_found`."
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            $ref: "#/components/schemas/Error"
-    Conflict:
-      description: "`recording_already_exists` (the call has one), `call_live` (a live session records it)."
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            $ref: "#/components/schemas/Error"
-    ContentTooLarge:
-      description: "`body_too_large` (a call is at most 64 KiB of JSON), `upload_too_large` (over `--max-upload-bytes`), `recording_too_long` (over `--max-recording-minutes`)."
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            $ref: "#/components/schemas/Error"
-    UnsupportedMediaType:
-      description: "`unsupported_media_type`: the upload is not multipart/form-data."
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            $ref: "#/components/schemas/Error"
-    Unprocessable:
-      description: |
-        Well-formed but invalid: `invalid_phone`, `invalid_date`, `invalid_private`,
-        `invalid_query`, `invalid_status`, `invalid_limit`, `invalid_offset`, `missing_file`,
-        `unsupported_extension`, `invalid_audio`, `idempotency_key_reused`.
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            $ref: "#/components/schemas/Error"
-    Unavailable:
-      description: "`shutting_down`: the server is draining."
-      headers:
-        X-Request-Id:
-          $ref: "#/components/headers/RequestId"
-      content:
-        application/json:
-          schema:
-            $ref: "#/components/schemas/Error"
-
-  schemas:
-    Error:
-      type: object
-      required: [error]
-      additionalProperties: false
-      properties:
-        error:
-          type: object
-          required: [code, message]
-          additionalProperties: false
-          properties:
-            code:
-              type: string
-              pattern: "^[a-z0-9_]+$"
-            message:
-              type: string
-
-    PhoneNumber:
-      type: string
-      description: Up to 32 digits with an optional leading +; spaces, dashes and brackets are ignored (and not stored).
-      pattern: "^[ ()\\[\\]-]*(\\+[ ()\\[\\]-]*)?([0-9][ ()\\[\\]-]*){1,32}$"
-      examples: ["+1 (555) 010-0100"]
-
-    CallStatus:
-      type: string
-      enum: [created, processing, ready, failed]
-
-    NewCall:
-      type: object
-      required: [caller, receiver, started_at]
-      properties:
-        caller:
-          $ref: "#/components/schemas/PhoneNumber"
-        receiver:
-          $ref: "#/components/schemas/PhoneNumber"
-        started_at:
-          type: string
-          format: date-time
-          description: ISO 8601 date-time with a zone (or a plain date, midnight UTC).
-          examples: ["2026-11-23T09:30:00Z"]
-        private:
-          type: boolean
-          default: false
-          description: A private call's recording and transcript are never served.
-
-    Call:
-      type: object
-      required: [id, caller, receiver, started_at, private, status, created_at, updated_at, recording]
-      additionalProperties: false
-      properties:
-        id:
-          type: string
-          format: uuid
-        caller:
-          type: string
-        receiver:
-          type: string
-        started_at:
-          type: string
-          format: date-time
-        private:
-          type: boolean
-        status:
-          $ref: "#/components/schemas/CallStatus"
-        created_at:
-          type: string
-          format: date-time
-        updated_at:
-          type: string
-          format: date-time
-        recording:
-          oneOf:
-            - type: "null"
-            - $ref: "#/components/schemas/Recording"
-
-    Recording:
-      type: object
-      required: [id, call_id, filename, format, origin, size_bytes, sha256, duration_sec, transcription, silence_marks, status, error, created_at]
-      additionalProperties: false
-      properties:
-        id:
-          type: string
-          format: uuid
-        call_id:
-          type: string
-          format: uuid
-        filename:
-          type: string
-        format:
-          type: string
-          enum: [wav, mp3]
-        origin:
-          type: string
-          enum: [upload, live]
-        size_bytes:
-          type: integer
-          minimum: 0
-        sha256:
-          type: string
-          description: Hex SHA-256 of the stored file (empty while a live session records).
-        duration_sec:
-          type: [number, "null"]
-        transcription:
-          type: [string, "null"]
-        silence_marks:
-          oneOf:
-            - type: "null"
-            - type: array
-              items:
-                type: object
-                required: [start_ms, end_ms]
-                additionalProperties: false
-                properties:
-                  start_ms:
+            Readiness:
+              type: object
+              required: [status, workers, expected, not_ready, draining]
+              additionalProperties: false
+              properties:
+                status:
+                  type: string
+                  enum: [ready, not_ready]
+                workers:
+                  type: integer
+                expected:
+                  type: integer
+                not_ready:
+                  type: array
+                  items:
                     type: integer
-                  end_ms:
-                    type: integer
-        status:
-          $ref: "#/components/schemas/CallStatus"
-        error:
-          type: [string, "null"]
-        created_at:
-          type: string
-          format: date-time
-
-    CallList:
-      type: object
-      required: [total, limit, offset, items]
-      additionalProperties: false
-      properties:
-        total:
-          type: integer
-          minimum: 0
-        limit:
-          type: integer
-        offset:
-          type: integer
-        items:
-          type: array
-          items:
-            $ref: "#/components/schemas/Call"
-
-    Transcript:
-      type: object
-      required: [call_id, segments]
-      additionalProperties: false
-      properties:
-        call_id:
-          type: string
-          format: uuid
-        segments:
-          type: array
-          items:
-            type: object
-            required: [seq, start_ms, end_ms, text]
-            additionalProperties: false
-            properties:
-              seq:
-                type: integer
-              start_ms:
-                type: integer
-              end_ms:
-                type: integer
-              text:
-                type: string
-
-    Readiness:
-      type: object
-      required: [status, workers, expected, not_ready, draining]
-      additionalProperties: false
-      properties:
-        status:
-          type: string
-          enum: [ready, not_ready]
-        workers:
-          type: integer
-        expected:
-          type: integer
-        not_ready:
-          type: array
-          items:
-            type: integer
-        draining:
-          type: boolean
-"""#
+                draining:
+                  type: boolean
+        """#
 }

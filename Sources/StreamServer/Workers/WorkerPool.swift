@@ -6,7 +6,7 @@ import Protocol
 import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs `--workers` audio-worker processes: spawns them, shards streams over them by
@@ -155,7 +155,8 @@ final class WorkerPool: Service, Sendable {
 
     /// Called on the slot's loop when the worker's stdout closes: it exited or was killed.
     private func workerExited(_ slot: WorkerSlot, generation: Int) {
-        guard let (process, poisoned, jobs, stalled, wasReady) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk) else {
+        guard let (process, poisoned, jobs, stalled, wasReady) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk)
+        else {
             return
         }
         if !self.isStopping.withLockedValue({ $0 }) {

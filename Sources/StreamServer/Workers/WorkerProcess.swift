@@ -2,7 +2,7 @@ import CProcessSpawn
 import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 private let spawnLock = NIOLock()

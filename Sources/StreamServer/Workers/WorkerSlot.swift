@@ -210,7 +210,9 @@ final class WorkerSlot: Sendable {
     /// so that one poisonous chunk cannot crash workers forever), and the analysis jobs the
     /// process had (handed back, not replayed), whether the watchdog killed it, and whether it
     /// had announced itself (a process that dies before that failed to start).
-    func died(generation: Int, maxCrashes: Int) -> (process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob], stalled: Bool, wasReady: Bool)? {
+    func died(generation: Int, maxCrashes: Int) -> (
+        process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob], stalled: Bool, wasReady: Bool
+    )? {
         self.state.withLockedValue { state in
             guard state.generation == generation, state.phase != .down, state.phase != .stopped else { return nil }
             // A worker that died before announcing itself was never written a chunk or a job:

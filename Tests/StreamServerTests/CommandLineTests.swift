@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+
+/// `stream-server`'s command line as an operator meets it.
+@Suite struct CommandLineTests {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> (Int32, String) {
+        if environment.isEmpty { return try await runProcess(Binaries.path("stream-server"), arguments) }
+        let assignments = environment.map { "\($0.key)=\($0.value)" }
+        return try await runProcess("/usr/bin/env", assignments + [Binaries.path("stream-server")] + arguments)
+    }
+
+    @Test func helpListsEveryFlagWithItsVariableAndDefault() async throws {
+        let (status, help) = try await Self.run(["--help"])
+        #expect(status == 0)
+        // One entry per option: its text up to the next option.
+        let entries = help.components(separatedBy: "\n  --").dropFirst().map { $0.replacingOccurrences(of: "\n", with: " ") }
+        #expect(entries.count >= 20)
+        for entry in entries {
+            let flag = String(entry.prefix { $0 != " " })
+            guard flag != "version", flag != "help" && !flag.hasPrefix("help") else { continue }
+            let text = entry.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+            #expect(text.contains("(env: CALLSTREAM_"), "--\(flag) names its variable")
+            #expect(text.contains("default"), "--\(flag) says its default")
+        }
+    }
+
+    @Test func versionPrintsTheBuild() async throws {
+        let (status, output) = try await Self.run(["--version"])
+        #expect(status == 0)
+        #expect(output.hasPrefix("stream-server 0."))
+        #expect(output.contains("build, Swift"))
+    }
+
+    @Test(arguments: [
+        (["--port", "abc"], [:], "--port"),
+        (["--workers", "0"], [:], "--workers must be 1...64"),
+        (["--log-format", "xml"], [:], "--log-format must be text or json"),
+        (["--no-such-flag"], [:], "Unknown option '--no-such-flag'"),
+        ([], ["CALLSTREAM_WORKERS": "100"], "--workers must be 1...64 (from CALLSTREAM_WORKERS)"),
+        ([], ["CALLSTREAM_RETENTION_DAYS": "-1"], "(from CALLSTREAM_RETENTION_DAYS)"),
+    ] as [([String], [String: String], String)])
+    func aBadValueFailsWithOneClearLine(arguments: [String], environment: [String: String], expected: String) async throws {
+        let (status, output) = try await Self.run(arguments, environment: environment)
+        #expect(status == 64)
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 1, "\(output)")
+        #expect(output.hasPrefix("stream-server: "))
+        #expect(output.contains(expected), "\(output)")
+    }
+}
