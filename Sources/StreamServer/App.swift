@@ -143,7 +143,9 @@ struct StreamServerCommand: AsyncParsableCommand {
 
     /// The variable a bad value came from, when the message names a flag that was not on the
     /// command line but set by its variable.
-    static func environmentSource(of message: String, commandLine: [String], environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    static func environmentSource(of message: String, commandLine: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String?
+    {
         let all = Self.environmentVariables + Self.environmentFlags
         for (flag, variable) in all where message.contains(flag) && environment[variable] != nil {
             if !commandLine.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) { return variable }

@@ -31,14 +31,16 @@ import Testing
         #expect(output.contains("build, Swift"))
     }
 
-    @Test(arguments: [
-        (["--port", "abc"], [:], "--port"),
-        (["--workers", "0"], [:], "--workers must be 1...64"),
-        (["--log-format", "xml"], [:], "--log-format must be text or json"),
-        (["--no-such-flag"], [:], "Unknown option '--no-such-flag'"),
-        ([], ["CALLSTREAM_WORKERS": "100"], "--workers must be 1...64 (from CALLSTREAM_WORKERS)"),
-        ([], ["CALLSTREAM_RETENTION_DAYS": "-1"], "(from CALLSTREAM_RETENTION_DAYS)"),
-    ] as [([String], [String: String], String)])
+    @Test(
+        arguments: [
+            (["--port", "abc"], [:], "--port"),
+            (["--workers", "0"], [:], "--workers must be 1...64"),
+            (["--log-format", "xml"], [:], "--log-format must be text or json"),
+            (["--no-such-flag"], [:], "Unknown option '--no-such-flag'"),
+            ([], ["CALLSTREAM_WORKERS": "100"], "--workers must be 1...64 (from CALLSTREAM_WORKERS)"),
+            ([], ["CALLSTREAM_RETENTION_DAYS": "-1"], "(from CALLSTREAM_RETENTION_DAYS)"),
+        ] as [([String], [String: String], String)]
+    )
     func aBadValueFailsWithOneClearLine(arguments: [String], environment: [String: String], expected: String) async throws {
         let (status, output) = try await Self.run(arguments, environment: environment)
         #expect(status == 64)

@@ -4,34 +4,34 @@ enum BuildInfo {
 
     static var configuration: String {
         #if DEBUG
-        "debug"
+            "debug"
         #else
-        "release"
+            "release"
         #endif
     }
 
     static var compiler: String {
         #if compiler(>=6.3)
-        "Swift 6.3"
+            "Swift 6.3"
         #elseif compiler(>=6.2)
-        "Swift 6.2"
+            "Swift 6.2"
         #else
-        "Swift < 6.2"
+            "Swift < 6.2"
         #endif
     }
 
     static var platform: String {
         #if arch(x86_64)
-        let arch = "x86_64"
+            let arch = "x86_64"
         #elseif arch(arm64)
-        let arch = "arm64"
+            let arch = "arm64"
         #else
-        let arch = "unknown"
+            let arch = "unknown"
         #endif
         #if os(Linux)
-        return "\(arch)-linux"
+            return "\(arch)-linux"
         #else
-        return "\(arch)-other"
+            return "\(arch)-other"
         #endif
     }
 
