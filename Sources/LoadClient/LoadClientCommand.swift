@@ -104,12 +104,16 @@ struct LoadClientCommand: AsyncParsableCommand {
             chunkMs: self.chunkMs,
             stop: self.stop,
             dropAfterSeconds: self.dropAfterS,
-            record: !self.noRecord
+            record: !self.noRecord,
+            progress: self.json ? nil : LiveProgress.forTerminal()
         )
         let audio = try self.wav.map { try SessionAudio.load(path: $0, codec: self.codec, chunkMs: self.chunkMs) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         let run = LoadRun(configuration: configuration, group: group)
+        let shown = configuration.progress?.show()
         let result = if let audio { await run.runSessions(audio) } else { await run.run() }
+        shown?.cancel()
+        await shown?.value
         try? await group.shutdownGracefully()
         let report = LoadReport(configuration: configuration, result: result)
         print(self.json ? report.json() : report.table())

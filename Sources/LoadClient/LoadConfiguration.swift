@@ -21,4 +21,6 @@ struct LoadConfiguration: Sendable {
     var stop = false
     var dropAfterSeconds: Double = 0
     var record = true
+    /// The live line on a terminal; nil otherwise.
+    var progress: LiveProgress?
 }

@@ -13,7 +13,7 @@ import StreamClient
 /// Confinement: everything runs on `eventLoop` (each connection is opened on it too), which is
 /// why the class can be handed to tasks as `Sendable`.
 final class SessionStream: @unchecked Sendable {
-    private let configuration: LoadConfiguration
+    let configuration: LoadConfiguration
     private let audio: SessionAudio
     private let eventLoop: any EventLoop
     private let finished: EventLoopPromise<StreamClientHandler.Outcome>
@@ -146,7 +146,9 @@ final class SessionStream: @unchecked Sendable {
             case .ack(let seq):
                 self.outcome.ackMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
             case .transcript(let seq):
-                self.outcome.transcriptMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
+                let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
+                self.outcome.transcriptMicros.append(micros)
+                self.configuration.progress?.transcript(micros: micros)
                 self.outcome.lastReply = now
                 if self.configuration.rateMs <= 0 { self.fillWindow() }
             case .session:
@@ -154,6 +156,7 @@ final class SessionStream: @unchecked Sendable {
             case .pong:
                 break
             case .violation(let text):
+                self.configuration.progress?.error()
                 self.note(text)
             }
             if !self.configuration.stop, self.next == self.audio.chunks.count, self.checker.isComplete {
@@ -311,7 +314,12 @@ final class SessionFrameHandler: ChannelInboundHandler {
         self.stream.received(frame, on: context.channel)
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.stream.configuration.progress?.connected()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        self.stream.configuration.progress?.disconnected()
         self.stream.closed(context.channel)
         context.fireChannelInactive()
     }

@@ -42,6 +42,7 @@ final class StreamClientHandler: ChannelInboundHandler {
 
     /// Starts sending; called once the connection is upgraded.
     func start(context: ChannelHandlerContext) {
+        self.configuration.progress?.connected()
         guard self.configuration.messages > 0 else { return }
         if self.configuration.rateMs > 0 {
             // A random phase per connection, as real calls have, and a drift-free schedule:
@@ -99,12 +100,15 @@ final class StreamClientHandler: ChannelInboundHandler {
             case .ack(let seq):
                 self.outcome.ackMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
             case .transcript(let seq):
-                self.outcome.transcriptMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
+                let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
+                self.outcome.transcriptMicros.append(micros)
+                self.configuration.progress?.transcript(micros: micros)
                 self.outcome.lastReply = now
                 if self.configuration.rateMs <= 0 { self.fillWindow(context: context) }
             case .pong, .session:
                 break
             case .violation(let text):
+                self.configuration.progress?.error()
                 self.note(text)
             }
             if self.checker.counts.sent == self.configuration.messages, self.checker.isComplete, self.configuration.messages > 0 {
@@ -158,6 +162,7 @@ final class StreamClientHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.configuration.progress?.disconnected()
         if !self.done {
             self.outcome.closedEarly = true
             self.finish(context: context)

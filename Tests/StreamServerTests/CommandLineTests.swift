@@ -50,3 +50,22 @@ import Testing
         #expect(output.contains(expected), "\(output)")
     }
 }
+
+/// `load-client`'s live line: on a terminal only.
+@Suite struct LoadClientProgressTests {
+    @Test func aTerminalGetsTheLiveLineAndAPipeDoesNot() async throws {
+        try await withServer { server in
+            let arguments = ["--url", server.url, "--clients", "3", "--messages", "150", "--rate-ms", "10"]
+            let (piped, plain) = try await runProcess(Binaries.path("load-client"), arguments)
+            #expect(piped == 0)
+            #expect(!plain.contains("\u{1B}[K") && !plain.contains("transcripts/s"))
+            #expect(plain.contains("transcripts received"))
+            // `script` gives the load client a pseudo-terminal.
+            let command = ([Binaries.path("load-client")] + arguments).joined(separator: " ")
+            let (status, terminal) = try await runProcess("/usr/bin/script", ["-qec", command, "/dev/null"])
+            #expect(status == 0, "\(terminal)")
+            #expect(terminal.contains("\r\u{1B}[Kconnections 3  transcripts/s "), "\(terminal)")
+            #expect(terminal.contains("transcripts received"))
+        }
+    }
+}
