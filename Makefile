@@ -13,6 +13,9 @@ setup:
 		else echo "please install:$$missing (e.g. sudo apt-get install$$missing)"; exit 1; fi; \
 	fi
 	@$(PYTHON) -c "import websockets" 2>/dev/null || $(PYTHON) -m pip install -q websockets
+	@# PyPI tools (schemathesis, PyYAML) in the project's own virtual environment.
+	@[ -x .venv/bin/python ] || $(PYTHON) -m venv .venv
+	@.venv/bin/pip install -q -r scripts/requirements.txt
 
 build: setup
 	$(SWIFT) build

@@ -1,0 +1,41 @@
+# CallStream in a container: the Swift toolchain builds the release binaries (Swift's runtime
+# linked in statically), then a slim Debian image runs them with only the C libraries they link.
+#   docker build -t callstream .      docker compose up      (see README, "Containers")
+
+FROM swift:6.3-bookworm AS build
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+       pkg-config libsqlite3-dev libmpg123-dev libopus-dev libz-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Dependencies first: they change less often than the sources.
+COPY Package.swift ./
+RUN swift package resolve
+COPY Sources Sources
+COPY Tests Tests
+RUN swift build -c release --static-swift-stdlib --product stream-server \
+    && swift build -c release --static-swift-stdlib --product audio-worker \
+    && swift build -c release --static-swift-stdlib --product load-client \
+    && mkdir /out \
+    && cp .build/release/stream-server .build/release/audio-worker .build/release/load-client /out/
+
+FROM debian:bookworm-slim AS runtime
+# Exactly what `ldd` names besides glibc (checked by Tests/StreamServerTests/ContainerTests.swift),
+# and curl for the health check.
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+       libsqlite3-0 libmpg123-0 libopus0 zlib1g libstdc++6 libgcc-s1 curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin callstream \
+    && mkdir -p /data \
+    && chown callstream /data
+COPY --from=build /out/ /usr/local/bin/
+USER callstream
+VOLUME /data
+ENV CALLSTREAM_HOST=0.0.0.0 \
+    CALLSTREAM_PORT=8000 \
+    CALLSTREAM_DATA_DIR=/data
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8000/readyz >/dev/null || exit 1
+ENTRYPOINT ["stream-server"]
