@@ -5,7 +5,7 @@
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       pkg-config libsqlite3-dev libmpg123-dev libopus-dev libz-dev \
+       pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first: they change less often than the sources.

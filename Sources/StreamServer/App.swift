@@ -91,6 +91,15 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text or as one JSON object each: text, json. (env: CALLSTREAM_LOG_FORMAT)")
     var logFormat = "text"
 
+    @Flag(
+        help:
+            "Offer permessage-deflate (RFC 7692) to WebSocket clients that ask; default: off (audio does not compress). (env: CALLSTREAM_WS_COMPRESSION=true)"
+    )
+    var wsCompression = false
+
+    @Flag(help: ArgumentHelp("Tests only: an echo WebSocket endpoint at /api/test/echo (Autobahn|Testsuite's data cases).", visibility: .hidden))
+    var testEchoEndpoint = false
+
     @Flag(help: "Log phone numbers in full instead of masked (+7******4567); default: masked. (env: CALLSTREAM_LOG_PII=true)")
     var logPii = false
 

@@ -99,6 +99,8 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
             sessions: sessions,
             workers: workers,
             requestBodyTimeout: .milliseconds(Int64(arguments.requestBodyTimeout * 1000)),
+            compression: arguments.wsCompression,
+            echoEndpoint: arguments.testEchoEndpoint,
             logger: logger
         ),
         configuration: .init(address: .hostname(arguments.host, port: arguments.port), serverName: nil),

@@ -49,7 +49,11 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     /// The chunks awaiting transcripts, in seq order (answers come in seq order).
     private var inFlightSizes = CircularBuffer<InFlightChunk>()
     private var inFlightBytes = 0
-    private var fragments: (opcode: WebSocketOpcode, data: ByteBuffer)?
+    private var fragments: (opcode: WebSocketOpcode, data: ByteBuffer, compressed: Bool)?
+    /// permessage-deflate, when the upgrade negotiated it (`--ws-compression`).
+    private let deflate: PerMessageDeflate?
+    /// The test-only echo endpoint: data messages come back unchanged (Autobahn's cases).
+    private let echo: Bool
     private var outgoing: ByteBuffer?
     private var readPaused = false
     private var readRequested = false
@@ -60,7 +64,9 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     private var unflushedAcks: [NIODeadline] = []
     private var unflushedAnswers: [NIODeadline] = []
 
-    init(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, logger: Logger) {
+    init(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, logger: Logger, deflate: PerMessageDeflate? = nil, echo: Bool = false) {
+        self.deflate = deflate
+        self.echo = echo
         self.streams = streams
         self.sessions = sessions
         self.workers = workers
@@ -125,16 +131,18 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             if frame.opcode == .connectionClose { context.close(promise: nil) }
             return
         }
-        guard frame.reservedBits.isEmpty else { return self.close(code: .protocolError, reason: "reserved bits set") }
+        // RSV1 marks a compressed message (RFC 7692): only on its first frame, only if negotiated.
+        let compressed = frame.reservedBits == .rsv1 && self.deflate != nil && (frame.opcode == .binary || frame.opcode == .text)
+        guard frame.reservedBits.isEmpty || compressed else { return self.close(code: .protocolError, reason: "reserved bits set") }
         guard frame.maskKey != nil else { return self.close(code: .protocolError, reason: "client frames must be masked") }
 
         switch frame.opcode {
         case .binary, .text:
             guard self.fragments == nil else { return self.close(code: .protocolError, reason: "expected a continuation frame") }
             if frame.fin {
-                self.handleMessage(frame.opcode, frame.unmaskedPayload)
+                self.handleMessage(frame.opcode, frame.unmaskedPayload, compressed: compressed)
             } else if self.fits(frame.opcode, frame.length) {
-                self.fragments = (frame.opcode, frame.unmaskedPayload)
+                self.fragments = (frame.opcode, frame.unmaskedPayload, compressed)
             }
         case .continuation:
             guard var fragments = self.fragments else { return self.close(code: .protocolError, reason: "unexpected continuation frame") }
@@ -143,7 +151,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             var more = frame.unmaskedPayload
             fragments.data.writeBuffer(&more)
             if frame.fin {
-                self.handleMessage(fragments.opcode, fragments.data)
+                self.handleMessage(fragments.opcode, fragments.data, compressed: fragments.compressed)
             } else {
                 self.fragments = fragments
             }
@@ -176,9 +184,14 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// Largest message: a chunk, or a control message (the echo endpoint echoes text as large as chunks).
+    private func messageLimit(_ opcode: WebSocketOpcode) -> Int {
+        opcode == .binary || self.echo ? self.limits.maxChunkBytes : self.limits.maxTextBytes
+    }
+
     /// Whether a message of `length` bytes so far is within the limit; closes with 1009 if not.
     private func fits(_ opcode: WebSocketOpcode, _ length: Int) -> Bool {
-        let limit = opcode == .binary ? self.limits.maxChunkBytes : self.limits.maxTextBytes
+        let limit = self.messageLimit(opcode)
         guard length <= limit else {
             self.close(code: .messageTooLarge, reason: "message larger than \(limit) bytes")
             return false
@@ -186,8 +199,24 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         return true
     }
 
+    private func handleMessage(_ opcode: WebSocketOpcode, _ data: ByteBuffer, compressed: Bool) {
+        var data = data
+        if compressed, let deflate = self.deflate {
+            let limit = self.messageLimit(opcode)
+            do {
+                data = try deflate.inflate(data, limit: limit)
+            } catch .tooLarge {
+                return self.close(code: .messageTooLarge, reason: "message larger than \(limit) bytes")
+            } catch {
+                return self.close(code: .dataInconsistentWithMessage, reason: "invalid compressed data")
+            }
+        }
+        self.handleMessage(opcode, data)
+    }
+
     private func handleMessage(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
         guard self.fits(opcode, data.readableBytes) else { return }
+        if self.echo { return self.echoMessage(opcode, data) }
         if case .starting = self.mode {
             self.backlog.append((opcode, data))
             return
@@ -196,6 +225,17 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             self.handleChunk(data)
         } else {
             self.handleControl(data)
+        }
+    }
+
+    /// The echo endpoint: the message back as it came (text must be UTF-8, RFC 6455 §8.1).
+    private func echoMessage(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
+        if opcode == .text, data.validatedUTF8String() == nil {
+            return self.close(code: .dataInconsistentWithMessage, reason: "text message is not valid UTF-8")
+        }
+        self.appendFrame(opcode) { buffer in
+            var data = data
+            buffer.writeBuffer(&data)
         }
     }
 
@@ -447,7 +487,14 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         if self.outgoing == nil {
             self.outgoing = context.channel.allocator.buffer(capacity: 512)
         }
-        self.outgoing!.writeServerFrame(opcode: opcode, body: body)
+        if let deflate = self.deflate, opcode == .text || opcode == .binary {
+            var message = context.channel.allocator.buffer(capacity: 256)
+            body(&message)
+            var compressed = deflate.deflate(message)
+            self.outgoing!.writeServerFrame(opcode: opcode, compressed: true) { $0.writeBuffer(&compressed) }
+        } else {
+            self.outgoing!.writeServerFrame(opcode: opcode, body: body)
+        }
     }
 
     /// Writes and flushes everything appended since the last flush, as one buffer.

@@ -27,6 +27,8 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
     }
 
     static let path = "/api/audio/ws"
+    /// The echo endpoint `--test-echo-endpoint` adds, for Autobahn|Testsuite's data cases.
+    static let echoPath = "/api/test/echo"
 
     let responder: HTTPChannelHandler.Responder
     let streams: LiveStreams
@@ -34,6 +36,9 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
     let workers: WorkerPool
     let requestBodyTimeout: TimeAmount
     let logger: Logger
+    /// Offer permessage-deflate to clients that ask (`--ws-compression`).
+    let compression: Bool
+    let echoEndpoint: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -45,23 +50,42 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             // The upgrade request's id (`X-Request-Id`): sent back in the 101, carried by the
             // stream's log lines.
             let requestID = NIOLoopBoundBox<String?>(nil, eventLoop: channel.eventLoop)
+            let deflate = NIOLoopBoundBox<PerMessageDeflate.Parameters?>(nil, eventLoop: channel.eventLoop)
+            let echo = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            let compression = self.compression
+            let echoEndpoint = self.echoEndpoint
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 // One frame may carry a whole chunk; fragmented messages are limited by the handler.
                 maxFrameSize: max(streams.limits.maxChunkBytes, streams.limits.maxTextBytes),
                 shouldUpgrade: { channel, head in
                     // Refused upgrades fall through to the HTTP routes, which explain why (503 while draining).
                     let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-                    let accept = path == Self.path && streams.isAccepting
+                    let accept = (path == Self.path || (echoEndpoint && path == Self.echoPath)) && streams.isAccepting
                     guard accept else { return channel.eventLoop.makeSucceededFuture(nil) }
+                    echo.value = path == Self.echoPath
                     let id = RequestIDs.accept(head.headers.first(name: "X-Request-Id")) ?? RequestIDs.make()
                     requestID.value = id
-                    return channel.eventLoop.makeSucceededFuture(HTTPHeaders([("X-Request-Id", id)]))
+                    var headers = HTTPHeaders([("X-Request-Id", id)])
+                    if compression,
+                        let offer = PerMessageDeflate.negotiate(head.headers[canonicalForm: "Sec-WebSocket-Extensions"].joined(separator: ","))
+                    {
+                        deflate.value = offer
+                        headers.add(name: "Sec-WebSocket-Extensions", value: offer.responseHeader)
+                    }
+                    return channel.eventLoop.makeSucceededFuture(headers)
                 },
                 upgradePipelineHandler: { channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         var logger = streamLogger
                         logger[metadataKey: "request_id"] = requestID.value.map { .string($0) }
-                        let handler = AudioStreamHandler(streams: streams, sessions: sessions, workers: workers, logger: logger)
+                        let handler = AudioStreamHandler(
+                            streams: streams,
+                            sessions: sessions,
+                            workers: workers,
+                            logger: logger,
+                            deflate: try deflate.value.map { try PerMessageDeflate($0) },
+                            echo: echo.value
+                        )
                         try channel.pipeline.syncOperations.addHandler(handler)
                         streams.metrics.connectionsAccepted.increment()
                         return UpgradeResult.webSocket
@@ -109,9 +133,15 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
 }
 
 extension HTTPServerBuilder {
-    static func liveStreams(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, requestBodyTimeout: TimeAmount, logger: Logger)
-        -> HTTPServerBuilder
-    {
+    static func liveStreams(
+        streams: LiveStreams,
+        sessions: LiveSessions,
+        workers: WorkerPool,
+        requestBodyTimeout: TimeAmount,
+        compression: Bool,
+        echoEndpoint: Bool,
+        logger: Logger
+    ) -> HTTPServerBuilder {
         .init { responder in
             LiveStreamChannel(
                 responder: { request, writer, channel in
@@ -126,7 +156,9 @@ extension HTTPServerBuilder {
                 sessions: sessions,
                 workers: workers,
                 requestBodyTimeout: requestBodyTimeout,
-                logger: logger
+                logger: logger,
+                compression: compression,
+                echoEndpoint: echoEndpoint
             )
         }
     }
