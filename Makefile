@@ -30,6 +30,7 @@ test: setup lint
 	$(SWIFT) test
 	scripts/contract-test.sh
 	scripts/smoke.sh --debug
+	scripts/autobahn-test.sh
 
 smoke: release
 	scripts/smoke.sh

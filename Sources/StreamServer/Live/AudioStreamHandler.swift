@@ -414,13 +414,20 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     }
 
     /// The client closed: answer with its code (RFC 6455 §5.5.1), then close the socket.
+    /// 1000–1003 and 1007–1014 (RFC 6455 and IANA's registry), and 3000–4999 (libraries and
+    /// applications); 1004–1006, 1015 and everything else may not appear in a close frame.
+    static func isSendableCloseCode(_ code: UInt16) -> Bool {
+        (1000...1003).contains(code) || (1007...1014).contains(code) || (3000...4999).contains(code)
+    }
+
     private func answerClose(_ payload: ByteBuffer) {
         var payload = payload
         var code = WebSocketErrorCode.normalClosure
         if payload.readableBytes == 1 {
             code = .protocolError
-        } else if let received = payload.readWebSocketErrorCode() {
-            code = received
+        } else if let raw = payload.readInteger(as: UInt16.self) {
+            // RFC 6455 §7.4: a code that may not be sent on the wire is a protocol error.
+            code = Self.isSendableCloseCode(raw) ? WebSocketErrorCode(codeNumber: Int(raw)) : .protocolError
             if payload.validatedUTF8String() == nil {
                 code = .dataInconsistentWithMessage
             }
