@@ -43,6 +43,12 @@ let package = Package(
         // Streaming multipart/form-data reading for uploads: a library so its edge cases
         // (delimiters split across reads) are unit-tested without a server.
         .target(name: "HTTPMultipart", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // permessage-deflate (RFC 7692) on compress-nio: a library so the server and the load
+        // client share one implementation, unit-tested in both directions.
+        .target(
+            name: "WebSocketDeflate",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]
+        ),
         // posix_spawn's closefrom action, which Swift's Glibc module does not export.
         .target(name: "CProcessSpawn"),
         .executableTarget(
@@ -71,7 +77,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "CompressNIO", package: "compress-nio"),
+                "WebSocketDeflate",
             ]
         ),
         .executableTarget(
@@ -102,6 +108,7 @@ let package = Package(
                 "StreamClient",
                 "AudioAnalysis",
                 "AudioCodecs",
+                "WebSocketDeflate",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -122,6 +129,10 @@ let package = Package(
         ),
         .testTarget(name: "AudioAnalysisTests", dependencies: ["AudioAnalysis"]),
         .testTarget(name: "AudioCodecsTests", dependencies: ["AudioCodecs"]),
+        .testTarget(
+            name: "WebSocketDeflateTests",
+            dependencies: ["WebSocketDeflate", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "HTTPMultipartTests",
             dependencies: ["HTTPMultipart", .product(name: "NIOCore", package: "swift-nio")]

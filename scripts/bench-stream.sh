@@ -5,7 +5,10 @@
 #   (a) 100 clients x 1 chunk / 10 ms x 4 KiB for 20 s
 #   (b) saturation: 50 clients, rate 0, 64 chunks in flight, 2000 chunks each
 #   (c) 10,000 idle connections held open (server RSS per connection)
-# REPS=n repeats each pair; ONLY="a b c" picks loads; SKIP_BASELINE=1 measures ours only.
+# REPS=n repeats each pair; ONLY="a b c" picks loads; SKIP_BASELINE=1 measures ours only;
+# BEFORE=dir adds the stream-server (and audio-worker) in dir, e.g. a build of an earlier
+# commit, as "before"; COMPRESSION=1 adds ours with --ws-compression, driven with
+# load-client --compression, as "deflate".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,10 +25,16 @@ swift build -c release --product audio-worker >&2
 swift build -c release --product load-client >&2
 LOAD=$ROOT/.build/release/load-client
 
-servers=("callstream|$ROOT/.build/release/stream-server --port {port} --workers 1 ${CALLSTREAM_BENCH_ARGS:-}|$ROOT")
+servers=("callstream|$ROOT/.build/release/stream-server --port {port} --workers 1 ${CALLSTREAM_BENCH_ARGS:-}|$ROOT|")
+if [ -n "${BEFORE:-}" ]; then
+  servers+=("before|$BEFORE/stream-server --port {port} --workers 1 ${CALLSTREAM_BENCH_ARGS:-}|$ROOT|")
+fi
+if [ -n "${COMPRESSION:-}" ]; then
+  servers+=("deflate|$ROOT/.build/release/stream-server --port {port} --workers 1 --ws-compression ${CALLSTREAM_BENCH_ARGS:-}|$ROOT|--compression")
+fi
 if [ -z "${SKIP_BASELINE:-}" ]; then
   "$SHARED/setup.sh" >&2
-  servers+=("baseline|$SHARED/.venv/bin/uvicorn server:app --port {port} --log-level warning|$SHARED")
+  servers+=("baseline|$SHARED/.venv/bin/uvicorn server:app --port {port} --log-level warning|$SHARED|")
 fi
 
 for rep in $(seq 1 "$REPS"); do
@@ -36,10 +45,12 @@ for rep in $(seq 1 "$REPS"); do
       c) args=(--clients 10000 --messages 0 --hold-s 8 --connect-parallelism 200 --timeout-s 5) ;;
     esac
     for entry in "${servers[@]}"; do
-      IFS='|' read -r name cmd cwd <<< "$entry"
+      IFS='|' read -r name cmd cwd extra <<< "$entry"
+      [ "$load" = c ] && [ -n "$extra" ] && continue
       echo "=== $name load $load (rep $rep)" >&2
+      # shellcheck disable=SC2086
       python3 "$ROOT/scripts/bench_stream.py" --label "$name/$load" --server-cmd "$cmd" --server-cwd "$cwd" \
-        --load-client "$LOAD" -- "${args[@]}" >> "$OUT" || echo "!!! $name $load failed" >&2
+        --load-client "$LOAD" -- "${args[@]}" $extra >> "$OUT" || echo "!!! $name $load failed" >&2
       sleep 2
     done
   done

@@ -49,6 +49,12 @@ struct LoadClientCommand: AsyncParsableCommand {
     @Flag(help: "Do not check transcripts against the mock engine's text (for real engines).")
     var anyText = false
 
+    @Flag(
+        help:
+            "Offer permessage-deflate (RFC 7692): chunks go compressed, compressed replies are inflated; a connection the server does not agree to compress fails. Plain streams only."
+    )
+    var compression = false
+
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
@@ -105,6 +111,7 @@ struct LoadClientCommand: AsyncParsableCommand {
             stop: self.stop,
             dropAfterSeconds: self.dropAfterS,
             record: !self.noRecord,
+            compression: self.compression,
             progress: self.json ? nil : LiveProgress.forTerminal()
         )
         let audio = try self.wav.map { try SessionAudio.load(path: $0, codec: self.codec, chunkMs: self.chunkMs) }

@@ -21,6 +21,8 @@ struct LoadConfiguration: Sendable {
     var stop = false
     var dropAfterSeconds: Double = 0
     var record = true
+    /// Offer permessage-deflate and use it (plain streams).
+    var compression = false
     /// The live line on a terminal; nil otherwise.
     var progress: LiveProgress?
 }

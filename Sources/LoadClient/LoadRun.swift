@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import WebSocketDeflate
 import NIOPosix
 import NIOWebSocket
 import StreamClient
@@ -140,17 +141,31 @@ struct LoadRun {
 
     private func connect(payload: ByteBuffer) async throws -> (EventLoopFuture<StreamClientHandler.Outcome>, any Channel) {
         let configuration = self.configuration
+        let agreed = NIOLockedValueBox<String?>(nil)
         let (channel, finished) = try await WebSocketConnector.connect(
             host: configuration.host,
             port: configuration.port,
             path: configuration.path,
-            group: self.group
+            group: self.group,
+            headers: configuration.compression ? [("Sec-WebSocket-Extensions", "permessage-deflate")] : [],
+            onUpgrade: { head in agreed.withLockedValue { $0 = head.headers.first(name: "Sec-WebSocket-Extensions") } }
         ) { channel in
+            var deflate: PerMessageDeflate?
+            if configuration.compression {
+                guard let parameters = agreed.withLockedValue({ $0 }).flatMap(PerMessageDeflate.accepted) else {
+                    throw CompressionRefused()
+                }
+                deflate = try PerMessageDeflate(parameters, role: .client)
+            }
             let finished = channel.eventLoop.makePromise(of: StreamClientHandler.Outcome.self)
-            return (StreamClientHandler(configuration: configuration, payload: payload, finished: finished), finished.futureResult)
+            return (StreamClientHandler(configuration: configuration, payload: payload, finished: finished, deflate: deflate), finished.futureResult)
         }
         return (finished, channel)
     }
+}
+
+struct CompressionRefused: Error, CustomStringConvertible {
+    var description: String { "the server did not agree to permessage-deflate (start it with --ws-compression)" }
 }
 
 /// User events that drive a connected stream.

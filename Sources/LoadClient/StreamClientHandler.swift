@@ -2,6 +2,7 @@ import NIOCore
 import NIOWebSocket
 import Protocol
 import StreamClient
+import WebSocketDeflate
 
 /// One load connection after the upgrade: sends chunks (at a fixed rate, or as fast as the
 /// in-flight window allows), checks every reply with `StreamChecker`, and records latencies.
@@ -32,7 +33,11 @@ final class StreamClientHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private var done = false
 
-    init(configuration: LoadConfiguration, payload: ByteBuffer, finished: EventLoopPromise<Outcome>) {
+    /// permessage-deflate, when `--compression` agreed it with the server.
+    private let deflate: PerMessageDeflate?
+
+    init(configuration: LoadConfiguration, payload: ByteBuffer, finished: EventLoopPromise<Outcome>, deflate: PerMessageDeflate? = nil) {
+        self.deflate = deflate
         self.configuration = configuration
         self.payload = payload
         self.finished = finished
@@ -82,7 +87,12 @@ final class StreamClientHandler: ChannelInboundHandler {
         let now = Stopwatch.now()
         if self.outcome.firstSend == 0 { self.outcome.firstSend = now }
         self.sendTimes.append(now)
-        let frame = WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: self.payload)
+        let frame =
+            if let deflate = self.deflate {
+                WebSocketFrame(fin: true, rsv1: true, opcode: .binary, maskKey: .random(), data: deflate.deflate(self.payload))
+            } else {
+                WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: self.payload)
+            }
         context.write(Self.wrapOutboundOut(frame), promise: nil)
     }
 
@@ -91,7 +101,16 @@ final class StreamClientHandler: ChannelInboundHandler {
         switch frame.opcode {
         case .text:
             let now = Stopwatch.now()
-            guard let message = ServerMessage(json: frame.unmaskedData) else {
+            var data = frame.unmaskedData
+            if frame.rsv1, let deflate = self.deflate {
+                guard let inflated = try? deflate.inflate(data, limit: 1 << 20) else {
+                    self.outcome.counts.malformed += 1
+                    self.note("a compressed reply could not be inflated")
+                    return
+                }
+                data = inflated
+            }
+            guard let message = ServerMessage(json: data) else {
                 self.outcome.counts.malformed += 1
                 self.note("unparseable message")
                 return

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOWebSocket
+import WebSocketDeflate
 import Protocol
 
 /// One live stream (`/api/audio/ws`) after the WebSocket upgrade, entirely on its channel's

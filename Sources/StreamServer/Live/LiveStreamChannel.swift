@@ -6,6 +6,7 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
+import WebSocketDeflate
 
 /// Hummingbird's per-connection setup for our server: HTTP/1.1 for every route, and on
 /// `GET /api/audio/ws` with an upgrade, a WebSocket whose frames go to `AudioStreamHandler`,

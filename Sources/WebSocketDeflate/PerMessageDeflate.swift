@@ -2,18 +2,21 @@ import CompressNIO
 import Foundation
 import NIOCore
 
-/// permessage-deflate (RFC 7692) for one connection: the negotiated parameters, and a raw
-/// DEFLATE compressor and decompressor (zlib, through compress-nio) that keep their context
-/// between messages unless a `*_no_context_takeover` was agreed.
-final class PerMessageDeflate {
-    struct Parameters: Equatable, Sendable {
-        var serverNoContextTakeover = false
-        var clientNoContextTakeover = false
-        /// Our compressor's window (the client may ask for a smaller one).
-        var serverMaxWindowBits = 15
+/// permessage-deflate (RFC 7692) for one connection, on either end: the negotiated parameters,
+/// and a raw DEFLATE compressor and decompressor (zlib, through compress-nio) that keep their
+/// context between messages unless a `*_no_context_takeover` was agreed. Shared by the server
+/// and the load client (a library, so both ends are one tested implementation).
+public final class PerMessageDeflate {
+    public struct Parameters: Equatable, Sendable {
+        public var serverNoContextTakeover = false
+        public var clientNoContextTakeover = false
+        /// The server's compressor window (the client may ask for a smaller one).
+        public var serverMaxWindowBits = 15
+
+        public init() {}
 
         /// The `Sec-WebSocket-Extensions` answer for these parameters.
-        var responseHeader: String {
+        public var responseHeader: String {
             var header = "permessage-deflate"
             if self.serverNoContextTakeover { header += "; server_no_context_takeover" }
             if self.clientNoContextTakeover { header += "; client_no_context_takeover" }
@@ -22,7 +25,11 @@ final class PerMessageDeflate {
         }
     }
 
-    enum Failure: Error {
+    public enum Role: Sendable {
+        case server, client
+    }
+
+    public enum Failure: Error {
         case corrupt
         case tooLarge
     }
@@ -30,7 +37,7 @@ final class PerMessageDeflate {
     /// The first offer in `header` we can accept; nil if none (the connection then goes on
     /// uncompressed). An offer with an unknown, repeated or out-of-range parameter is declined,
     /// and so is `server_max_window_bits=8`, which zlib's raw DEFLATE cannot produce.
-    static func negotiate(_ header: String) -> Parameters? {
+    public static func negotiate(_ header: String) -> Parameters? {
         offers: for offer in header.split(separator: ",") {
             let parts = offer.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
             guard parts.first == "permessage-deflate" else { continue }
@@ -61,23 +68,34 @@ final class PerMessageDeflate {
         return nil
     }
 
-    let parameters: Parameters
+    public let parameters: Parameters
     private let compressor: ZlibCompressor
     private let decompressor: ZlibDecompressor
+    /// Whether each end starts every message afresh.
+    private let resetAfterSending: Bool
+    private let resetAfterReceiving: Bool
     private static let tail: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
 
-    init(_ parameters: Parameters) throws {
+    public init(_ parameters: Parameters, role: Role = .server) throws {
         self.parameters = parameters
+        let window = role == .server ? parameters.serverMaxWindowBits : 15
         // A small memory level: the messages are short JSON; a connection keeps both states.
         self.compressor = try ZlibCompressor(
             algorithm: .deflate,
-            configuration: .init(windowSize: Int32(parameters.serverMaxWindowBits), compressionLevel: 6, memoryLevel: 4)
+            configuration: .init(windowSize: Int32(window), compressionLevel: 6, memoryLevel: 4)
         )
         self.decompressor = try ZlibDecompressor(algorithm: .deflate, windowSize: 15)
+        self.resetAfterSending = role == .server ? parameters.serverNoContextTakeover : parameters.clientNoContextTakeover
+        self.resetAfterReceiving = role == .server ? parameters.clientNoContextTakeover : parameters.serverNoContextTakeover
+    }
+
+    /// The parameters a server's `Sec-WebSocket-Extensions` answer agreed (client side).
+    public static func accepted(_ header: String) -> Parameters? {
+        Self.negotiate(header)
     }
 
     /// One received message's payload, inflated; throws `tooLarge` past `limit` bytes.
-    func inflate(_ payload: ByteBuffer, limit: Int) throws(Failure) -> ByteBuffer {
+    public func inflate(_ payload: ByteBuffer, limit: Int) throws(Failure) -> ByteBuffer {
         var input = payload
         input.writeBytes(Self.tail)
         var output = ByteBufferAllocator().buffer(capacity: min(max(payload.readableBytes * 4, 256), limit + 1))
@@ -96,7 +114,7 @@ final class PerMessageDeflate {
                 }
             }
             guard output.readableBytes <= limit else { throw Failure.tooLarge }
-            if self.parameters.clientNoContextTakeover { try self.decompressor.reset() }
+            if self.resetAfterReceiving { try self.decompressor.reset() }
         } catch let failure as Failure {
             throw failure
         } catch {
@@ -106,7 +124,7 @@ final class PerMessageDeflate {
     }
 
     /// One message to send, deflated with a sync flush and without its empty final block.
-    func deflate(_ message: ByteBuffer) -> ByteBuffer {
+    public func deflate(_ message: ByteBuffer) -> ByteBuffer {
         var input = message
         var output = ByteBufferAllocator().buffer(capacity: self.compressor.maxSize(from: message))
         // maxSize leaves room for everything: a sync flush cannot overflow it.
@@ -114,7 +132,7 @@ final class PerMessageDeflate {
         if output.readableBytes >= 4, output.getBytes(at: output.writerIndex - 4, length: 4) == Self.tail {
             output.moveWriterIndex(to: output.writerIndex - 4)
         }
-        if self.parameters.serverNoContextTakeover { try? self.compressor.reset() }
+        if self.resetAfterSending { try? self.compressor.reset() }
         return output
     }
 }
