@@ -15,7 +15,7 @@ DATA=$(mktemp -d /tmp/callstream-autobahn-XXXXXX)
 LOG=$DATA/server.log
 "$SERVER" --port 0 --data-dir "$DATA" --ws-compression --test-echo-endpoint >"$LOG" 2>&1 &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 PORT=""
 for _ in $(seq 1 250); do
   PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$LOG" | head -1 | cut -d: -f2 || true)

@@ -19,7 +19,7 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 "$BIN/stream-server" --port 0 --data-dir "$DATA" --workers 2 >"$LOG" 2>&1 &
 PID=$!
-trap 'kill -9 $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+trap 'kill -9 $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
 PORT=""
 for _ in $(seq 1 500); do
   PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$LOG" | head -1 | cut -d: -f2 || true)
