@@ -155,8 +155,18 @@ struct CallController<Context: RequestContext>: Sendable {
         }
         let file = try self.files.beginUpload()
         do {
-            let received = try await MultipartUpload(maxBytes: self.maxUploadBytes, allowedExtensions: ["wav", "mp3"])
-                .receive(body: request.body, contentType: request.headers[.contentType], into: file)
+            var upload = MultipartUpload(maxBytes: self.maxUploadBytes, allowedExtensions: ["wav", "mp3"])
+            if let limit = self.maxRecordingSeconds {
+                // A WAV is refused mid-upload once more audio than the limit has arrived.
+                upload.check = { opening, size in
+                    guard let header = WAVHeader.parse(read: { offset, count in Array(opening.dropFirst(offset).prefix(count)) }),
+                        header.blockAlign > 0, header.sampleRate > 0
+                    else { return }
+                    let seconds = Double(max(Int(size) - header.dataOffset, 0) / header.blockAlign) / Double(header.sampleRate)
+                    if seconds > limit { throw Self.tooLong(limit) }
+                }
+            }
+            let received = try await upload.receive(body: request.body, contentType: request.headers[.contentType], into: file)
             let sha256 = try await file.finish()
             return ReceivedUpload(file: file, filename: received.filename, sha256: sha256)
         } catch {
@@ -186,13 +196,7 @@ struct CallController<Context: RequestContext>: Sendable {
                 let seconds = try await NIOThreadPool.singleton.runIfActive {
                     try AudioDuration.seconds(read: { offset, count in try file.read(offset: offset, count: count) }, size: size, atMost: limit)
                 }
-                if let seconds, seconds > limit {
-                    throw APIError(
-                        .contentTooLarge,
-                        code: "recording_too_long",
-                        message: "the recording is longer than \(RecordingLimit.minutesText(limit)) minutes (--max-recording-minutes)"
-                    )
-                }
+                if let seconds, seconds > limit { throw Self.tooLong(limit) }
             }
             let now = Timestamp.now
             let id = UUID()
@@ -271,6 +275,14 @@ struct CallController<Context: RequestContext>: Sendable {
             throw Self.callNotFound
         }
         return found
+    }
+
+    private static func tooLong(_ limit: Double) -> APIError {
+        APIError(
+            .contentTooLarge,
+            code: "recording_too_long",
+            message: "the recording is longer than \(RecordingLimit.minutesText(limit)) minutes (--max-recording-minutes)"
+        )
     }
 
     private static var callNotFound: APIError { APIError(.notFound, code: "call_not_found", message: "no call with this id") }

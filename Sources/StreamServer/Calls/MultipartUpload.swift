@@ -14,6 +14,10 @@ struct MultipartUpload {
 
     let maxBytes: Int64
     let allowedExtensions: Set<String>
+    /// Called as the file arrives with its first bytes (up to `openingBytes`) and its size so
+    /// far; throwing stops the upload there (a recording found too long, say).
+    var check: ((_ opening: [UInt8], _ size: Int64) throws -> Void)? = nil
+    static let openingBytes = 4096
 
     func receive(body: RequestBody, contentType: String?, into file: UploadFile) async throws -> Received {
         guard let contentType, let boundary = Self.boundary(contentType) else {
@@ -29,6 +33,7 @@ struct MultipartUpload {
         var fileComplete = false
         var pending: [ByteBuffer] = []
         var bodyBytes: Int64 = 0
+        var opening: [UInt8] = []
 
         for try await buffer in body {
             // Fields other than the file are skipped, not stored, but still bounded.
@@ -64,8 +69,12 @@ struct MultipartUpload {
                 throw APIError(.badRequest, code: "invalid_multipart", message: "the multipart body is malformed")
             }
             for chunk in pending {
+                if opening.count < Self.openingBytes {
+                    opening += chunk.getBytes(at: chunk.readerIndex, length: min(chunk.readableBytes, Self.openingBytes - opening.count)) ?? []
+                }
                 try await file.append(chunk)
             }
+            if !pending.isEmpty { try self.check?(opening, file.size) }
             pending.removeAll(keepingCapacity: true)
             if file.size > self.maxBytes {
                 throw Self.tooLarge(self.maxBytes)
