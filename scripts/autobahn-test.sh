@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/scripts/lib/server-port.sh"
 SERVER=${1:-$ROOT/.build/debug/stream-server}
 CASES=${CASES:-12.1.1,12.1.3,12.2.1,12.3.2,12.4.5,12.5.1,13.1.1,13.2.3,13.3.1,13.4.2,13.5.1,13.6.3,13.7.1}
 AUTOBAHN=$ROOT/../shared/autobahn
@@ -16,12 +17,7 @@ LOG=$DATA/server.log
 "$SERVER" --port 0 --data-dir "$DATA" --ws-compression --test-echo-endpoint >"$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
-PORT=""
-for _ in $(seq 1 250); do
-  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$LOG" | head -1 | cut -d: -f2 || true)
-  [ -n "$PORT" ] && break
-  sleep 0.02
-done
+PORT=$(server_port "$LOG")
 [ -n "$PORT" ] || { cat "$LOG"; echo "server did not start" >&2; exit 1; }
 
 "$AUTOBAHN/run.sh" --non-echo "ws://127.0.0.1:$PORT/api/audio/ws" | tail -1

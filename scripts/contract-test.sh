@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/scripts/lib/server-port.sh"
 SERVER=${1:-$ROOT/.build/debug/stream-server}
 EXAMPLES=${EXAMPLES:-30}
 VENV=$ROOT/.venv
@@ -22,12 +23,7 @@ LOG=$DATA/server.log
 "$SERVER" --port 0 --data-dir "$DATA" --max-upload-bytes 1048576 >"$LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
-PORT=""
-for _ in $(seq 1 250); do
-  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$LOG" | head -1 | cut -d: -f2 || true)
-  [ -n "$PORT" ] && break
-  sleep 0.02
-done
+PORT=$(server_port "$LOG")
 [ -n "$PORT" ] || { cat "$LOG"; echo "server did not start" >&2; exit 1; }
 # The served contract is the checked-in file.
 curl -sf "http://127.0.0.1:$PORT/openapi.yaml" | cmp - openapi.yaml

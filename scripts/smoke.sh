@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/scripts/lib/server-port.sh"
 BIN=$ROOT/.build/release
 [ "${1:-}" = "--debug" ] && BIN=$ROOT/.build/debug
 AUDIO=$ROOT/../shared/audio
@@ -20,12 +21,7 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 "$BIN/stream-server" --port 0 --data-dir "$DATA" --workers 2 >"$LOG" 2>&1 &
 PID=$!
 trap 'kill -9 $PID 2>/dev/null || true; rm -rf "$DATA"' EXIT
-PORT=""
-for _ in $(seq 1 500); do
-  PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$LOG" | head -1 | cut -d: -f2 || true)
-  [ -n "$PORT" ] && break
-  sleep 0.02
-done
+PORT=$(server_port "$LOG" 500)
 [ -n "$PORT" ] || fail "the server did not start"
 BASE=http://127.0.0.1:$PORT
 for _ in $(seq 1 250); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.02; done
