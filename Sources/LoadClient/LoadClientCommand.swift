@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOPosix
+import StreamClient
 
 #if canImport(Glibc)
     import Glibc
@@ -16,8 +17,14 @@ struct LoadClientCommand: AsyncParsableCommand {
         abstract: "Load generator and protocol checker for /api/audio/ws."
     )
 
-    @Option(help: "WebSocket URL of the stream endpoint.")
+    @Option(help: "WebSocket URL of the stream endpoint: ws:// or wss:// (TLS).")
     var url = "ws://127.0.0.1:8000/api/audio/ws"
+
+    @Flag(help: "With wss://: accept any server certificate (self-signed test certificates).")
+    var insecure = false
+
+    @Option(help: "Bearer token sent with every upgrade (a server with --auth-tokens-file).")
+    var token: String?
 
     @Option(help: "Concurrent connections.")
     var clients = 10
@@ -91,13 +98,17 @@ struct LoadClientCommand: AsyncParsableCommand {
 
     func run() async throws {
         raiseOpenFileLimit(to: self.clients + 256)
-        guard let components = URLComponents(string: self.url), components.scheme == "ws", let host = components.host else {
-            throw ValidationError("--url must look like ws://host:port/path")
+        guard let components = URLComponents(string: self.url), components.scheme == "ws" || components.scheme == "wss", let host = components.host
+        else {
+            throw ValidationError("--url must look like ws://host:port/path or wss://host:port/path")
         }
-        let configuration = LoadConfiguration(
+        let secure = components.scheme == "wss"
+        let path =
+            (components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath) + (components.percentEncodedQuery.map { "?" + $0 } ?? "")
+        var configuration = LoadConfiguration(
             host: host,
-            port: components.port ?? 80,
-            path: components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath,
+            port: components.port ?? (secure ? 443 : 80),
+            path: path,
             clients: self.clients,
             messages: self.messages,
             rateMs: self.rateMs,
@@ -114,6 +125,8 @@ struct LoadClientCommand: AsyncParsableCommand {
             compression: self.compression,
             progress: self.json ? nil : LiveProgress.forTerminal()
         )
+        if secure { configuration.tls = try WebSocketConnector.tlsContext(insecure: self.insecure) }
+        if let token = self.token { configuration.headers.append(("Authorization", "Bearer \(token)")) }
         let audio = try self.wav.map { try SessionAudio.load(path: $0, codec: self.codec, chunkMs: self.chunkMs) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         let run = LoadRun(configuration: configuration, group: group)

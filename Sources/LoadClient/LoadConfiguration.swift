@@ -1,3 +1,5 @@
+import NIOSSL
+
 /// What one load-client run does.
 struct LoadConfiguration: Sendable {
     var host: String
@@ -23,6 +25,10 @@ struct LoadConfiguration: Sendable {
     var record = true
     /// Offer permessage-deflate and use it (plain streams).
     var compression = false
+    /// `wss://`: the TLS context every connection shares.
+    var tls: NIOSSLContext?
+    /// Sent with every upgrade (`Authorization` for `--token`).
+    var headers: [(String, String)] = []
     /// The live line on a terminal; nil otherwise.
     var progress: LiveProgress?
 }

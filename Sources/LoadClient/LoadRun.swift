@@ -147,7 +147,8 @@ struct LoadRun {
             port: configuration.port,
             path: configuration.path,
             group: self.group,
-            headers: configuration.compression ? [("Sec-WebSocket-Extensions", "permessage-deflate")] : [],
+            headers: configuration.headers + (configuration.compression ? [("Sec-WebSocket-Extensions", "permessage-deflate")] : []),
+            tls: configuration.tls,
             onUpgrade: { head in agreed.withLockedValue { $0 = head.headers.first(name: "Sec-WebSocket-Extensions") } }
         ) { channel in
             var deflate: PerMessageDeflate?

@@ -64,7 +64,9 @@ final class SessionStream: @unchecked Sendable {
             host: self.configuration.host,
             port: self.configuration.port,
             path: self.configuration.path,
-            group: self.eventLoop
+            group: self.eventLoop,
+            headers: self.configuration.headers,
+            tls: self.configuration.tls
         ) { channel in (SessionFrameHandler(stream: loopBound), ()) }
         try await self.eventLoop.submit { self.channel = channel }.get()
     }

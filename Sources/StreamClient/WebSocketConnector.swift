@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import NIOWebSocket
 
 /// Opens a client WebSocket (HTTP/1.1 upgrade, RFC 6455) and installs the caller's frame
@@ -12,7 +13,15 @@ public enum WebSocketConnector {
         public var description: String { "the server refused the WebSocket upgrade" }
     }
 
-    /// Connects to `ws://host:port/path` (sending `headers` with the upgrade request); once
+    /// A client TLS context for `wss://`; `insecure` accepts any certificate (self-signed test
+    /// certificates). Make one per run: it is costly and shared by all connections.
+    public static func tlsContext(insecure: Bool) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if insecure { configuration.certificateVerification = .none }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    /// Connects to `ws://host:port/path`, or `wss://` with `tls` (sending `headers` with the upgrade request); once
     /// upgraded, `onUpgrade` sees the server's 101 head, `makeHandler` builds the handler for the
     /// channel (called on its event loop) and the channel plus what `makeHandler` returned are given back.
     public static func connect<Extra: Sendable>(
@@ -22,6 +31,7 @@ public enum WebSocketConnector {
         group: any EventLoopGroup,
         maxFrameSize: Int = 1 << 20,
         headers extraHeaders: [(String, String)] = [],
+        tls: NIOSSLContext? = nil,
         onUpgrade: (@Sendable (HTTPResponseHead) -> Void)? = nil,
         makeHandler: @escaping @Sendable (any Channel) throws -> (any ChannelHandler, Extra)
     ) async throws -> (any Channel, Extra) {
@@ -31,6 +41,11 @@ public enum WebSocketConnector {
             .connectTimeout(.seconds(10))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // SNI and name checks need a host name; an IP address is sent as none.
+                        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: isAddress ? nil : host))
+                    }
                     let upgrader = MaskingWebSocketClientUpgrader<Upgrade>(
                         maxFrameSize: maxFrameSize,
                         upgradePipelineHandler: { channel, response in

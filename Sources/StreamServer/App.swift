@@ -73,6 +73,45 @@ struct StreamServerCommand: AsyncParsableCommand {
     )
     var retentionInterval: Double = 3600
 
+    @Option(help: "Most open WebSocket connections; past it upgrades get 503 server_full. (env: CALLSTREAM_MAX_CONNECTIONS)")
+    var maxConnections = 10_000
+
+    @Option(
+        help:
+            "Seconds a WebSocket may send nothing (and await nothing) before it is closed with 1001; 0: never. (env: CALLSTREAM_IDLE_TIMEOUT)"
+    )
+    var idleTimeout: Double = 60
+
+    @Option(
+        help:
+            "Seconds a connection may take to send a request's head (slowloris), and may stay idle between requests. (env: CALLSTREAM_REQUEST_TIMEOUT)"
+    )
+    var requestTimeout: Double = 30
+
+    @Option(
+        help:
+            "Seconds a WebSocket client may leave its results unread (outgoing queue full) before it is closed with 1008; 0: never. (env: CALLSTREAM_SEND_TIMEOUT)"
+    )
+    var sendTimeout: Double = 30
+
+    @Option(
+        help:
+            "File of bearer tokens, one a line: every route but the health checks then needs `Authorization: Bearer <token>` (or ?token= on the WebSocket URL); reloaded on SIGHUP. default: none (no auth). (env: CALLSTREAM_AUTH_TOKENS_FILE)"
+    )
+    var authTokensFile: String?
+
+    @Option(help: "TLS certificate chain (PEM): serve HTTPS and wss:// (needs --tls-key). default: none (plain HTTP). (env: CALLSTREAM_TLS_CERT)")
+    var tlsCert: String?
+
+    @Option(help: "TLS private key (PEM), for --tls-cert; default: none. (env: CALLSTREAM_TLS_KEY)")
+    var tlsKey: String?
+
+    @Option(
+        help:
+            "A browser origin (https://app.example.com) allowed to use the API (CORS) and to open live streams; repeatable; default: none (CORS off, any origin may stream). (env: CALLSTREAM_CORS_ORIGIN, comma-separated)"
+    )
+    var corsOrigin: [String] = []
+
     @Option(help: "Silence analysis: loudness (dBFS) at or below which a window is silent. (env: CALLSTREAM_SILENCE_THRESHOLD_DB)")
     var silenceThresholdDb: Double = -40
 
@@ -126,6 +165,17 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--event-loops", "CALLSTREAM_EVENT_LOOPS"),
         ("--log-level", "CALLSTREAM_LOG_LEVEL"),
         ("--log-format", "CALLSTREAM_LOG_FORMAT"),
+        ("--max-connections", "CALLSTREAM_MAX_CONNECTIONS"),
+        ("--idle-timeout", "CALLSTREAM_IDLE_TIMEOUT"),
+        ("--request-timeout", "CALLSTREAM_REQUEST_TIMEOUT"),
+        ("--send-timeout", "CALLSTREAM_SEND_TIMEOUT"),
+        ("--auth-tokens-file", "CALLSTREAM_AUTH_TOKENS_FILE"),
+        ("--tls-cert", "CALLSTREAM_TLS_CERT"),
+        ("--tls-key", "CALLSTREAM_TLS_KEY"),
+    ]
+    /// Repeatable options: the variable holds comma-separated values.
+    static let environmentLists: [(flag: String, variable: String)] = [
+        ("--cors-origin", "CALLSTREAM_CORS_ORIGIN")
     ]
     /// Boolean flags: the variable set to `true` or `1` adds the flag.
     static let environmentFlags: [(flag: String, variable: String)] = [
@@ -143,6 +193,12 @@ struct StreamServerCommand: AsyncParsableCommand {
                 arguments += [flag, value]
             }
         }
+        for (flag, variable) in Self.environmentLists {
+            guard let value = environment[variable], !commandLine.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) else { continue }
+            for item in value.split(separator: ",") where !item.trimmingCharacters(in: .whitespaces).isEmpty {
+                arguments += [flag, item.trimmingCharacters(in: .whitespaces)]
+            }
+        }
         for (flag, variable) in Self.environmentFlags {
             guard let value = environment[variable]?.lowercased(), value == "true" || value == "1" else { continue }
             if !commandLine.contains(flag) { arguments.append(flag) }
@@ -155,7 +211,7 @@ struct StreamServerCommand: AsyncParsableCommand {
     static func environmentSource(of message: String, commandLine: [String], environment: [String: String] = ProcessInfo.processInfo.environment)
         -> String?
     {
-        let all = Self.environmentVariables + Self.environmentFlags
+        let all = Self.environmentVariables + Self.environmentFlags + Self.environmentLists
         for (flag, variable) in all where message.contains(flag) && environment[variable] != nil {
             if !commandLine.contains(where: { $0 == flag || $0.hasPrefix(flag + "=") }) { return variable }
         }
@@ -181,6 +237,16 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard self.retentionInterval >= 0.1 else { throw ValidationError("--retention-interval must be at least 0.1 s") }
         guard self.requestBodyTimeout > 0 else { throw ValidationError("--request-body-timeout must be > 0") }
         guard self.maxUploadBytes >= 1 else { throw ValidationError("--max-upload-bytes must be at least 1") }
+        guard (1...1_000_000).contains(self.maxConnections) else { throw ValidationError("--max-connections must be 1...1000000") }
+        guard (0...86_400).contains(self.idleTimeout) else { throw ValidationError("--idle-timeout must be 0...86400 s") }
+        guard self.requestTimeout > 0 && self.requestTimeout <= 86_400 else {
+            throw ValidationError("--request-timeout must be > 0 and at most 86400 s")
+        }
+        guard (0...86_400).contains(self.sendTimeout) else { throw ValidationError("--send-timeout must be 0...86400 s") }
+        guard (self.tlsCert == nil) == (self.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        for origin in self.corsOrigin where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) || origin.hasSuffix("/") {
+            throw ValidationError("--cors-origin takes an origin like https://app.example.com, not '\(origin)'")
+        }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
         guard LogLineHandler.Format(rawValue: self.logFormat) != nil else {

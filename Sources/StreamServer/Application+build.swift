@@ -1,5 +1,8 @@
+import ArgumentParser
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import NIOPosix
@@ -21,7 +24,14 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     limits.maxChunkBytes = arguments.maxChunkBytes
     limits.maxInFlightChunks = arguments.maxInFlight
     limits.maxInFlightBytes = max(4 << 20, arguments.maxChunkBytes)
-    let streams = LiveStreams(limits: limits, metrics: metrics)
+    limits.maxConnections = arguments.maxConnections
+    limits.timeouts.idleTimeout = arguments.idleTimeout > 0 ? .milliseconds(Int64(arguments.idleTimeout * 1000)) : nil
+    limits.timeouts.sendTimeout = arguments.sendTimeout > 0 ? .milliseconds(Int64(arguments.sendTimeout * 1000)) : nil
+    let streams = LiveStreams(limits: limits, metrics: metrics, eventLoops: Array(eventLoopGroup.makeIterator()))
+    let tokens = try arguments.authTokensFile.map { path in
+        do { return try AuthTokens(path: path) } catch { throw ValidationError("--auth-tokens-file: \(error)") }
+    }
+    let access = AccessPolicy(tokens: tokens, origins: arguments.corsOrigin)
 
     var workerArguments: [String] = []
     if arguments.mockLatencyMs > 0 {
@@ -76,7 +86,11 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let routes = RouteTable()
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: HTTPMetricsMiddleware(metrics: metrics))
+    if !arguments.corsOrigin.isEmpty {
+        router.add(middleware: AllowedOriginsMiddleware(origins: arguments.corsOrigin))
+    }
     router.add(middleware: ErrorResponseMiddleware(routes: routes))
+    router.add(middleware: AccessMiddleware(policy: access))
     HealthController(streams: streams, workers: workers).addRoutes(to: router)
     CallController(
         repository: repository,
@@ -92,17 +106,25 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     OpenAPIController().addRoutes(to: router)
     routes.set(from: router)
 
+    let tls = try arguments.tlsConfiguration()
+    var server = HTTPServerBuilder.liveStreams(
+        streams: streams,
+        sessions: sessions,
+        workers: workers,
+        requestBodyTimeout: .milliseconds(Int64(arguments.requestBodyTimeout * 1000)),
+        requestTimeout: .milliseconds(Int64(arguments.requestTimeout * 1000)),
+        access: access,
+        secure: tls != nil,
+        compression: arguments.wsCompression,
+        echoEndpoint: arguments.testEchoEndpoint,
+        logger: logger
+    )
+    if let tls {
+        server = try .tls(server, tlsConfiguration: tls)
+    }
     let app = Application(
         router: router,
-        server: .liveStreams(
-            streams: streams,
-            sessions: sessions,
-            workers: workers,
-            requestBodyTimeout: .milliseconds(Int64(arguments.requestBodyTimeout * 1000)),
-            compression: arguments.wsCompression,
-            echoEndpoint: arguments.testEchoEndpoint,
-            logger: logger
-        ),
+        server: server,
         configuration: .init(address: .hostname(arguments.host, port: arguments.port), serverName: nil),
         onServerRunning: { channel in
             logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "?")"])
@@ -113,7 +135,8 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let drain = DrainService(streams: streams, drainTimeout: .milliseconds(Int64(arguments.drainTimeout * 1000)), logger: logger)
     return ServiceGroup(
         configuration: .init(
-            services: [workers, analyses, sessions, retention, app, drain],
+            services: [workers, analyses, sessions, retention, app, drain]
+                + (access.tokens.map { [TokenReloadService(tokens: $0, logger: logger)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

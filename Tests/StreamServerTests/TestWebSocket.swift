@@ -14,6 +14,7 @@ struct TestWebSocket {
     private var frames: AsyncStream<WebSocketFrame>.AsyncIterator
     /// The code of the server's close frame, once one arrived.
     private(set) var closeCode: WebSocketErrorCode?
+    private(set) var closeReason: String?
 
     private final class Collector: ChannelInboundHandler, Sendable {
         typealias InboundIn = WebSocketFrame
@@ -79,6 +80,7 @@ struct TestWebSocket {
         if let frame, frame.opcode == .connectionClose {
             var data = frame.unmaskedData
             self.closeCode = data.readWebSocketErrorCode()
+            self.closeReason = data.readString(length: data.readableBytes)
         }
         return frame
     }

@@ -38,8 +38,14 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     private var limits: LiveStreams.Limits { self.streams.limits }
 
     private var context: ChannelHandlerContext?
-    /// Writes here skip the frame encoder: `outgoing` already holds encoded frames.
-    private var rawWriter: ChannelHandlerContext?
+    /// The frame encoder's context: writes there skip the encoder, since `outgoing` already
+    /// holds encoded frames. Given at init, so a stream without one cannot exist.
+    private let frameWriter: ChannelHandlerContext
+    private var timeouts: StreamTimeouts?
+    /// The last time the client sent anything, or the last of its transcripts went out.
+    private var lastActivity = NIODeadline.now()
+    /// Since when the socket's send buffer has been over its high-water mark.
+    private var unwritableSince: NIODeadline?
     private(set) var clientID: UInt64 = 0
     private var connection: LiveStreams.Connection?
     private var mode = Mode.plain
@@ -65,7 +71,17 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     private var unflushedAcks: [NIODeadline] = []
     private var unflushedAnswers: [NIODeadline] = []
 
-    init(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, logger: Logger, deflate: PerMessageDeflate? = nil, echo: Bool = false) {
+    /// `frameWriter`: the context of the channel's `WebSocketFrameEncoder`.
+    init(
+        streams: LiveStreams,
+        sessions: LiveSessions,
+        workers: WorkerPool,
+        logger: Logger,
+        frameWriter: ChannelHandlerContext,
+        deflate: PerMessageDeflate? = nil,
+        echo: Bool = false
+    ) {
+        self.frameWriter = frameWriter
         self.deflate = deflate
         self.echo = echo
         self.streams = streams
@@ -78,8 +94,9 @@ final class AudioStreamHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.rawWriter = try? context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
         (self.clientID, self.connection) = self.streams.register(self, on: context.eventLoop)
+        self.timeouts = self.streams.timeouts(on: context.eventLoop)
+        self.timeouts?.add(self)
         self.worker = self.workers.slot(for: self.clientID, on: context.eventLoop)
         self.loopMetrics = self.streams.metrics.loop(context.eventLoop)
     }
@@ -87,7 +104,6 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.shutDown()
         self.context = nil
-        self.rawWriter = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -99,6 +115,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         guard !self.closed else { return }
         self.closed = true
         self.streams.unregister(self.clientID)
+        self.timeouts?.remove(self)
         // Results still owed to a plain stream are dropped by the router, which counts them; a
         // session keeps them for a resume.
         if case .session(let session, _) = self.mode {
@@ -127,6 +144,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = Self.unwrapInboundIn(data)
+        self.lastActivity = .now()
         if self.closing {
             // After our close frame only the client's close matters.
             if frame.opcode == .connectionClose { context.close(promise: nil) }
@@ -176,6 +194,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        self.unwritableSince = context.channel.isWritable ? nil : .now()
         self.updateReadPause()
         context.fireChannelWritabilityChanged()
     }
@@ -400,6 +419,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     /// connection closes with 1000. `receivedAt`: when the chunk answered first came in.
     func deliverSession(_ messages: [ByteBuffer], closeAfter: Bool, receivedAt: NIODeadline?) {
         guard !self.closed, !self.closing else { return }
+        self.lastActivity = .now()
         if let receivedAt { self.unflushedAnswers.append(receivedAt) }
         for message in messages {
             self.appendFrame(.text) { buffer in
@@ -450,6 +470,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             self.inFlightBytes -= answered.size
             self.unflushedAnswers.append(answered.receivedAt)
         }
+        if self.inFlightSizes.isEmpty { self.lastActivity = .now() }
         let clientID = self.clientID
         switch result.outcome {
         case .transcript(let text), .decoded(let text, _):
@@ -507,10 +528,11 @@ final class AudioStreamHandler: ChannelDuplexHandler {
 
     /// Writes and flushes everything appended since the last flush, as one buffer.
     func flushOutgoing(then: (@Sendable () -> Void)? = nil) {
-        guard let outgoing = self.outgoing, let writer = self.rawWriter else {
+        guard let outgoing = self.outgoing, !self.closed else {
             then?()
             return
         }
+        let writer = self.frameWriter
         self.outgoing = nil
         self.recordLatencies()
         if let then {
@@ -536,6 +558,51 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.unflushedAnswers.removeAll(keepingCapacity: true)
     }
 
+    /// `reason` cut to at most 120 bytes of UTF-8 (a close frame's payload is at most 125),
+    /// at a character boundary.
+    static func closeReason(_ reason: String) -> String {
+        var cut = ""
+        var bytes = 0
+        for character in reason {
+            bytes += character.utf8.count
+            guard bytes <= 120 else { break }
+            cut.append(character)
+        }
+        return cut
+    }
+
+    // MARK: timeouts
+
+    /// Called by the loop's timer: closes this stream if it has been idle (nothing sent,
+    /// nothing awaited) for `idleTimeout`, or unable to take our writes for `sendTimeout`.
+    func checkTimeouts(now: NIODeadline, settings: StreamTimeouts.Settings) {
+        guard !self.closed, let context = self.context else { return }
+        if let sendTimeout = settings.sendTimeout, let since = self.unwritableSince, now - since >= sendTimeout {
+            self.logger.info("closing a stream that stopped reading", metadata: ["client_id": "\(self.clientID)"])
+            self.close(code: .policyViolation, reason: "not reading: outgoing queue full for \(Self.seconds(sendTimeout)) s")
+            // The client reads nothing, so it will not answer our close: release its buffers now.
+            context.close(promise: nil)
+            return
+        }
+        if !self.closing, let idleTimeout = settings.idleTimeout, now - self.lastActivity >= idleTimeout, !self.isAwaitingAnswers {
+            self.close(code: .goingAway, reason: "idle for \(Self.seconds(idleTimeout)) s")
+        }
+    }
+
+    /// Whether this stream waits for transcripts of its own (then it is busy, not idle).
+    private var isAwaitingAnswers: Bool {
+        switch self.mode {
+        case .plain: !self.inFlightSizes.isEmpty
+        case .starting, .session(_, stopping: true): true
+        case .session(let session, stopping: false): session.inFlight.chunks > 0
+        }
+    }
+
+    private static func seconds(_ amount: TimeAmount) -> String {
+        let seconds = Double(amount.nanoseconds) / 1e9
+        return seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
+    }
+
     /// Starts the closing handshake with `code`; the socket closes when the client answers
     /// or after `closeTimeout`.
     func close(code: WebSocketErrorCode, reason: String = "") {
@@ -544,7 +611,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.fragments = nil
         self.appendFrame(.connectionClose) { buffer in
             buffer.write(webSocketErrorCode: code)
-            buffer.writeString(String(reason.utf8.prefix(120))!)
+            buffer.writeString(Self.closeReason(reason))
         }
         self.flushOutgoing()
         let channel = context.channel

@@ -1,4 +1,5 @@
 import HTTPTypes
+import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
@@ -36,6 +37,11 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
     let sessions: LiveSessions
     let workers: WorkerPool
     let requestBodyTimeout: TimeAmount
+    /// How long a connection may take to send a request's head (`--request-timeout`).
+    let requestTimeout: TimeAmount
+    let access: AccessPolicy
+    /// Behind TLS (`--tls-cert`): requests are `https`.
+    let secure: Bool
     let logger: Logger
     /// Offer permessage-deflate to clients that ask (`--ws-compression`).
     let compression: Bool
@@ -48,6 +54,9 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             let workers = self.workers
             let streamLogger = self.logger
             let requestBodyTimeout = self.requestBodyTimeout
+            let requestTimeout = self.requestTimeout
+            let access = self.access
+            let secure = self.secure
             // The upgrade request's id (`X-Request-Id`): sent back in the 101, carried by the
             // stream's log lines.
             let requestID = NIOLoopBoundBox<String?>(nil, eventLoop: channel.eventLoop)
@@ -58,12 +67,9 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 // One frame may carry a whole chunk; fragmented messages are limited by the handler.
                 maxFrameSize: max(streams.limits.maxChunkBytes, streams.limits.maxTextBytes),
+                // Only upgrades the `UpgradeGate` let through get here.
                 shouldUpgrade: { channel, head in
-                    // Refused upgrades fall through to the HTTP routes, which explain why (503 while draining).
-                    let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-                    let accept = (path == Self.path || (echoEndpoint && path == Self.echoPath)) && streams.isAccepting
-                    guard accept else { return channel.eventLoop.makeSucceededFuture(nil) }
-                    echo.value = path == Self.echoPath
+                    echo.value = URI(head.uri).path == Self.echoPath
                     let id = RequestIDs.accept(head.headers.first(name: "X-Request-Id")) ?? RequestIDs.make()
                     requestID.value = id
                     var headers = HTTPHeaders([("X-Request-Id", id)])
@@ -79,11 +85,15 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         var logger = streamLogger
                         logger[metadataKey: "request_id"] = requestID.value.map { .string($0) }
+                        // Our handler writes encoded frames straight to the encoder's context; no
+                        // encoder, no stream (the upgrade fails and the connection closes).
+                        let frameWriter = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
                         let handler = AudioStreamHandler(
                             streams: streams,
                             sessions: sessions,
                             workers: workers,
                             logger: logger,
+                            frameWriter: frameWriter,
                             deflate: try deflate.value.map { try PerMessageDeflate($0) },
                             echo: echo.value
                         )
@@ -97,8 +107,10 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
-                        try channel.pipeline.syncOperations.addHandler(RequestBodyTimeoutHandler(timeout: requestBodyTimeout, logger: streamLogger))
+                        try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
+                        try channel.pipeline.syncOperations.addHandler(
+                            RequestTimeoutHandler(headTimeout: requestTimeout, bodyTimeout: requestBodyTimeout, logger: streamLogger)
+                        )
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel,
@@ -113,6 +125,32 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.enableErrorHandling = false
             configuration.enableResponseHeaderValidation = false
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            let upgradeHandler = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<UpgradeResult>.self)
+            let gate = UpgradeGate { head, channel in
+                // Refused upgrades go on to the HTTP routes, which explain why (503 while draining
+                // or full, 401 without a token, 403 from a foreign origin, 404 elsewhere).
+                let uri = URI(head.uri)
+                let path = uri.path
+                return (path == Self.path || (echoEndpoint && path == Self.echoPath)) && streams.isAccepting
+                    && access.check(
+                        path: path,
+                        headers: HTTPFields(head.headers, splitCookie: false),
+                        queryToken: uri.queryParameters["token"].map(String.init),
+                        isUpgradePath: true
+                    ) == nil
+                    && streams.reserveConnection(for: channel)
+            }
+            try channel.pipeline.syncOperations.addHandler(gate, position: .before(upgradeHandler))
+            // Slowloris: the first request's head must arrive in time; later ones are timed by
+            // `RequestTimeoutHandler`.
+            let headTimer = channel.eventLoop.scheduleTask(in: requestTimeout) {
+                streamLogger.info(
+                    "closing a connection whose request head did not arrive",
+                    metadata: ["remote": "\(channel.remoteAddress?.description ?? "?")"]
+                )
+                channel.close(promise: nil)
+            }
+            result.whenComplete { _ in headTimer.cancel() }
             return Value(upgradeResult: result, channel: channel)
         }
     }
@@ -139,6 +177,9 @@ extension HTTPServerBuilder {
         sessions: LiveSessions,
         workers: WorkerPool,
         requestBodyTimeout: TimeAmount,
+        requestTimeout: TimeAmount,
+        access: AccessPolicy,
+        secure: Bool,
         compression: Bool,
         echoEndpoint: Bool,
         logger: Logger
@@ -157,6 +198,9 @@ extension HTTPServerBuilder {
                 sessions: sessions,
                 workers: workers,
                 requestBodyTimeout: requestBodyTimeout,
+                requestTimeout: requestTimeout,
+                access: access,
+                secure: secure,
                 logger: logger,
                 compression: compression,
                 echoEndpoint: echoEndpoint

@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// `GET /api/audio/ws` without a successful upgrade: say why in the usual error shape (and
@@ -11,7 +12,16 @@ struct LiveStreamRoutes<Context: RequestContext>: Sendable {
             if !self.streams.isAccepting {
                 throw APIError(.serviceUnavailable, code: "shutting_down", message: "the server is shutting down")
             }
-            if request.headers[.upgrade]?.lowercased() == "websocket" {
+            if request.headers[HTTPField.Name(UpgradeGate.refusedUpgradeHeader)!] != nil {
+                if self.streams.isFull {
+                    var error = APIError(
+                        .serviceUnavailable,
+                        code: "server_full",
+                        message: "the server holds its most connections (\(self.streams.limits.maxConnections)); try again shortly"
+                    )
+                    error.headers[.retryAfter] = "1"
+                    throw error
+                }
                 throw APIError(.badRequest, code: "bad_upgrade", message: "invalid WebSocket upgrade request (RFC 6455 §4.1)")
             }
             throw APIError(.upgradeRequired, code: "upgrade_required", message: "this endpoint speaks WebSocket only")

@@ -22,6 +22,9 @@ final class LiveStreams: WorkerResultSink, Sendable {
         var maxInFlightBytes = 4 << 20
         /// How long to wait for the client's answer to our close frame.
         var closeTimeout: TimeAmount = .seconds(3)
+        /// Open streams at most; past it upgrades are refused with 503 (`--max-connections`).
+        var maxConnections = 10_000
+        var timeouts = StreamTimeouts.Settings()
     }
 
     /// A registered stream: its loop and its handler, usable only on that loop.
@@ -49,11 +52,37 @@ final class LiveStreams: WorkerResultSink, Sendable {
     /// Results whose stream had closed before they arrived.
     let droppedResults = ManagedAtomic<Int>(0)
     let totalStreams = ManagedAtomic<Int>(0)
+    /// Upgraded connections and upgrades under way, for `maxConnections`.
+    private let connectionSlots = ManagedAtomic<Int>(0)
+    private let timeouts: [ObjectIdentifier: StreamTimeouts]
 
-    init(limits: Limits, metrics: ServerMetrics) {
+    init(limits: Limits, metrics: ServerMetrics, eventLoops: [any EventLoop]) {
         self.limits = limits
         self.metrics = metrics
+        self.timeouts = Dictionary(
+            uniqueKeysWithValues: eventLoops.map { (ObjectIdentifier($0), StreamTimeouts(eventLoop: $0, settings: limits.timeouts)) }
+        )
     }
+
+    /// The idle and send timer of `eventLoop`.
+    func timeouts(on eventLoop: any EventLoop) -> StreamTimeouts {
+        self.timeouts[ObjectIdentifier(eventLoop)] ?? StreamTimeouts(eventLoop: eventLoop, settings: self.limits.timeouts)
+    }
+
+    /// Takes a connection slot for an upgrade, or says the server is full. The slot is given
+    /// back when `channel` closes, however the upgrade ends.
+    func reserveConnection(for channel: any Channel) -> Bool {
+        let taken = self.connectionSlots.wrappingIncrementThenLoad(ordering: .relaxed)
+        guard taken <= self.limits.maxConnections else {
+            self.connectionSlots.wrappingDecrement(ordering: .relaxed)
+            return false
+        }
+        channel.closeFuture.whenComplete { _ in self.connectionSlots.wrappingDecrement(ordering: .relaxed) }
+        return true
+    }
+
+    /// Whether every connection slot is taken (an upgrade now would be refused).
+    var isFull: Bool { self.connectionSlots.load(ordering: .relaxed) >= self.limits.maxConnections }
 
     var isAccepting: Bool { self.accepting.load(ordering: .relaxed) }
     var openStreams: Int { self.routes.withLockedValue { $0.connections.count } }

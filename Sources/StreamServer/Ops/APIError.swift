@@ -9,6 +9,8 @@ struct APIError: HTTPResponseError {
     let status: HTTPResponse.Status
     let code: String
     let message: String
+    /// Sent with the error: `Retry-After`, `WWW-Authenticate`.
+    var headers: HTTPFields = [:]
 
     init(_ status: HTTPResponse.Status, code: String, message: String) {
         self.status = status
@@ -17,7 +19,9 @@ struct APIError: HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: self.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: self.json))
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        return Response(status: self.status, headers: headers, body: .init(byteBuffer: self.json))
     }
 
     /// `{"error":{"code","message"}}`.

@@ -4,6 +4,7 @@ import Logging
 /// Every error leaves in the one shape `{"error":{"code","message"}}`: Hummingbird's own (an
 /// unknown path, a body that is too large), a method the path does not have (405 with
 /// `Allow`), and anything unexpected (500 `internal_error`, logged with the request's id).
+/// Errors become responses here, so the middleware outside (CORS, metrics) sees them too.
 struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
     let routes: RouteTable
 
@@ -11,7 +12,7 @@ struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as APIError {
-            throw error
+            return try error.response(from: request, context: context)
         } catch let error as HTTPError {
             // Hummingbird's not-found responder names the endpoint "NotFound": no route matched.
             if error.status == .notFound, context.endpointPath == nil || context.endpointPath == "NotFound" {
@@ -25,7 +26,8 @@ struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
                     response.headers[.allow] = allowed.joined(separator: ", ")
                     return response
                 }
-                throw APIError(.notFound, code: "not_found", message: "no such endpoint: \(request.uri.path)")
+                return try APIError(.notFound, code: "not_found", message: "no such endpoint: \(request.uri.path)")
+                    .response(from: request, context: context)
             }
             var response = try APIError(error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
                 .response(from: request, context: context)
@@ -34,10 +36,10 @@ struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             return response
         } catch let error as any HTTPResponseError {
-            throw error
+            return try error.response(from: request, context: context)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
-            throw APIError(.internalServerError, code: "internal_error", message: "internal error")
+            return try APIError(.internalServerError, code: "internal_error", message: "internal error").response(from: request, context: context)
         }
     }
 
