@@ -16,10 +16,15 @@ protocol TranscriptionEngine {
 struct MockEngine: TranscriptionEngine {
     /// Simulated processing time per chunk (a real engine is not instant).
     var latency: Duration = .zero
+    /// Tests only: a chunk of this size hangs the engine (a hung worker, `--worker-timeout`).
+    var hangBytes: Int?
 
     var name: String { "mock" }
 
     func transcribe(clientID: UInt64, seq: UInt64, audio: ByteBuffer) throws -> String {
+        if audio.readableBytes == self.hangBytes {
+            while true { sleepFor(.seconds(3600)) }
+        }
         if self.latency > .zero {
             sleepFor(self.latency)
         }

@@ -61,7 +61,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
             self.count(self.decode(clientID: clientID, seq: seq, format: format, audio: audio, output: &output))
             return false
         default:
-            return self.handleOther(frame)
+            return self.handleOther(frame, output: &output)
         }
     }
 
@@ -102,13 +102,17 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         return true
     }
 
-    private mutating func handleOther(_ frame: PipeFrame) -> Bool {
+    private mutating func handleOther(_ frame: PipeFrame, output: inout ByteBuffer) -> Bool {
         switch frame {
         case .endSession(let clientID):
             self.sessions.end(clientID: clientID)
             return false
         case .shutdown:
             return true
+        case .heartbeat:
+            // Answered here, behind the chunks read before it: a hung engine answers none.
+            output.writePipeFrame(frame)
+            return false
         case .analyse(let job):
             self.analyses.submit(job)
             return false

@@ -33,6 +33,9 @@ public enum PipeFrame: Equatable, Sendable {
     /// Worker → server, every second: the worker's own process figures and counters, so the
     /// server's `/metrics` covers the whole process tree.
     case stats(WorkerStats)
+    /// Server → worker, and back: answered by the worker's main loop when it gets there, so a
+    /// worker hung on a chunk stops answering, and the server kills it (`--worker-timeout`).
+    case heartbeat(id: UInt64)
 
     /// The protocol version every frame carries; a decoder rejects any other.
     public static let version: UInt8 = 1
@@ -52,6 +55,7 @@ public enum PipeFrame: Equatable, Sendable {
         case decoded = 10
         case endSession = 11
         case stats = 12
+        case heartbeat = 13
     }
 
     public var kind: Kind {
@@ -68,6 +72,7 @@ public enum PipeFrame: Equatable, Sendable {
         case .decoded: .decoded
         case .endSession: .endSession
         case .stats: .stats
+        case .heartbeat: .heartbeat
         }
     }
 }

@@ -146,6 +146,9 @@ public struct PipeFrameDecoder: Sendable {
         case .endSession:
             guard let clientID = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
             return .endSession(clientID: clientID)
+        case .heartbeat:
+            guard let id = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
+            return .heartbeat(id: id)
         case .stats:
             guard let cpu = body.readInteger(endianness: .little, as: UInt64.self),
                 let resident = body.readInteger(endianness: .little, as: UInt64.self),

@@ -69,6 +69,8 @@ extension ByteBuffer {
             return self.writeDecodedFrame(clientID: clientID, seq: seq, text: text, pcm: &pcm)
         case .endSession(let clientID):
             return self.writeFrame(.endSession) { $0.writeInteger(clientID, endianness: .little) }
+        case .heartbeat(let id):
+            return self.writeFrame(.heartbeat) { $0.writeInteger(id, endianness: .little) }
         case .stats(let stats):
             // [f64 cpu seconds][u64 resident bytes][u32 open fds][u64 chunks][u64 chunk errors][u64 analyses]
             return self.writeFrame(.stats) { buffer in

@@ -52,6 +52,15 @@ struct StreamServerCommand: AsyncParsableCommand {
     var analysisTimeout: Double = 600
 
     @Option(
+        help:
+            "Seconds a worker may leave a heartbeat unanswered (hung, on a chunk or otherwise) before it is killed and replaced. (env: CALLSTREAM_WORKER_TIMEOUT)"
+    )
+    var workerTimeout: Double = 10
+
+    @Option(help: ArgumentHelp("Tests only: workers' mock engine hangs on a chunk of exactly this many bytes.", visibility: .hidden))
+    var testMockHangBytes: Int?
+
+    @Option(
         help: "Seconds a live session whose connection dropped without stop waits for a resume; 0 ends it at once. (env: CALLSTREAM_RESUME_WINDOW)"
     )
     var resumeWindow: Double = 30
@@ -155,6 +164,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--max-upload-bytes", "CALLSTREAM_MAX_UPLOAD_BYTES"),
         ("--request-body-timeout", "CALLSTREAM_REQUEST_BODY_TIMEOUT"),
         ("--analysis-timeout", "CALLSTREAM_ANALYSIS_TIMEOUT"),
+        ("--worker-timeout", "CALLSTREAM_WORKER_TIMEOUT"),
         ("--resume-window", "CALLSTREAM_RESUME_WINDOW"),
         ("--max-recording-minutes", "CALLSTREAM_MAX_RECORDING_MINUTES"),
         ("--retention-days", "CALLSTREAM_RETENTION_DAYS"),
@@ -179,7 +189,8 @@ struct StreamServerCommand: AsyncParsableCommand {
     ]
     /// Boolean flags: the variable set to `true` or `1` adds the flag.
     static let environmentFlags: [(flag: String, variable: String)] = [
-        ("--log-pii", "CALLSTREAM_LOG_PII")
+        ("--log-pii", "CALLSTREAM_LOG_PII"),
+        ("--ws-compression", "CALLSTREAM_WS_COMPRESSION"),
     ]
 
     /// Command-line arguments with a `--flag value` added for every variable that is set and
@@ -226,6 +237,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         if let eventLoops = self.eventLoops, !(1...256).contains(eventLoops) { throw ValidationError("--event-loops must be 1...256") }
         guard (1...600_000).contains(self.minSilenceMs) else { throw ValidationError("--min-silence-ms must be 1...600000") }
         guard (-200...0).contains(self.silenceThresholdDb) else { throw ValidationError("--silence-threshold-db must be -200...0") }
+        guard self.workerTimeout >= 0.1 && self.workerTimeout <= 86_400 else { throw ValidationError("--worker-timeout must be 0.1...86400 s") }
         guard self.analysisTimeout > 0 else { throw ValidationError("--analysis-timeout must be > 0") }
         guard (0...86_400).contains(self.resumeWindow) else { throw ValidationError("--resume-window must be 0...86400") }
         if let minutes = self.maxRecordingMinutes, !(minutes > 0 && minutes <= 100_000) {

@@ -12,11 +12,11 @@ import ServiceLifecycle
 /// drain step.
 ///
 /// Service order matters: ServiceLifecycle shuts services down in reverse, so on SIGTERM the
-/// drain runs first, then the HTTP server stops, and the workers stop last (after the
-/// transcripts they owe have been delivered). Analyses start after the workers, so that
-/// recordings a previous run left `processing` are re-queued once workers exist. Live
-/// sessions stop after the HTTP server and the drain, so the sessions the drain closed are
-/// finalised before the workers go.
+/// drain runs first, then the HTTP server stops, then the workers (after the transcripts and
+/// analyses they owe have been delivered), and the analyses' bookkeeping last, so every
+/// answer a worker gave is stored. (Jobs queued before the workers are up wait in their
+/// slots.) Live sessions stop after the HTTP server and the drain, so the sessions the drain
+/// closed are finalised before the workers go.
 func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> ServiceGroup {
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
     let metrics = ServerMetrics(eventLoops: Array(eventLoopGroup.makeIterator()))
@@ -37,12 +37,16 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     if arguments.mockLatencyMs > 0 {
         workerArguments += ["--mock-latency-ms", String(arguments.mockLatencyMs)]
     }
+    if let bytes = arguments.testMockHangBytes {
+        workerArguments += ["--mock-hang-bytes", String(bytes)]
+    }
     let workers = WorkerPool(
         configuration: .init(
             count: arguments.workers,
             executablePath: arguments.resolvedWorkerPath,
             arguments: workerArguments,
-            analysisTimeout: .milliseconds(Int64(arguments.analysisTimeout * 1000))
+            analysisTimeout: .milliseconds(Int64(arguments.analysisTimeout * 1000)),
+            heartbeatTimeout: .milliseconds(Int64(arguments.workerTimeout * 1000))
         ),
         eventLoopGroup: eventLoopGroup,
         sink: streams,
@@ -135,7 +139,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     let drain = DrainService(streams: streams, drainTimeout: .milliseconds(Int64(arguments.drainTimeout * 1000)), logger: logger)
     return ServiceGroup(
         configuration: .init(
-            services: [workers, analyses, sessions, retention, app, drain]
+            services: [analyses, workers, sessions, retention, app, drain]
                 + (access.tokens.map { [TokenReloadService(tokens: $0, logger: logger)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

@@ -48,6 +48,8 @@ import Testing
         .decoded(clientID: 7, seq: 3, text: "ünï", pcm: ByteBuffer(bytes: [1, 0, 255, 127])),
         .decoded(clientID: 7, seq: 4, text: "", pcm: ByteBuffer()),
         .endSession(clientID: .max),
+        .heartbeat(id: 0),
+        .heartbeat(id: .max),
     ]
 
     /// A session chunk naming a codec this version does not know is refused, not guessed.

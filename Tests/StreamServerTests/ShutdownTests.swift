@@ -34,4 +34,40 @@ import Testing
         }
         await server.stop()
     }
+
+    /// SIGTERM while a worker holds an analysis: if the worker answers before it is stopped,
+    /// the answer is stored before the server exits (the call is `ready` at the next start,
+    /// not analysed again); if it never answers, the recording is re-queued at the next start.
+    /// Never stuck, never lost.
+    @Test(arguments: [true, false])
+    func sigtermDuringAnAnalysisStoresItOrRequeuesIt(workerAnswers: Bool) async throws {
+        let first = try await TestServer.start()
+        let workers = first.workerPIDs()
+        for pid in workers { kill(pid, SIGSTOP) }
+        let call = try await CallAPITests.createCall(first)
+        let upload = try await CallAPITests.upload(first, call: call, filename: "a.wav", content: try CallAPITests.audio("call30_8k.wav"))
+        #expect(upload.status == 202)
+        // The job waits in the stopped worker's pipe.
+        try await Task.sleep(for: .milliseconds(300))
+        first.signal(SIGTERM)
+        try await Task.sleep(for: .milliseconds(200))
+        if workerAnswers {
+            for pid in workers { kill(pid, SIGCONT) }
+        }
+        #expect(try await first.waitForExit(timeout: .seconds(30)) == 0)
+        await first.stop(keepingData: true)
+
+        let second = try await TestServer.start(dataDir: first.dataDir)
+        if workerAnswers {
+            let stored = try await second.request("GET", "/calls/\(call)")
+            #expect(stored.json["status"] as? String == "ready", "stored before the first run exited")
+            #expect(!second.log.contains("re-queueing"))
+        } else {
+            #expect(second.log.contains("re-queueing recordings left processing"))
+        }
+        let settled = try await CallAPITests.settled(second, call: call)
+        #expect(settled["status"] as? String == "ready")
+        #expect((settled["recording"] as? [String: Any])?["duration_sec"] as? Double == 30)
+        await second.stop()
+    }
 }

@@ -65,4 +65,52 @@ import Testing
             #expect(try await server.get("/readyz").0 == 200)
         }
     }
+
+    /// A worker that stops answering (here: SIGSTOP, as if hung on a chunk) is killed after
+    /// `--worker-timeout` and replaced; its unanswered chunks go to the replacement.
+    @Test func aHungWorkerIsKilledAndItsChunksGoToTheReplacement() async throws {
+        try await withServer(arguments: ["--worker-timeout", "1"]) { server in
+            var socket = try await TestWebSocket.connect(port: server.port)
+            var checker = StreamChecker()
+            _ = checker.didSend(size: 100)
+            try await socket.sendBinary(count: 100)
+            while checker.counts.transcripts < 1, let message = try await socket.nextMessage() {
+                _ = checker.receive(message)
+            }
+            let hung = server.workerPIDs()
+            try #require(hung.count == 1)
+            kill(hung[0], SIGSTOP)
+            for _ in 0..<10 {
+                _ = checker.didSend(size: 100)
+                try await socket.sendBinary(count: 100)
+            }
+            while !checker.isComplete, let message = try await socket.nextMessage(timeout: .seconds(15)) {
+                if case .violation(let why) = checker.receive(message) { Issue.record("\(why)") }
+            }
+            #expect(checker.isComplete, "every acked chunk gets its transcript from the replacement")
+            #expect(server.log.contains("killing it as hung"))
+            #expect(!server.workerPIDs().contains(hung[0]))
+            let metrics = try await MetricsTests.scrape(server)
+            #expect(metrics[#"callstream_worker_restarts_total{reason="hang"}"#] == 1)
+            await socket.close()
+        }
+    }
+
+    /// A chunk that hangs two workers in a row is poison: it is answered with an error naming
+    /// its seq, and the chunks after it are transcribed.
+    @Test func aChunkThatHangsTwoWorkersGetsAnErrorAndTheRestGoOn() async throws {
+        try await withServer(arguments: ["--worker-timeout", "1", "--test-mock-hang-bytes", "777"]) { server in
+            var socket = try await TestWebSocket.connect(port: server.port)
+            for size in [100, 777, 100] {
+                try await socket.sendBinary(count: size)
+            }
+            var answers: [String] = []
+            while answers.count < 3, let message = try await socket.nextMessage(timeout: .seconds(15)) {
+                guard message.type != "ack" else { continue }
+                answers.append("\(message.seq ?? 0):\(message.type ?? ""):\(message.error?.code ?? "")")
+            }
+            #expect(answers == ["1:transcript:", "2:error:worker_crashed", "3:transcript:"])
+            await socket.close()
+        }
+    }
 }

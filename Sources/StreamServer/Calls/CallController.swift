@@ -63,12 +63,18 @@ struct CallController<Context: RequestContext>: Sendable {
         return TranscriptJSON(callID: existing.call.id.uuidString.lowercased(), segments: segments)
     }
 
+    static var maxCallBytes: Int { 64 * 1024 }
+
     func create(_ request: Request, context: Context) async throws -> Response {
         let key = try IdempotencyKeys.key(of: request)
+        // Refused on its declared length before any of it is read.
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxCallBytes {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")
+        }
         var request = request
         let body: ByteBuffer
         do {
-            body = try await request.collectBody(upTo: 64 * 1024)
+            body = try await request.collectBody(upTo: Self.maxCallBytes)
         } catch {
             throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")
         }

@@ -14,7 +14,19 @@ protocol RecordingAnalysisQueue: Sendable {
 /// Sees every uploaded recording analysed by a worker: sends the job, stores the answer (the
 /// call becomes `ready`, or `failed` with the worker's error), retries once when a worker dies
 /// holding the job, and at start re-queues what a previous run left `processing`.
+///
+/// All of that bookkeeping is owned by `run`: the queue, the workers and the pipes only post
+/// events, and `run` handles them one at a time. On shutdown `run` handles every event already
+/// posted before it returns, and it is the last service to stop (after the workers, which
+/// answer their analyses before they exit), so an answer is never lost between a worker and
+/// the database; a recording whose answer did not come is still `processing` and is re-queued
+/// at the next start.
 final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSink {
+    private enum Event: Sendable {
+        case start(Recording)
+        case finished(AnalysisJob, Result<AnalysisResult, AnalysisFailure>)
+        case lost(AnalysisJob, attempt: Int, stalled: Bool)
+    }
     struct Settings: Sendable {
         var minSilenceMs = 500
         var silenceThresholdDBFS = -40.0
@@ -33,6 +45,9 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
     private let nextJobID = ManagedAtomic<UInt64>(1)
     /// The attempt number and the recording's origin of each job in flight.
     private let attempts = NIOLockedValueBox<[UInt64: (attempt: Int, origin: RecordingOrigin)]>([:])
+    /// Unbounded, but holds at most a few events per recording in flight.
+    private let events: AsyncStream<Event>
+    private let post: AsyncStream<Event>.Continuation
 
     init(repository: any CallRepository, files: RecordingFiles, workers: WorkerPool, metrics: ServerMetrics, settings: Settings, logger: Logger) {
         self.repository = repository
@@ -41,9 +56,33 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
         self.metrics = metrics
         self.settings = settings
         self.logger = logger
+        (self.events, self.post) = AsyncStream.makeStream(of: Event.self)
     }
 
     func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await self.requeueOwed()
+            for await event in self.events {
+                await self.handle(event)
+            }
+        } onGracefulShutdown: {
+            // The loop above handles what was posted so far, then ends.
+            self.post.finish()
+        }
+    }
+
+    private func handle(_ event: Event) async {
+        switch event {
+        case .start(let recording):
+            await self.start(recording)
+        case .finished(let job, let outcome):
+            await self.store(job, outcome: outcome)
+        case .lost(let job, let attempt, let stalled):
+            await self.retryOrFail(job, attempt: attempt, stalled: stalled)
+        }
+    }
+
+    private func requeueOwed() async throws {
         let owed = try await self.repository.pendingRecordings()
         if !owed.isEmpty {
             self.logger.info("re-queueing recordings left processing", metadata: ["count": "\(owed.count)"])
@@ -54,7 +93,6 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
             }
             await self.start(recording)
         }
-        try? await gracefulShutdown()
     }
 
     /// A live session's file the previous run left unfinished (it was killed mid-session):
@@ -81,7 +119,7 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
     }
 
     func enqueue(_ recording: Recording) {
-        Task { await self.start(recording) }
+        self.post.yield(.start(recording))
     }
 
     private func start(_ recording: Recording) async {
@@ -108,47 +146,52 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
 
     func finished(_ job: AnalysisJob, outcome: Result<AnalysisResult, AnalysisFailure>) {
         let origin = self.attempts.withLockedValue { $0.removeValue(forKey: job.jobID) }?.origin
-        guard let recordingID = UUID(uuidString: job.recordingID) else { return }
+        guard UUID(uuidString: job.recordingID) != nil else { return }
         if case .success(let result) = outcome {
             self.metrics.analysed(result, source: origin == .live ? .session : .upload)
         }
-        Task {
-            do {
-                switch outcome {
-                case .success(let result):
-                    let analysis = RecordingAnalysis(
-                        durationSec: result.durationSec,
-                        silenceMarks: result.silences.map { SilenceMark(startMs: Int($0.startMs), endMs: Int($0.endMs)) },
-                        transcription: result.transcription
-                    )
-                    try await self.repository.complete(recordingID: recordingID, analysis: analysis)
-                case .failure(let failure):
-                    self.logger.notice("recording could not be analysed", metadata: ["recording": "\(recordingID)", "error": "\(failure.message)"])
-                    try await self.repository.fail(recordingID: recordingID, error: failure.message)
-                }
-            } catch {
-                self.logger.error("cannot store an analysis", metadata: ["recording": "\(recordingID)", "error": "\(error)"])
+        self.post.yield(.finished(job, outcome))
+    }
+
+    private func store(_ job: AnalysisJob, outcome: Result<AnalysisResult, AnalysisFailure>) async {
+        guard let recordingID = UUID(uuidString: job.recordingID) else { return }
+        do {
+            switch outcome {
+            case .success(let result):
+                let analysis = RecordingAnalysis(
+                    durationSec: result.durationSec,
+                    silenceMarks: result.silences.map { SilenceMark(startMs: Int($0.startMs), endMs: Int($0.endMs)) },
+                    transcription: result.transcription
+                )
+                try await self.repository.complete(recordingID: recordingID, analysis: analysis)
+            case .failure(let failure):
+                self.logger.notice("recording could not be analysed", metadata: ["recording": "\(recordingID)", "error": "\(failure.message)"])
+                try await self.repository.fail(recordingID: recordingID, error: failure.message)
             }
+        } catch {
+            self.logger.error("cannot store an analysis", metadata: ["recording": "\(recordingID)", "error": "\(error)"])
         }
     }
 
     func lost(_ jobs: [AnalysisJob], stalled: Bool) {
         for job in jobs {
             let attempt = self.attempts.withLockedValue { $0.removeValue(forKey: job.jobID) }?.attempt ?? self.settings.maxAttempts
-            guard let recordingID = UUID(uuidString: job.recordingID) else { continue }
-            Task {
-                if attempt >= self.settings.maxAttempts {
-                    self.logger.error("a worker died analysing this recording again; marking it failed", metadata: ["recording": "\(recordingID)"])
-                    let what = stalled ? "stopped making progress and was stopped" : "crashed"
-                    try? await self.repository.fail(
-                        recordingID: recordingID,
-                        error: "the worker analysing this recording \(what) (\(attempt) attempts)"
-                    )
-                } else if let stored = try? await self.repository.find(recordingID: recordingID) {
-                    self.logger.warning("a worker died analysing this recording; trying again", metadata: ["recording": "\(recordingID)"])
-                    await self.start(stored)
-                }
-            }
+            self.post.yield(.lost(job, attempt: attempt, stalled: stalled))
+        }
+    }
+
+    private func retryOrFail(_ job: AnalysisJob, attempt: Int, stalled: Bool) async {
+        guard let recordingID = UUID(uuidString: job.recordingID) else { return }
+        if attempt >= self.settings.maxAttempts {
+            self.logger.error("a worker died analysing this recording again; marking it failed", metadata: ["recording": "\(recordingID)"])
+            let what = stalled ? "stopped making progress and was stopped" : "crashed"
+            try? await self.repository.fail(
+                recordingID: recordingID,
+                error: "the worker analysing this recording \(what) (\(attempt) attempts)"
+            )
+        } else if let stored = try? await self.repository.find(recordingID: recordingID) {
+            self.logger.warning("a worker died analysing this recording; trying again", metadata: ["recording": "\(recordingID)"])
+            await self.start(stored)
         }
     }
 }

@@ -55,6 +55,8 @@ final class WorkerPipeHandler: ChannelInboundHandler {
                     self.analysisSink?.finished(try self.job(jobID), outcome: .success(result))
                 case .analysisFailed(let jobID, let message):
                     self.analysisSink?.finished(try self.job(jobID), outcome: .failure(.init(message: message)))
+                case .heartbeat(let id):
+                    self.slot.heartbeatAnswered(id: id)
                 case .stats(let stats):
                     self.metrics.workerReported(stats, worker: self.slot.index, generation: self.generation)
                 case .chunk, .shutdown, .analyse, .sessionChunk, .endSession:

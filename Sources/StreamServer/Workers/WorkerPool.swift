@@ -24,6 +24,8 @@ final class WorkerPool: Service, Sendable {
         /// A worker whose analyses answer nothing for this long is killed (and replaced):
         /// a file that hangs a decoder must not hold a recording `processing` forever.
         var analysisTimeout: TimeAmount = .seconds(600)
+        /// A worker that leaves a heartbeat unanswered this long is hung: killed and replaced.
+        var heartbeatTimeout: TimeAmount = .seconds(10)
     }
 
     let configuration: Configuration
@@ -86,12 +88,23 @@ final class WorkerPool: Service, Sendable {
         await self.stopAll()
     }
 
-    /// Checks each worker for a stalled analysis a few times per timeout, on its own loop.
+    /// Checks each worker a few times per timeout, on its own loop: for an unanswered
+    /// heartbeat (hung), and for a stalled analysis.
     private func startWatchdogs() {
         let timeout = self.configuration.analysisTimeout
-        let period = TimeAmount.nanoseconds(max(min(timeout.nanoseconds / 4, 1_000_000_000), 1_000_000))
+        let heartbeatTimeout = self.configuration.heartbeatTimeout
+        let shortest = min(timeout, heartbeatTimeout)
+        let period = TimeAmount.nanoseconds(max(min(shortest.nanoseconds / 4, 1_000_000_000), 1_000_000))
         let tasks = self.slots.map { slot in
             slot.eventLoop.scheduleRepeatedTask(initialDelay: period, delay: period) { _ in
+                if let process = slot.heartbeatCheck(timeout: heartbeatTimeout) {
+                    self.logger.error(
+                        "a worker left a heartbeat unanswered; killing it as hung",
+                        metadata: ["worker": "\(slot.index)", "pid": "\(process.pid)", "timeout_ms": "\(heartbeatTimeout.nanoseconds / 1_000_000)"]
+                    )
+                    process.kill(SIGKILL)
+                    return
+                }
                 guard let process = slot.stalledProcess(timeout: timeout) else { return }
                 self.logger.error(
                     "an analysis made no progress in time; killing its worker",
@@ -155,12 +168,16 @@ final class WorkerPool: Service, Sendable {
 
     /// Called on the slot's loop when the worker's stdout closes: it exited or was killed.
     private func workerExited(_ slot: WorkerSlot, generation: Int) {
-        guard let (process, poisoned, jobs, stalled, wasReady) = slot.died(generation: generation, maxCrashes: self.configuration.maxCrashesPerChunk)
+        guard
+            let (process, poisoned, jobs, stalled, hung, wasReady) = slot.died(
+                generation: generation,
+                maxCrashes: self.configuration.maxCrashesPerChunk
+            )
         else {
             return
         }
         if !self.isStopping.withLockedValue({ $0 }) {
-            self.metrics.workerRestarted(stalled ? .hang : wasReady ? .crash : .startFailed)
+            self.metrics.workerRestarted(stalled || hung ? .hang : wasReady ? .crash : .startFailed)
         }
         if !jobs.isEmpty {
             self.analysisSink.withLockedValue { $0 }?.lost(jobs, stalled: stalled)
@@ -170,14 +187,14 @@ final class WorkerPool: Service, Sendable {
         }
         if let poisoned {
             self.logger.error(
-                "chunk crashed workers repeatedly, answering it with an error",
+                "chunk crashed or hung workers repeatedly, answering it with an error",
                 metadata: ["client_id": "\(poisoned.clientID)", "seq": "\(poisoned.seq)"]
             )
             self.sink.deliver([
                 WorkerResult(
                     clientID: poisoned.clientID,
                     seq: poisoned.seq,
-                    outcome: .failed(code: "worker_crashed", message: "the worker processing this chunk crashed")
+                    outcome: .failed(code: "worker_crashed", message: "the worker processing this chunk crashed or hung, twice")
                 )
             ])
         }

@@ -10,6 +10,12 @@ import Protocol
 /// submission order. A worker answers in the order it reads, so each answer matches the head
 /// of `pending`; when a worker dies, everything still in `pending` is written again to its
 /// replacement, so no acked chunk loses its answer.
+///
+/// Blame: a worker writes the answers of one read in one batch, so when it dies or hangs the
+/// chunk at the head of `pending` may have been answered in a batch never written. So after a
+/// death the replacement is first given the head chunk alone (probing); only its answer lets
+/// the rest follow. A chunk is poison only if it took down `maxCrashes` workers while at the
+/// head, and from the second time on it was alone.
 final class WorkerSlot: Sendable {
     struct PendingChunk {
         let clientID: UInt64
@@ -56,6 +62,15 @@ final class WorkerSlot: Sendable {
         var lastJobProgress = NIODeadline.now()
         /// The watchdog killed this generation's process for a stalled analysis.
         var killedAsStalled = false
+        /// The heartbeat the worker has not answered yet: its id and when it was queued.
+        var heartbeat: (id: UInt64, sentAt: NIODeadline)?
+        var lastHeartbeatID: UInt64 = 0
+        /// The watchdog killed this generation's process for an unanswered heartbeat.
+        var killedAsHung = false
+        /// The replacement has only been given the head of `pending`; the rest (and any
+        /// `endSession` frames, in `deferred`) wait for its answer.
+        var probing = false
+        var deferred = ByteBuffer()
     }
 
     let index: Int
@@ -79,7 +94,7 @@ final class WorkerSlot: Sendable {
         let schedule = self.state.withLockedValue { state -> Bool in
             let chunk = PendingChunk(clientID: clientID, seq: seq, audio: audio, format: format)
             state.pending.append(chunk)
-            guard state.phase == .ready else { return false }
+            guard state.phase == .ready, !state.probing else { return false }
             chunk.write(to: &state.outbox)
             guard !state.flushScheduled else { return false }
             state.flushScheduled = true
@@ -95,6 +110,11 @@ final class WorkerSlot: Sendable {
     func endSession(clientID: UInt64) {
         let schedule = self.state.withLockedValue { state -> Bool in
             guard state.phase == .ready else { return false }
+            // While probing, the session's own chunks may not have been written yet.
+            guard !state.probing else {
+                state.deferred.writePipeFrame(.endSession(clientID: clientID))
+                return false
+            }
             state.outbox.writePipeFrame(.endSession(clientID: clientID))
             guard !state.flushScheduled else { return false }
             state.flushScheduled = true
@@ -145,6 +165,35 @@ final class WorkerSlot: Sendable {
 
     var jobCount: Int { self.state.withLockedValue { $0.jobs.count } }
 
+    /// The watchdog's liveness check: queues a heartbeat if none is outstanding; if the one
+    /// outstanding has gone unanswered for `timeout` (the worker's main loop is stuck, on a
+    /// chunk or otherwise), marks the worker hung and returns its process (to be killed).
+    func heartbeatCheck(timeout: TimeAmount) -> WorkerProcess? {
+        let (schedule, hung) = self.state.withLockedValue { state -> (Bool, WorkerProcess?) in
+            guard state.phase == .ready, !state.killedAsHung, !state.killedAsStalled else { return (false, nil) }
+            if let heartbeat = state.heartbeat {
+                guard .now() - heartbeat.sentAt > timeout else { return (false, nil) }
+                state.killedAsHung = true
+                return (false, state.process)
+            }
+            state.lastHeartbeatID += 1
+            state.heartbeat = (state.lastHeartbeatID, .now())
+            state.outbox.writePipeFrame(.heartbeat(id: state.lastHeartbeatID))
+            guard !state.flushScheduled else { return (false, nil) }
+            state.flushScheduled = true
+            return (true, nil)
+        }
+        if schedule { self.flushOutbox() }
+        return hung
+    }
+
+    /// The worker answered heartbeat `id`.
+    func heartbeatAnswered(id: UInt64) {
+        self.state.withLockedValue { state in
+            if state.heartbeat?.id == id { state.heartbeat = nil }
+        }
+    }
+
     /// Writes the batched frames. Runs on `eventLoop`.
     func flushOutbox() {
         let (channel, batch) = self.state.withLockedValue { state -> ((any Channel)?, ByteBuffer) in
@@ -160,12 +209,24 @@ final class WorkerSlot: Sendable {
     /// Removes the answered chunk from `pending` and returns it; nil if the answer does not
     /// match the oldest unanswered chunk (a broken worker).
     func answered(clientID: UInt64, seq: UInt64) -> PendingChunk? {
-        self.state.withLockedValue { state in
-            guard let head = state.pending.first, head.clientID == clientID, head.seq == seq else { return nil }
+        let (head, schedule) = self.state.withLockedValue { state -> (PendingChunk?, Bool) in
+            guard let head = state.pending.first, head.clientID == clientID, head.seq == seq else { return (nil, false) }
             state.pending.removeFirst()
             state.consecutiveCrashes = 0
-            return head
+            guard state.probing else { return (head, false) }
+            // The probe was answered: the replacement is sound, give it the rest.
+            state.probing = false
+            for chunk in state.pending {
+                chunk.write(to: &state.outbox)
+            }
+            state.outbox.writeImmutableBuffer(state.deferred)
+            state.deferred.clear()
+            guard state.outbox.readableBytes > 0, !state.flushScheduled else { return (head, false) }
+            state.flushScheduled = true
+            return (head, true)
         }
+        if schedule { self.eventLoop.execute { self.flushOutbox() } }
+        return head
     }
 
     /// A new process is starting behind this slot.
@@ -173,6 +234,8 @@ final class WorkerSlot: Sendable {
         self.state.withLockedValue { state in
             state.generation += 1
             state.killedAsStalled = false
+            state.killedAsHung = false
+            state.heartbeat = nil
             state.phase = .starting
             state.process = process
             state.channel = channel
@@ -189,7 +252,10 @@ final class WorkerSlot: Sendable {
             state.phase = .ready
             state.lastJobProgress = .now()
             state.outbox.clear()
-            for chunk in state.pending {
+            state.deferred.clear()
+            // After a death with chunks owed, the head goes alone first (see Blame above).
+            state.probing = state.pending.first.map { $0.crashes > 0 } ?? false
+            for chunk in state.probing ? Array(state.pending.prefix(1)) : Array(state.pending) {
                 chunk.write(to: &state.outbox)
             }
             for job in state.jobs.values.sorted(by: { $0.jobID < $1.jobID }) {
@@ -206,12 +272,13 @@ final class WorkerSlot: Sendable {
     }
 
     /// The process behind `generation` is gone. Returns the process to reap, the chunk that
-    /// was at the head of the queue if it has now crashed `maxCrashes` workers (it is dropped
-    /// so that one poisonous chunk cannot crash workers forever), and the analysis jobs the
-    /// process had (handed back, not replayed), whether the watchdog killed it, and whether it
-    /// had announced itself (a process that dies before that failed to start).
+    /// was at the head of the queue if it has now crashed or hung `maxCrashes` workers (it is
+    /// dropped so that one poisonous chunk cannot take workers down forever), and the analysis
+    /// jobs the process had (handed back, not replayed), whether the watchdog killed it for a
+    /// stalled analysis or for an unanswered heartbeat, and whether it had announced itself (a
+    /// process that dies before that failed to start).
     func died(generation: Int, maxCrashes: Int) -> (
-        process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob], stalled: Bool, wasReady: Bool
+        process: WorkerProcess?, poisoned: PendingChunk?, jobs: [AnalysisJob], stalled: Bool, hung: Bool, wasReady: Bool
     )? {
         self.state.withLockedValue { state in
             guard state.generation == generation, state.phase != .down, state.phase != .stopped else { return nil }
@@ -225,7 +292,7 @@ final class WorkerSlot: Sendable {
             state.consecutiveCrashes += 1
             let process = state.process
             state.process = nil
-            guard wasGivenWork else { return (process, nil, [], false, false) }
+            guard wasGivenWork else { return (process, nil, [], false, false, false) }
             var poisoned: PendingChunk?
             if !state.pending.isEmpty {
                 state.pending[state.pending.startIndex].crashes += 1
@@ -235,7 +302,7 @@ final class WorkerSlot: Sendable {
             }
             let jobs = state.jobs.values.sorted { $0.jobID < $1.jobID }
             state.jobs.removeAll()
-            return (process, poisoned, jobs, state.killedAsStalled, true)
+            return (process, poisoned, jobs, state.killedAsStalled, state.killedAsHung, true)
         }
     }
 
