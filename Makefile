@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev curl
 
-.PHONY: setup run build release test lint smoke contract bench bench-pipeline bench-upload bench-sessions format clean
+.PHONY: setup run build release test lint smoke contract fuzz bench bench-pipeline bench-upload bench-sessions format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,6 +31,12 @@ test: setup lint
 	scripts/contract-test.sh
 	scripts/smoke.sh --debug
 	scripts/autobahn-test.sh
+	scripts/fuzz.sh 20
+
+# libFuzzer targets, each for SECONDS seconds (in .build-fuzz; see scripts/fuzz.sh).
+SECONDS ?= 60
+fuzz: setup
+	scripts/fuzz.sh $(SECONDS)
 
 smoke: release
 	scripts/smoke.sh
@@ -51,11 +57,11 @@ bench-sessions: setup
 	scripts/bench-sessions.sh
 
 format:
-	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+	$(SWIFT) format --in-place --recursive Sources Tests Fuzz Package.swift
 
 # The checked-in .swift-format configuration; any finding fails.
 lint:
-	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+	$(SWIFT) format lint --strict --recursive Sources Tests Fuzz Package.swift
 
 clean:
 	rm -rf .build

@@ -1,4 +1,5 @@
 // swift-tools-version:6.2
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -39,9 +40,10 @@ let package = Package(
         .systemLibrary(name: "CMpg123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
         // libopus (Opus decoding in the worker, encoding in the load client), found with pkg-config.
         .systemLibrary(name: "COpus", pkgConfig: "opus", providers: [.apt(["libopus-dev"])]),
-        // Live-session codecs (G.711 tables, libopus): a library so the worker decodes with
-        // it, the load client encodes with it, and both directions are unit-tested.
-        .target(name: "AudioCodecs", dependencies: ["COpus"]),
+        // Live-session codecs (G.711 tables, libopus) and the worker's per-session decoders: a
+        // library so the worker decodes with it, the load client encodes with it, both
+        // directions are unit-tested, and the fuzzers feed it.
+        .target(name: "AudioCodecs", dependencies: ["COpus", "Protocol", .product(name: "NIOCore", package: "swift-nio")]),
         // Streaming multipart/form-data reading for uploads: a library so its edge cases
         // (delimiters split across reads) are unit-tested without a server.
         .target(name: "HTTPMultipart", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
@@ -159,3 +161,25 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets (Fuzz/), only with CALLSTREAM_FUZZ=1: they link against libFuzzer, which
+// exists only in a `-sanitize=fuzzer` build (`make fuzz`, scripts/fuzz.sh, in .build-fuzz).
+if ProcessInfo.processInfo.environment["CALLSTREAM_FUZZ"] == "1" {
+    package.targets.append(.target(name: "FuzzDriver", path: "Fuzz/Driver"))
+    let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] = [
+        ("pipe-frame", ["Protocol"]),
+        ("wav", ["AudioAnalysis"]),
+        ("mp3", ["AudioAnalysis"]),
+        ("session-codecs", ["AudioCodecs", "Protocol"]),
+        ("multipart", ["HTTPMultipart"]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(
+            .executableTarget(
+                name: "fuzz-\(name)",
+                dependencies: ["FuzzDriver", .product(name: "NIOCore", package: "swift-nio")] + dependencies,
+                path: "Fuzz/Targets/\(name)"
+            )
+        )
+    }
+}

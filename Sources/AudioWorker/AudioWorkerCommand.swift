@@ -20,9 +20,6 @@ struct AudioWorkerCommand: ParsableCommand {
     @Option(help: "Mock engine: simulated processing time per chunk, in milliseconds.")
     var mockLatencyMs: Int = 0
 
-    @Option(help: ArgumentHelp("Tests only: the mock engine hangs for good on a chunk of exactly this many bytes.", visibility: .hidden))
-    var mockHangBytes: Int?
-
     @Option(help: "Analyse this recording (WAV or MP3), print the result as JSON and exit; no pipe protocol.")
     var analyse: String?
 
@@ -54,7 +51,7 @@ struct AudioWorkerCommand: ParsableCommand {
         guard self.engine == "mock" else {
             throw ValidationError("unknown engine '\(self.engine)'")
         }
-        var loop = WorkerLoop(engine: MockEngine(latency: .milliseconds(self.mockLatencyMs), hangBytes: self.mockHangBytes))
+        var loop = WorkerLoop(engine: MockEngine(latency: .milliseconds(self.mockLatencyMs)))
         do {
             try loop.run()
         } catch {

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Protocol
 
@@ -16,8 +17,9 @@ protocol TranscriptionEngine {
 struct MockEngine: TranscriptionEngine {
     /// Simulated processing time per chunk (a real engine is not instant).
     var latency: Duration = .zero
-    /// Tests only: a chunk of this size hangs the engine (a hung worker, `--worker-timeout`).
-    var hangBytes: Int?
+    /// Fault injection for the server's hang handling tests: with
+    /// `CALLSTREAM_WORKER_HANG_ON_CHUNK_BYTES=<n>` a chunk of exactly n bytes never finishes.
+    var hangBytes = ProcessInfo.processInfo.environment["CALLSTREAM_WORKER_HANG_ON_CHUNK_BYTES"].flatMap(Int.init)
 
     var name: String { "mock" }
 

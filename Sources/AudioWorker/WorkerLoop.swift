@@ -1,3 +1,4 @@
+import AudioCodecs
 import NIOConcurrencyHelpers
 import NIOCore
 import Protocol

@@ -57,9 +57,6 @@ struct StreamServerCommand: AsyncParsableCommand {
     )
     var workerTimeout: Double = 10
 
-    @Option(help: ArgumentHelp("Tests only: workers' mock engine hangs on a chunk of exactly this many bytes.", visibility: .hidden))
-    var testMockHangBytes: Int?
-
     @Option(
         help: "Seconds a live session whose connection dropped without stop waits for a resume; 0 ends it at once. (env: CALLSTREAM_RESUME_WINDOW)"
     )

@@ -37,9 +37,6 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     if arguments.mockLatencyMs > 0 {
         workerArguments += ["--mock-latency-ms", String(arguments.mockLatencyMs)]
     }
-    if let bytes = arguments.testMockHangBytes {
-        workerArguments += ["--mock-hang-bytes", String(bytes)]
-    }
     let workers = WorkerPool(
         configuration: .init(
             count: arguments.workers,

@@ -99,7 +99,8 @@ import Testing
     /// A chunk that hangs two workers in a row is poison: it is answered with an error naming
     /// its seq, and the chunks after it are transcribed.
     @Test func aChunkThatHangsTwoWorkersGetsAnErrorAndTheRestGoOn() async throws {
-        try await withServer(arguments: ["--worker-timeout", "1", "--test-mock-hang-bytes", "777"]) { server in
+        let server = try await TestServer.start(arguments: ["--worker-timeout", "1"], environment: ["CALLSTREAM_WORKER_HANG_ON_CHUNK_BYTES": "777"])
+        do {
             var socket = try await TestWebSocket.connect(port: server.port)
             for size in [100, 777, 100] {
                 try await socket.sendBinary(count: size)
@@ -111,6 +112,10 @@ import Testing
             }
             #expect(answers == ["1:transcript:", "2:error:worker_crashed", "3:transcript:"])
             await socket.close()
+        } catch {
+            await server.stop()
+            throw error
         }
+        await server.stop()
     }
 }

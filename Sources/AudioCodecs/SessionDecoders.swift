@@ -1,4 +1,3 @@
-import AudioCodecs
 import NIOCore
 import Protocol
 
@@ -6,23 +5,25 @@ import Protocol
 /// chunk is only checked: the server records its own copy), keeping each
 /// session's codec state (an Opus decoder) between its chunks. A session's chunks all come to
 /// this worker in seq order; after a worker crash the replacement rebuilds the state from the
-/// chunks it is replayed.
-struct SessionDecoders {
+/// chunks it is replayed. (In this library, not the worker, so the fuzzers run it too.)
+public struct SessionDecoders {
     /// Why a chunk could not be decoded; `code` is what the client sees.
-    struct Failure: Error {
-        var code: String
-        var message: String
+    public struct Failure: Error {
+        public var code: String
+        public var message: String
     }
 
     private var opus: [UInt64: OpusDecoder] = [:]
     private var scratch: [Int16] = []
 
     /// Forgets a session's state (it ended).
-    mutating func end(clientID: UInt64) {
+    public init() {}
+
+    public mutating func end(clientID: UInt64) {
         self.opus.removeValue(forKey: clientID)
     }
 
-    mutating func decode(clientID: UInt64, format: StreamFormat, audio: ByteBuffer, into pcm: inout ByteBuffer) throws(Failure) {
+    public mutating func decode(clientID: UInt64, format: StreamFormat, audio: ByteBuffer, into pcm: inout ByteBuffer) throws(Failure) {
         let channels = max(format.channels, 1)
         switch format.codec {
         case .pcmS16LE:
