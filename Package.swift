@@ -53,12 +53,16 @@ let package = Package(
             name: "WebSocketDeflate",
             dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio")]
         ),
+        // What clients send, parsed and checked (control messages, a call's fields, Range
+        // headers, search parameters): a library so the fuzzers run the server's own code.
+        .target(name: "RequestParsing", dependencies: ["Protocol"]),
         // posix_spawn's closefrom action, which Swift's Glibc module does not export.
         .target(name: "CProcessSpawn"),
         .executableTarget(
             name: "StreamServer",
             dependencies: [
                 "Protocol",
+                "RequestParsing",
                 "CProcessSpawn",
                 "AudioAnalysis",
                 "HTTPMultipart",
@@ -172,6 +176,9 @@ if ProcessInfo.processInfo.environment["CALLSTREAM_FUZZ"] == "1" {
         ("mp3", ["AudioAnalysis"]),
         ("session-codecs", ["AudioCodecs", "Protocol"]),
         ("multipart", ["HTTPMultipart"]),
+        ("control-message", ["RequestParsing", "Protocol"]),
+        ("range", ["RequestParsing"]),
+        ("query", ["RequestParsing"]),
     ]
     for (name, dependencies) in fuzzTargets {
         package.targets.append(

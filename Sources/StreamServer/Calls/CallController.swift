@@ -1,3 +1,4 @@
+import RequestParsing
 import AudioAnalysis
 import Foundation
 import HTTPTypes

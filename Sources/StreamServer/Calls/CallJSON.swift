@@ -1,4 +1,5 @@
 import Foundation
+import RequestParsing
 import Hummingbird
 
 /// A call as the API shows it: dates in ISO 8601 UTC with milliseconds, `recording` null
@@ -107,69 +108,12 @@ struct NewCallRequest {
     var isPrivate: Bool
 
     init(json: ByteBuffer) throws {
-        let fields: [String: JSONValue]
-        do {
-            fields = try JSONDecoder().decode([String: JSONValue].self, from: Data(buffer: json))
-        } catch {
+        guard let fields = JSONValue.object(Data(buffer: json)) else {
             throw APIError(.badRequest, code: "invalid_json", message: "the body must be a JSON object")
         }
         self.caller = try CallFields.phone(fields, "caller")
         self.receiver = try CallFields.phone(fields, "receiver")
-        self.startedAt = try CallFields.startedAt(fields)
+        self.startedAt = Timestamp(try CallFields.startedAt(fields))
         self.isPrivate = try CallFields.isPrivate(fields)
-    }
-}
-
-/// A JSON value of any type, to tell "missing" from "wrong type".
-enum JSONValue: Decodable, Equatable {
-    case string(String), bool(Bool), number(Double), null, other
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let bool = try? container.decode(Bool.self) {
-            self = .bool(bool)
-        } else if let number = try? container.decode(Double.self) {
-            self = .number(number)
-        } else if let string = try? container.decode(String.self) {
-            self = .string(string)
-        } else {
-            self = .other
-        }
-    }
-}
-
-/// The checks a new call's fields go through, wherever the call is made (`POST /calls`, a live
-/// session's `start`): the same normalisation and the same error codes.
-enum CallFields {
-    static func phone(_ fields: [String: JSONValue], _ name: String) throws -> String {
-        guard case .string(let text) = fields[name], let number = PhoneNumber.normalise(text) else {
-            throw APIError(
-                .unprocessableContent,
-                code: "invalid_phone",
-                message: "\(name) must be up to 32 digits with an optional leading + (spaces, dashes and brackets are ignored)"
-            )
-        }
-        return number
-    }
-
-    static func startedAt(_ fields: [String: JSONValue]) throws -> Timestamp {
-        guard case .string(let text) = fields["started_at"], let date = ISO8601.parse(text) else {
-            throw APIError(
-                .unprocessableContent,
-                code: "invalid_date",
-                message: "started_at must be an ISO 8601 date-time, e.g. 2026-11-23T09:30:00Z"
-            )
-        }
-        return Timestamp(date)
-    }
-
-    static func isPrivate(_ fields: [String: JSONValue]) throws -> Bool {
-        switch fields["private"] {
-        case nil: return false
-        case .bool(let value): return value
-        default: throw APIError(.unprocessableContent, code: "invalid_private", message: "private must be true or false")
-        }
     }
 }

@@ -1,3 +1,4 @@
+import RequestParsing
 import Atomics
 import Foundation
 import Logging
@@ -295,7 +296,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             // RFC 6455 §8.1: invalid UTF-8 in a text message fails the connection with 1007.
             return self.close(code: .dataInconsistentWithMessage, reason: "text message is not valid UTF-8")
         }
-        guard let fields = try? JSONDecoder().decode([String: JSONValue].self, from: Data(text.utf8)),
+        guard let fields = JSONValue.object(Data(text.utf8)),
             case .string(let type) = fields["type"]
         else {
             return self.sendError("invalid_message", "text messages must be JSON objects with a \"type\"")

@@ -1,3 +1,4 @@
+import RequestParsing
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -136,7 +137,7 @@ final class LiveSessions: Service, Sendable {
                 id: callID,
                 caller: request.caller,
                 receiver: request.receiver,
-                startedAt: request.startedAt,
+                startedAt: Timestamp(request.startedAt),
                 status: .processing,
                 isPrivate: request.isPrivate,
                 createdAt: now,

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import Protocol
+import RequestParsing
 
 /// An error a client gets as `{"error":{"code","message"}}` with an HTTP status.
 struct APIError: HTTPResponseError {
@@ -31,5 +32,14 @@ struct APIError: HTTPResponseError {
         body.writeErrorObjectJSON(code: self.code, message: self.message)
         body.writeStaticString("}")
         return body
+    }
+}
+
+/// A refused input (a call's fields, search parameters) over HTTP: 422 in the usual shape.
+extension InputError: HTTPResponseError {
+    public var status: HTTPResponse.Status { .unprocessableContent }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        try APIError(self.status, code: self.code, message: self.message).response(from: request, context: context)
     }
 }

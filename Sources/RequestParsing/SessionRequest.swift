@@ -1,35 +1,31 @@
 import Foundation
-import NIOCore
 import Protocol
 
 /// A control message that begins or resumes a session, checked field by field.
-enum SessionRequest {
+public enum SessionRequest {
     /// `{"type":"start","codec","sample_rate","channels","caller"?,"receiver"?,"started_at"?,"call_id"?,"private"?,"record"?}`
-    struct Start {
-        var format: StreamFormat
-        var record: Bool
+    public struct Start: Sendable {
+        public var format: StreamFormat
+        public var record: Bool
         /// The existing call to record into, or nil for a new one.
-        var callID: UUID?
+        public var callID: UUID?
         /// A new call's fields (empty numbers when the client gave none).
-        var caller: String
-        var receiver: String
-        var startedAt: Timestamp
-        var isPrivate: Bool
+        public var caller: String
+        public var receiver: String
+        public var startedAt: Date
+        public var isPrivate: Bool
     }
 
     /// `{"type":"resume","resume_token","last_seq"}`
-    struct Resume {
-        var token: String
-        var lastSeq: UInt64
+    public struct Resume: Sendable {
+        public var token: String
+        public var lastSeq: UInt64
     }
 
     /// What the client is told when a request is refused.
-    struct Refusal: Error, Equatable {
-        var code: String
-        var message: String
-    }
+    public typealias Refusal = InputError
 
-    static func start(_ fields: [String: JSONValue]) throws(Refusal) -> Start {
+    public static func start(_ fields: [String: JSONValue]) throws(Refusal) -> Start {
         guard case .string(let name) = fields["codec"], let codec = StreamFormat.Codec(name: name) else {
             throw Refusal(code: "invalid_codec", message: "codec must be one of \(StreamFormat.Codec.allCases.map(\.name).joined(separator: ", "))")
         }
@@ -54,19 +50,13 @@ enum SessionRequest {
             callID: nil,
             caller: "",
             receiver: "",
-            startedAt: .now,
+            startedAt: Date(),
             isPrivate: false
         )
-        do {
-            start.isPrivate = try CallFields.isPrivate(fields)
-            if fields["caller"] != nil { start.caller = try CallFields.phone(fields, "caller") }
-            if fields["receiver"] != nil { start.receiver = try CallFields.phone(fields, "receiver") }
-            if fields["started_at"] != nil { start.startedAt = try CallFields.startedAt(fields) }
-        } catch let error as APIError {
-            throw Refusal(code: error.code, message: error.message)
-        } catch {
-            throw Refusal(code: "invalid_start", message: "\(error)")
-        }
+        start.isPrivate = try CallFields.isPrivate(fields)
+        if fields["caller"] != nil { start.caller = try CallFields.phone(fields, "caller") }
+        if fields["receiver"] != nil { start.receiver = try CallFields.phone(fields, "receiver") }
+        if fields["started_at"] != nil { start.startedAt = try CallFields.startedAt(fields) }
         switch fields["call_id"] {
         case nil, .null: break
         case .string(let text):
@@ -86,7 +76,7 @@ enum SessionRequest {
         return start
     }
 
-    static func resume(_ fields: [String: JSONValue]) throws(Refusal) -> Resume {
+    public static func resume(_ fields: [String: JSONValue]) throws(Refusal) -> Resume {
         guard case .string(let token) = fields["resume_token"], !token.isEmpty, token.utf8.count <= 256 else {
             throw Refusal(code: "resume_failed", message: "resume needs the resume_token from the session's started message")
         }

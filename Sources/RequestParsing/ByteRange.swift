@@ -1,12 +1,12 @@
 /// A single `Range: bytes=…` request (RFC 9110 §14.1.2) resolved against a file's size.
-enum ByteRange: Equatable {
+public enum ByteRange: Equatable, Sendable {
     /// No usable Range header (absent, another unit, or several ranges): send it all.
     case whole
     case partial(ClosedRange<Int64>)
     /// Syntactically a byte range, but none of it is inside the file: 416.
     case unsatisfiable
 
-    init(header: String?, size: Int64) {
+    public init(header: String?, size: Int64) {
         guard let header, header.lowercased().hasPrefix("bytes=") else {
             self = .whole
             return
