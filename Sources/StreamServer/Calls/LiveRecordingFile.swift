@@ -17,6 +17,9 @@ import Protocol
 ///
 /// The header's sizes stay 0 while streaming; `finish()` writes them, fsyncs and hashes the
 /// file. After a crash, `repair(path:)` derives them from the file's length instead.
+///
+/// A write that fails (a full disk) is reported once to `onFailure`; later audio is dropped,
+/// and `finish()` keeps exactly the audio written before the failure.
 final class LiveRecordingFile: Sendable {
     static let headerBytes = 44
     /// 16 KiB: half a second of 16 kHz mono.
@@ -28,6 +31,9 @@ final class LiveRecordingFile: Sendable {
         var dataBytes: Int64 = 0
         /// The newest batch handed to the thread pool; each batch waits for the one before.
         var lastWrite: EventLoopFuture<Void>
+        /// Audio bytes on disk (every batch before the first failed one).
+        var writtenBytes: Int64 = 0
+        var failure: (any Error)?
     }
 
     let path: String
@@ -35,6 +41,7 @@ final class LiveRecordingFile: Sendable {
     private let fd: Int32
     private let eventLoop: any EventLoop
     private let state: NIOLockedValueBox<State>
+    private let onFailure: NIOLockedValueBox<(@Sendable (any Error) -> Void)?> = NIOLockedValueBox(nil)
 
     /// Creates the file with its header. Blocking: call it off the event loops.
     init(path: String, format: StreamFormat, eventLoop: any EventLoop) throws {
@@ -56,9 +63,15 @@ final class LiveRecordingFile: Sendable {
         close(self.fd)
     }
 
+    /// Called once, from the thread pool, when a write fails.
+    func onFailure(_ body: @escaping @Sendable (any Error) -> Void) {
+        self.onFailure.withLockedValue { $0 = body }
+    }
+
     /// Appends decoded audio; hands a batch to the thread pool once `batchBytes` have gathered.
     func append(_ pcm: ByteBuffer) {
         self.state.withLockedValue { state in
+            guard state.failure == nil else { return }
             if state.pending.capacity == 0 {
                 state.pending = ByteBufferAllocator().buffer(capacity: Self.batchBytes + pcm.readableBytes)
             }
@@ -80,15 +93,20 @@ final class LiveRecordingFile: Sendable {
 
     /// Writes the rest and the final header, fsyncs, and returns the file's size and SHA-256.
     func finish() async throws -> (sizeBytes: Int64, sha256: String) {
-        let (lastWrite, dataBytes) = self.state.withLockedValue { state in
-            if state.pending.readableBytes > 0 { self.handOver(&state) }
-            return (state.lastWrite, state.dataBytes)
+        let lastWrite = self.state.withLockedValue { state in
+            if state.pending.readableBytes > 0, state.failure == nil { self.handOver(&state) }
+            return state.lastWrite
         }
-        try await lastWrite.get()
+        _ = try? await lastWrite.get()
+        let (written, failed) = self.state.withLockedValue { ($0.writtenBytes, $0.failure != nil) }
         let fd = self.fd
         let format = self.format
         return try await NIOThreadPool.singleton.runIfActive {
-            try Self.finalise(fd: fd, format: format, dataBytes: dataBytes)
+            // After a failed write, the file ends with the last batch that was written whole.
+            if failed, ftruncate(fd, off_t(Int64(Self.headerBytes) + written)) != 0 {
+                throw UploadFile.IOError(operation: "truncate", code: errno)
+            }
+            return try Self.finalise(fd: fd, format: format, dataBytes: written)
         }
     }
 
@@ -100,8 +118,26 @@ final class LiveRecordingFile: Sendable {
         let fd = self.fd
         let eventLoop = self.eventLoop
         state.lastWrite = state.lastWrite.flatMap {
-            NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) { try Self.pwriteAll(fd: fd, batch, at: offset) }
+            NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+                do {
+                    try Self.pwriteAll(fd: fd, batch, at: offset)
+                    self.state.withLockedValue { $0.writtenBytes += Int64(batch.readableBytes) }
+                } catch {
+                    self.failed(error)
+                    throw error
+                }
+            }
         }
+    }
+
+    private func failed(_ error: any Error) {
+        let first = self.state.withLockedValue { state -> Bool in
+            guard state.failure == nil else { return false }
+            state.failure = error
+            state.pending = ByteBufferAllocator().buffer(capacity: 0)
+            return true
+        }
+        if first, let report = self.onFailure.withLockedValue({ $0 }) { report(error) }
     }
 
     /// Finalises a file a crashed server left unfinished: its sizes come from its length

@@ -59,6 +59,8 @@ final class LiveSession: Sendable {
         var stopRequested = false
         /// The audio reached `--max-recording-minutes`: later chunks are answered, not kept.
         var limitReached = false
+        /// The recording could not be written (a full disk): later chunks are answered, not kept.
+        var storageFull = false
         /// The `stopped` message, once sent: a client whose connection dropped before it
         /// arrived resumes (within the window) and gets it again.
         var stopped: ByteBuffer?
@@ -157,15 +159,20 @@ final class LiveSession: Sendable {
             var json: ByteBuffer
             var notice: ByteBuffer?
             switch result.outcome {
-            case .decoded(_, _) where state.limitReached:
-                // Past --max-recording-minutes: acked before the limit was seen, not kept.
+            case .decoded(_, _) where state.limitReached || state.storageFull:
+                // Past --max-recording-minutes, or past a failed write: acked before that was
+                // known, not kept.
                 state.errors += 1
                 json = Self.answerBuffer(for: "")
-                json.writeErrorJSON(
-                    code: "recording_too_long",
-                    message: "this chunk is past the recording's length limit and was not kept",
-                    seq: result.seq
-                )
+                if state.storageFull {
+                    json.writeErrorJSON(code: "storage_full", message: "the server's storage is full: this chunk was not kept", seq: result.seq)
+                } else {
+                    json.writeErrorJSON(
+                        code: "recording_too_long",
+                        message: "this chunk is past the recording's length limit and was not kept",
+                        seq: result.seq
+                    )
+                }
             case .decoded(let text, var pcm):
                 json = Self.answerBuffer(for: text)
                 let startMs = self.format.milliseconds(frames: state.frames)
@@ -336,6 +343,39 @@ final class LiveSession: Sendable {
         }
         if ended { self.owner.finalise(self) }
         return result
+    }
+
+    /// The recording could not be written (a full disk; called from the thread pool): the
+    /// session stops as if the client had sent `stop`, what was written is kept and analysed,
+    /// and the client is told with a `storage_full` error.
+    func recordingFailed(_ error: any Error) {
+        var notice = ByteBuffer()
+        notice.writeErrorJSON(
+            code: "storage_full",
+            message: "the server could not write the recording (\(error)): what was written is kept and analysed, the session stops"
+        )
+        var send: LiveStreams.Connection?
+        var messages = [notice]
+        var ended = false
+        self.state.withLockedValue { state in
+            guard !state.storageFull, !state.stopRequested else { return }
+            state.storageFull = true
+            state.stopRequested = true
+            state.retained.append(Answer(seq: state.lastAnswered, endMs: self.format.milliseconds(frames: state.frames), json: notice))
+            guard case .attached(let connection) = state.phase else { return }
+            send = connection
+            if state.inFlightSizes.isEmpty {
+                state.phase = .ended
+                messages.append(self.stoppedJSON(&state))
+                ended = true
+            } else {
+                state.phase = .stopping(connection)
+            }
+        }
+        self.owner.logger.error("a live recording could not be written; stopping its session", metadata: ["error": "\(error)"])
+        guard let connection = send else { return }
+        self.owner.send(messages, closeAfter: ended, to: connection, behindAnswersFrom: self.worker.eventLoop)
+        if ended { self.owner.finalise(self) }
     }
 
     /// The session's audio reached `--max-recording-minutes`: it stops as if the client had

@@ -41,7 +41,7 @@ final class LiveSessions: Service, Sendable {
     private let repository: any CallRepository
     private let files: RecordingFiles
     private let analyses: any RecordingAnalysisQueue
-    private let logger: Logger
+    let logger: Logger
     /// Open sessions by the digest of their resume token.
     private let byToken = NIOLockedValueBox<[Data: LiveSession]>([:])
     private let segments = NIOLockedValueBox<[TranscriptSegment]>([])
@@ -175,6 +175,7 @@ final class LiveSessions: Service, Sendable {
         )
         self.byToken.withLockedValue { $0[ResumeToken.key(session.token.digest)] = session }
         self.streams.route(session)
+        file?.onFailure { [weak session] error in session?.recordingFailed(error) }
         return session
     }
 
@@ -249,11 +250,29 @@ final class LiveSessions: Service, Sendable {
         await self.flushSegments()
         do {
             let (sizeBytes, sha256) = try await file.finish()
-            try await self.repository.finishLive(recordingID: recording.id, sizeBytes: sizeBytes, sha256: sha256)
+            // A full disk may make room again: retry for a while (then the next start repairs it).
+            var attempt = 0
+            while true {
+                do {
+                    try await self.repository.finishLive(recordingID: recording.id, sizeBytes: sizeBytes, sha256: sha256)
+                    break
+                } catch  where StorageFull.matches(error) && attempt < 150 {
+                    attempt += 1
+                    if attempt == 1 {
+                        self.logger.error("cannot finish a live recording yet: storage full; retrying", metadata: ["recording": "\(recording.id)"])
+                    }
+                    try await Task.sleep(for: .seconds(2))
+                    await self.flushSegments()
+                }
+            }
             var finished = recording
             finished.sizeBytes = sizeBytes
             finished.sha256 = sha256
             self.analyses.enqueue(finished)
+        } catch is CancellationError {
+            // Shutting down mid-retry: the next start repairs and analyses it.
+        } catch  where StorageFull.matches(error) {
+            self.logger.error("cannot finish a live recording: storage full; the next start finishes it", metadata: ["recording": "\(recording.id)"])
         } catch {
             self.logger.error("cannot finish a live recording", metadata: ["recording": "\(recording.id)", "error": "\(error)"])
             try? await self.repository.fail(recordingID: recording.id, error: "the live recording could not be written: \(error)")
@@ -268,6 +287,10 @@ final class LiveSessions: Service, Sendable {
         guard !batch.isEmpty else { return }
         do {
             try await self.repository.save(batch)
+        } catch  where StorageFull.matches(error) && batch.count < 100_000 {
+            // Kept for the next flush: the disk may have room again by then.
+            self.segments.withLockedValue { $0.insert(contentsOf: batch, at: 0) }
+            self.logger.error("cannot store transcript segments yet: storage full", metadata: ["count": "\(batch.count)"])
         } catch {
             self.logger.error("cannot store transcript segments", metadata: ["count": "\(batch.count)", "error": "\(error)"])
         }

@@ -3,7 +3,8 @@ import Logging
 
 /// Every error leaves in the one shape `{"error":{"code","message"}}`: Hummingbird's own (an
 /// unknown path, a body that is too large), a method the path does not have (405 with
-/// `Allow`), and anything unexpected (500 `internal_error`, logged with the request's id).
+/// `Allow`), a full disk (507 `insufficient_storage`), and anything unexpected (500
+/// `internal_error`, logged with the request's id).
 /// Errors become responses here, so the middleware outside (CORS, metrics) sees them too.
 struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
     let routes: RouteTable
@@ -37,6 +38,9 @@ struct ErrorResponseMiddleware<Context: RequestContext>: RouterMiddleware {
             return response
         } catch let error as any HTTPResponseError {
             return try error.response(from: request, context: context)
+        } catch  where StorageFull.matches(error) {
+            context.logger.error("request failed: storage full", metadata: ["error": "\(error)"])
+            return try StorageFull.apiError.response(from: request, context: context)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
             return try APIError(.internalServerError, code: "internal_error", message: "internal error").response(from: request, context: context)
