@@ -46,6 +46,8 @@ struct LoadReport: Encodable {
     let transcripts: Int
     let missingAcks: Int
     let missingTranscripts: Int
+    /// Chunks answered with an error naming their seq instead of a transcript.
+    let answeredByError: Int
     let duplicates: Int
     let outOfOrder: Int
     let malformed: Int
@@ -71,6 +73,7 @@ struct LoadReport: Encodable {
         case acks, transcripts
         case missingAcks = "missing_acks"
         case missingTranscripts = "missing_transcripts"
+        case answeredByError = "answered_by_error"
         case duplicates
         case outOfOrder = "out_of_order"
         case malformed
@@ -106,7 +109,8 @@ struct LoadReport: Encodable {
         self.acks = counts.acks
         self.transcripts = counts.transcripts
         self.missingAcks = counts.sent - counts.acks
-        self.missingTranscripts = counts.sent - counts.transcripts
+        self.missingTranscripts = counts.sent - counts.transcripts - counts.answeredByError
+        self.answeredByError = counts.answeredByError
         self.duplicates = counts.duplicates
         self.outOfOrder = counts.outOfOrder
         self.malformed = counts.malformed

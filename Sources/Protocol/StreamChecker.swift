@@ -13,6 +13,8 @@ public struct StreamChecker: Sendable {
         public var serverErrors = 0
         public var unexpected = 0
         public var clientIDChanges = 0
+        /// Acked chunks answered with an error naming their seq (counted in `serverErrors` too).
+        public var answeredByError = 0
 
         public init() {}
 
@@ -31,6 +33,7 @@ public struct StreamChecker: Sendable {
             self.serverErrors += other.serverErrors
             self.unexpected += other.unexpected
             self.clientIDChanges += other.clientIDChanges
+            self.answeredByError += other.answeredByError
         }
     }
 
@@ -175,6 +178,11 @@ public struct StreamChecker: Sendable {
             return .session
         case .error:
             self.counts.serverErrors += 1
+            // An error naming an acked seq is that chunk's answer (instead of its transcript).
+            if let seq = self.knownSeq(message.seq), self.acked[Int(seq - 1)], !self.transcribed[Int(seq - 1)] {
+                self.transcribed[Int(seq - 1)] = true
+                self.counts.answeredByError += 1
+            }
             return .violation("server error: \(message.error?.code ?? "?"): \(message.error?.message ?? "")")
         case .other:
             self.counts.unexpected += 1
