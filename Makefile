@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev curl
 
-.PHONY: setup run build release test lint smoke contract fuzz bench bench-pipeline bench-upload bench-sessions format clean
+.PHONY: setup run build release test lint smoke contract fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -37,6 +37,10 @@ test: setup lint
 SECONDS ?= 60
 fuzz: setup
 	scripts/fuzz.sh $(SECONDS)
+
+# The test suite under ThreadSanitizer, then AddressSanitizer (each its own build).
+test-sanitize: setup
+	scripts/test-sanitize.sh
 
 smoke: release
 	scripts/smoke.sh

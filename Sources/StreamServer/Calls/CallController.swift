@@ -68,6 +68,11 @@ struct CallController<Context: RequestContext>: Sendable {
 
     func create(_ request: Request, context: Context) async throws -> Response {
         let key = try IdempotencyKeys.key(of: request)
+        if let type = request.headers[.contentType],
+            type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() != "application/json"
+        {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "a call is sent as application/json")
+        }
         // Refused on its declared length before any of it is read.
         if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxCallBytes {
             throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")

@@ -15,6 +15,12 @@ enum OpenAPIDocument {
 
             Every error is `{"error":{"code","message"}}` with the status given below. Every response
             carries `X-Request-Id` (the client's, when it sent a sane one).
+
+            Started with `--auth-tokens-file`, every path but `/healthz`, `/readyz` and
+            `/api/audio/health` needs `Authorization: Bearer <token>` and answers 401 `unauthorized`
+            (with `WWW-Authenticate: Bearer`) without a valid one. With `--cors-origin`, preflights
+            (`OPTIONS`) from the listed origins get 204 with the CORS headers. Any path may answer 507
+            `insufficient_storage` while the server's disk is full, and 500 `internal_error` on a bug.
           license:
             name: MIT
             identifier: MIT
@@ -53,6 +59,10 @@ enum OpenAPIDocument {
                   $ref: "#/components/responses/BadRequest"
                 "413":
                   $ref: "#/components/responses/ContentTooLarge"
+                "415":
+                  $ref: "#/components/responses/UnsupportedMediaType"
+                "507":
+                  $ref: "#/components/responses/InsufficientStorage"
                 "422":
                   $ref: "#/components/responses/Unprocessable"
             get:
@@ -191,6 +201,8 @@ enum OpenAPIDocument {
                   $ref: "#/components/responses/UnsupportedMediaType"
                 "422":
                   $ref: "#/components/responses/Unprocessable"
+                "507":
+                  $ref: "#/components/responses/InsufficientStorage"
 
           /calls/{id}/download:
             parameters:
@@ -445,8 +457,17 @@ enum OpenAPIDocument {
                 application/json:
                   schema:
                     $ref: "#/components/schemas/Error"
+            InsufficientStorage:
+              description: "`insufficient_storage`: the server's disk is full; nothing was kept. Try again later."
+              headers:
+                X-Request-Id:
+                  $ref: "#/components/headers/RequestId"
+              content:
+                application/json:
+                  schema:
+                    $ref: "#/components/schemas/Error"
             UnsupportedMediaType:
-              description: "`unsupported_media_type`: the upload is not multipart/form-data."
+              description: "`unsupported_media_type`: the upload is not multipart/form-data, or a call is not application/json."
               headers:
                 X-Request-Id:
                   $ref: "#/components/headers/RequestId"
