@@ -8,7 +8,8 @@
 # REPS=n repeats each pair; ONLY="a b c" picks loads; SKIP_BASELINE=1 measures ours only;
 # BEFORE=dir adds the stream-server (and audio-worker) in dir, e.g. a build of an earlier
 # commit, as "before"; COMPRESSION=1 adds ours with --ws-compression, driven with
-# load-client --compression, as "deflate".
+# load-client --compression, as "deflate"; TLS=1 adds ours with --tls-cert/--tls-key (a
+# self-signed certificate made here), driven over wss://, as "tls".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,6 +32,13 @@ if [ -n "${BEFORE:-}" ]; then
 fi
 if [ -n "${COMPRESSION:-}" ]; then
   servers+=("deflate|$ROOT/.build/release/stream-server --port {port} --workers 1 --ws-compression ${CALLSTREAM_BENCH_ARGS:-}|$ROOT|--compression")
+fi
+if [ -n "${TLS:-}" ]; then
+  tls_dir=$ROOT/bench-results/tls
+  mkdir -p "$tls_dir"
+  [ -f "$tls_dir/cert.pem" ] || openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tls_dir/key.pem" -out "$tls_dir/cert.pem" \
+    -days 30 -subj /CN=localhost 2>/dev/null
+  servers+=("tls|$ROOT/.build/release/stream-server --port {port} --workers 1 --tls-cert $tls_dir/cert.pem --tls-key $tls_dir/key.pem ${CALLSTREAM_BENCH_ARGS:-}|$ROOT|--insecure")
 fi
 if [ -z "${SKIP_BASELINE:-}" ]; then
   "$SHARED/setup.sh" >&2

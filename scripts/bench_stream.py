@@ -78,6 +78,15 @@ def main():
     if a.load_args[:1] == ["--"]:
         a.load_args = a.load_args[1:]
 
+    # TLS (load-client --insecure): https for the health check, wss:// for the streams.
+    tls = "--insecure" in a.load_args
+    scheme = ("https", "wss") if tls else ("http", "ws")
+    context = None
+    if tls:
+        import ssl
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     port = free_port()
     log = open(f"/tmp/bench-stream-{port}.log", "wb")
     # The server gets its own process group (to stop it and its workers together) but stays in
@@ -92,7 +101,7 @@ def main():
     try:
         for _ in range(300):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/audio/health", timeout=1) as r:
+                with urllib.request.urlopen(f"{scheme[0]}://127.0.0.1:{port}/api/audio/health", timeout=1, context=context) as r:
                     if r.status == 200:
                         break
             except Exception:
@@ -118,7 +127,7 @@ def main():
         cpu0 = cpu_seconds(tree(server.pid))
         steal0, total0 = machine_ticks()
         t0 = time.monotonic()
-        load = subprocess.run([a.load_client, "--url", f"ws://127.0.0.1:{port}/api/audio/ws", "--json"] + a.load_args,
+        load = subprocess.run([a.load_client, "--url", f"{scheme[1]}://127.0.0.1:{port}/api/audio/ws", "--json"] + a.load_args,
                               capture_output=True, text=True)
         wall = time.monotonic() - t0
         cpu1 = cpu_seconds(tree(server.pid))
