@@ -559,19 +559,6 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.unflushedAnswers.removeAll(keepingCapacity: true)
     }
 
-    /// `reason` cut to at most 120 bytes of UTF-8 (a close frame's payload is at most 125),
-    /// at a character boundary.
-    static func closeReason(_ reason: String) -> String {
-        var cut = ""
-        var bytes = 0
-        for character in reason {
-            bytes += character.utf8.count
-            guard bytes <= 120 else { break }
-            cut.append(character)
-        }
-        return cut
-    }
-
     // MARK: timeouts
 
     /// Called by the loop's timer: closes this stream if it has been idle (nothing sent,
@@ -612,7 +599,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.fragments = nil
         self.appendFrame(.connectionClose) { buffer in
             buffer.write(webSocketErrorCode: code)
-            buffer.writeString(Self.closeReason(reason))
+            buffer.writeString(CloseReason.cut(reason))
         }
         self.flushOutgoing()
         let channel = context.channel
