@@ -10,15 +10,15 @@ sanitizers=("$@")
 reports="$PWD/sanitizer-reports"
 failed=0
 for sanitizer in "${sanitizers[@]}"; do
-    rm -rf "$reports/$sanitizer" && mkdir -p "$reports/$sanitizer"
+    rm -rf "${reports:?}/$sanitizer" && mkdir -p "$reports/$sanitizer"
     started=$(date +%s)
     status=0
     TSAN_OPTIONS="log_path=$reports/$sanitizer/report halt_on_error=0" \
         ASAN_OPTIONS="log_path=$reports/$sanitizer/report detect_leaks=0" \
-        swift test --sanitize="$sanitizer" --build-path ".build-$sanitizer" 2>&1 | tail -3 || status=$?
-    [ "${PIPESTATUS[0]:-$status}" = 0 ] || status=1
+        swift test --sanitize="$sanitizer" --build-path ".build-$sanitizer" >"$reports/$sanitizer.log" 2>&1 || status=$?
+    grep -E '✘|Test run with' "$reports/$sanitizer.log" | tail -20 || true
     found=$(ls "$reports/$sanitizer" | wc -l)
-    echo "$sanitizer: tests exit $status, $found report(s), $(( $(date +%s) - started )) s"
+    echo "$sanitizer: tests exit $status, $found report(s), $(( $(date +%s) - started )) s (log: $reports/$sanitizer.log)"
     if [ "$found" != 0 ]; then head -50 "$reports/$sanitizer"/*; failed=1; fi
     [ "$status" = 0 ] || failed=1
 done
