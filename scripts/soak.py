@@ -32,7 +32,13 @@ def upgrade_status(port):
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"GET /api/audio/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
                   b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-        head = s.recv(4096).decode(errors="replace")
+        answer = b""
+        while b"}}" not in answer:  # the head and the JSON body may come in separate reads
+            more = s.recv(4096)
+            if not more:
+                break
+            answer += more
+        head = answer.decode(errors="replace")
     return int(head.split()[1]) if head.startswith("HTTP/1.1") else 0, "server_full" in head and "Retry-After" in head
 
 
