@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
-APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev curl
+APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev curl openssl
 
 .PHONY: setup run build release test lint smoke contract fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions format clean
 
