@@ -66,11 +66,17 @@ struct CallController<Context: RequestContext>: Sendable {
 
     static var maxCallBytes: Int { 64 * 1024 }
 
+    /// A call's body type: JSON (`application/json`, `…+json`), or what `curl -d` sends
+    /// without `-H` (`application/x-www-form-urlencoded`), since that is how people try an
+    /// API; anything else (multipart, text, XML…) is refused with 415.
+    static func acceptsAsJSON(_ contentType: String) -> Bool {
+        let type = contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() ?? ""
+        return type == "application/json" || type.hasSuffix("+json") || type == "application/x-www-form-urlencoded"
+    }
+
     func create(_ request: Request, context: Context) async throws -> Response {
         let key = try IdempotencyKeys.key(of: request)
-        if let type = request.headers[.contentType],
-            type.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() != "application/json"
-        {
+        if let type = request.headers[.contentType], !Self.acceptsAsJSON(type) {
             throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "a call is sent as application/json")
         }
         // Refused on its declared length before any of it is read.
