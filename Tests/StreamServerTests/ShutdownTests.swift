@@ -56,9 +56,13 @@ import Testing
         }
         #expect(try await first.waitForExit(timeout: .seconds(30)) == 0)
         await first.stop(keepingData: true)
+        // A worker that has not answered 5 s after its shutdown frame is killed: on a loaded
+        // machine the continued worker may not finish the analysis in time, and then the
+        // re-queue is the promise that holds.
+        let answeredInTime = workerAnswers && !first.log.contains("worker did not stop in time")
 
         let second = try await TestServer.start(dataDir: first.dataDir)
-        if workerAnswers {
+        if answeredInTime {
             let stored = try await second.request("GET", "/calls/\(call)")
             #expect(stored.json["status"] as? String == "ready", "stored before the first run exited")
             #expect(!second.log.contains("re-queueing"))
