@@ -34,6 +34,7 @@ final class LiveRecordingFile: Sendable {
         /// Audio bytes on disk (every batch before the first failed one).
         var writtenBytes: Int64 = 0
         var failure: (any Error)?
+        var onFailure: (@Sendable (any Error) -> Void)?
     }
 
     let path: String
@@ -41,7 +42,6 @@ final class LiveRecordingFile: Sendable {
     private let fd: Int32
     private let eventLoop: any EventLoop
     private let state: NIOLockedValueBox<State>
-    private let onFailure: NIOLockedValueBox<(@Sendable (any Error) -> Void)?> = NIOLockedValueBox(nil)
 
     /// Creates the file with its header. Blocking: call it off the event loops.
     init(path: String, format: StreamFormat, eventLoop: any EventLoop) throws {
@@ -65,7 +65,7 @@ final class LiveRecordingFile: Sendable {
 
     /// Called once, from the thread pool, when a write fails.
     func onFailure(_ body: @escaping @Sendable (any Error) -> Void) {
-        self.onFailure.withLockedValue { $0 = body }
+        self.state.withLockedValue { $0.onFailure = body }
     }
 
     /// Appends decoded audio; hands a batch to the thread pool once `batchBytes` have gathered.
@@ -131,13 +131,14 @@ final class LiveRecordingFile: Sendable {
     }
 
     private func failed(_ error: any Error) {
-        let first = self.state.withLockedValue { state -> Bool in
-            guard state.failure == nil else { return false }
+        // Reported once, outside the lock (the session takes its own).
+        let report = self.state.withLockedValue { state -> (@Sendable (any Error) -> Void)? in
+            guard state.failure == nil else { return nil }
             state.failure = error
             state.pending = ByteBufferAllocator().buffer(capacity: 0)
-            return true
+            return state.onFailure
         }
-        if first, let report = self.onFailure.withLockedValue({ $0 }) { report(error) }
+        report?(error)
     }
 
     /// Finalises a file a crashed server left unfinished: its sizes come from its length

@@ -132,12 +132,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                 let uri = URI(head.uri)
                 let path = uri.path
                 return (path == Self.path || (echoEndpoint && path == Self.echoPath)) && streams.isAccepting
-                    && access.check(
-                        path: path,
-                        headers: HTTPFields(head.headers, splitCookie: false),
-                        queryToken: uri.queryParameters["token"].map(String.init),
-                        isUpgradePath: true
-                    ) == nil
+                    && access.check(uri: uri, headers: HTTPFields(head.headers, splitCookie: false), isUpgradePath: true) == nil
                     && streams.reserveConnection(for: channel)
             }
             try channel.pipeline.syncOperations.addHandler(gate, position: .before(upgradeHandler))

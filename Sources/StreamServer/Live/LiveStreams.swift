@@ -64,9 +64,9 @@ final class LiveStreams: WorkerResultSink, Sendable {
         )
     }
 
-    /// The idle and send timer of `eventLoop`.
-    func timeouts(on eventLoop: any EventLoop) -> StreamTimeouts {
-        self.timeouts[ObjectIdentifier(eventLoop)] ?? StreamTimeouts(eventLoop: eventLoop, settings: self.limits.timeouts)
+    /// The idle and send timer of `eventLoop` (one of the loops given at init).
+    func timeouts(on eventLoop: any EventLoop) -> StreamTimeouts? {
+        self.timeouts[ObjectIdentifier(eventLoop)]
     }
 
     /// Takes a connection slot for an upgrade, or says the server is full. The slot is given

@@ -6,13 +6,7 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let policy: AccessPolicy
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        let refusal = self.policy.check(
-            path: path,
-            headers: request.headers,
-            queryToken: request.uri.queryParameters["token"].map(String.init),
-            isUpgradePath: path == LiveStreamChannel.path
-        )
+        let refusal = self.policy.check(uri: request.uri, headers: request.headers, isUpgradePath: request.uri.path == LiveStreamChannel.path)
         if let refusal { throw refusal.apiError }
         return try await next(request, context)
     }

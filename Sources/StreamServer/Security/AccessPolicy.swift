@@ -1,4 +1,5 @@
 import HTTPTypes
+import HummingbirdCore
 import HummingbirdAuth
 
 /// Who may use the server: the bearer tokens (`--auth-tokens-file`) and the browser origins
@@ -29,11 +30,11 @@ struct AccessPolicy: Sendable {
         }
     }
 
-    /// Checks a request to `path`. `queryToken`: the upgrade URL's `?token=`, which browsers
-    /// use because they cannot set headers on a WebSocket; only the upgrade path takes it.
-    func check(path: String, headers: HTTPFields, queryToken: String?, isUpgradePath: Bool) -> Refusal? {
-        if let tokens = self.tokens, !Self.openPaths.contains(path) {
-            let token = headers.bearer?.token ?? (isUpgradePath ? queryToken : nil)
+    /// Checks a request for `uri`. On an upgrade path the URL's `?token=` counts too: browsers
+    /// cannot set headers on a WebSocket.
+    func check(uri: URI, headers: HTTPFields, isUpgradePath: Bool) -> Refusal? {
+        if let tokens = self.tokens, !Self.openPaths.contains(uri.path) {
+            let token = headers.bearer?.token ?? (isUpgradePath ? uri.queryParameters["token"].map(String.init) : nil)
             guard let token, tokens.accepts(token) else { return .unauthorized }
         }
         if isUpgradePath, !self.allowsOrigin(headers[.origin]) {
