@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 sanitizers=("$@")
 [ ${#sanitizers[@]} -gt 0 ] || sanitizers=(thread address)
 reports="$PWD/sanitizer-reports"
+# No Swift backtracer in the tests' deliberately crashing workers (it forks a helper, which
+# TSan's runtime cannot follow, and reads the crashed process's memory, which ASan reports);
+# timing-sensitive tests stretch their clocks for the sanitizers' slowdown (TestTime.scale).
+export SWIFT_BACKTRACE=enable=no CALLSTREAM_TEST_TIME_SCALE=4
 failed=0
 for sanitizer in "${sanitizers[@]}"; do
     rm -rf "${reports:?}/$sanitizer" && mkdir -p "$reports/$sanitizer"

@@ -55,24 +55,28 @@ import Testing
     /// A stream that sends nothing is closed with 1001 after `--idle-timeout`; one that pings,
     /// or waits for its own transcript, is not.
     @Test func idleStreamsAreClosedAndBusyOnesAreNot() async throws {
-        try await withServer(arguments: ["--idle-timeout", "3", "--mock-latency-ms", "7000"]) { server in
+        let scale = TestTime.scale
+        try await withServer(arguments: ["--idle-timeout", "\(3 * scale)", "--mock-latency-ms", "\(7000 * scale)"]) { server in
             // Each socket does its first thing as soon as it is open: the clocks start at connect.
             var idle = try await TestWebSocket.connect(port: server.port)
             var waiting = try await TestWebSocket.connect(port: server.port)
             try await waiting.sendBinary(count: 320)
             var pinging = try await TestWebSocket.connect(port: server.port)
-            // 6 s of pings, one every 200 ms: twice the idle timeout.
+            // Pings for twice the idle timeout, one every 200 ms (× the time scale).
             for _ in 0..<30 {
                 try await pinging.sendText(#"{"type":"ping"}"#)
-                try await Task.sleep(for: .milliseconds(200))
+                try await Task.sleep(for: .milliseconds(200 * scale))
             }
             #expect(try await idle.waitForClose() == .goingAway)
             #expect(idle.closeReason?.contains("idle") == true, "\(idle.closeReason ?? "")")
 
             #expect(try await waiting.nextMessage()?.type == "ack")
-            #expect(try await waiting.nextMessage()?.type == "transcript", "a stream awaiting its transcript (7 s) is busy, not idle")
+            #expect(
+                try await waiting.nextMessage(timeout: .seconds(10 * scale))?.type == "transcript",
+                "a stream awaiting its transcript (7 s) is busy, not idle"
+            )
             var pongs = 0
-            while pongs < 30, let message = try await pinging.nextMessage(timeout: .seconds(3)) {
+            while pongs < 30, let message = try await pinging.nextMessage(timeout: .seconds(3 * scale)) {
                 if message.type == "pong" { pongs += 1 }
             }
             #expect(pongs == 30, "a pinging stream stays open")

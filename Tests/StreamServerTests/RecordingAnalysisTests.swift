@@ -10,7 +10,7 @@ import Testing
     /// The job sits in a stopped worker's pipe when the worker is killed: the replacement
     /// gets it again and the recording still becomes ready.
     @Test func aWorkerKilledDuringAnAnalysisIsReplacedAndTheAnalysisRetried() async throws {
-        try await withServer { server in
+        try await withServer(arguments: stoppedWorkersArguments) { server in
             let workers = server.workerPIDs()
             for pid in workers { kill(pid, SIGSTOP) }
             let call = try await CallAPITests.createCall(server)
@@ -28,7 +28,7 @@ import Testing
     /// A file the worker cannot analyse (here: gone from disk before the worker reached it)
     /// fails the call with the worker's error; the worker and other calls are unaffected.
     @Test func aRecordingTheWorkerCannotReadFailsTheCallOnly() async throws {
-        try await withServer { server in
+        try await withServer(arguments: stoppedWorkersArguments) { server in
             let workers = server.workerPIDs()
             for pid in workers { kill(pid, SIGSTOP) }
             let call = try await CallAPITests.createCall(server)

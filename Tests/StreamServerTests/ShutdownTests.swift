@@ -41,7 +41,7 @@ import Testing
     /// Never stuck, never lost.
     @Test(arguments: [true, false])
     func sigtermDuringAnAnalysisStoresItOrRequeuesIt(workerAnswers: Bool) async throws {
-        let first = try await TestServer.start()
+        let first = try await TestServer.start(arguments: stoppedWorkersArguments)
         let workers = first.workerPIDs()
         for pid in workers { kill(pid, SIGSTOP) }
         let call = try await CallAPITests.createCall(first)

@@ -14,6 +14,16 @@ enum Binaries {
     static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 }
 
+/// Test timings that a sanitizer's slowdown would break scale by `CALLSTREAM_TEST_TIME_SCALE`
+/// (`scripts/test-sanitize.sh` sets it; 1 otherwise).
+enum TestTime {
+    static let scale = ProcessInfo.processInfo.environment["CALLSTREAM_TEST_TIME_SCALE"].flatMap(Int.init).map { max($0, 1) } ?? 1
+}
+
+/// Workers a test stops (SIGSTOP) on purpose must not be killed as hung while a slow upload
+/// runs: the heartbeat timeout is far longer than any test.
+let stoppedWorkersArguments = ["--worker-timeout", "600"]
+
 /// A real `stream-server` process with real `audio-worker` children, on a free port, logging
 /// to a file in a temporary data directory (removed on `stop`).
 final class TestServer: Sendable {
