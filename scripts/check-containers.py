@@ -93,8 +93,8 @@ check(re.search(r"^USER (?!root)\w+", runtime, re.M), "the runtime stage must ru
 install = re.search(r"apt-get install[^\n]*\\\n(?:[^\n]*\\\n)*[^\n]*", runtime)
 installed = set(install.group(0).replace("\\", " ").split()) if install else set()
 # The toolchain's own libraries ship in the image's Swift runtime; libclang_rt is a sanitizer
-# runtime (`make test-sanitize` builds), never in a release image.
-skip = re.compile(r"^(linux-vdso|ld-linux|libc\.so|libm\.so|libpthread|libdl|librt|libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime|libclang_rt)")
+# runtime (`make test-sanitize` builds, which also link libc6's libresolv), never in a release image.
+skip = re.compile(r"^(linux-vdso|ld-linux|libc\.so|libm\.so|libpthread|libdl|librt|libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime|libclang_rt|libresolv)")
 for binary in ("stream-server", "audio-worker", "load-client"):
     out = subprocess.run(["ldd", os.path.join(bin_dir, binary)], capture_output=True, text=True).stdout
     for line in out.splitlines():

@@ -56,7 +56,9 @@ import Testing
     /// or waits for its own transcript, is not.
     @Test func idleStreamsAreClosedAndBusyOnesAreNot() async throws {
         let scale = TestTime.scale
-        try await withServer(arguments: ["--idle-timeout", "\(3 * scale)", "--mock-latency-ms", "\(7000 * scale)"]) { server in
+        // The worker sleeping in the mock latency answers no heartbeat: the worker timeout is longer.
+        let arguments = ["--idle-timeout", "\(3 * scale)", "--mock-latency-ms", "\(7000 * scale)", "--worker-timeout", "\(20 * scale)"]
+        try await withServer(arguments: arguments) { server in
             // Each socket does its first thing as soon as it is open: the clocks start at connect.
             var idle = try await TestWebSocket.connect(port: server.port)
             var waiting = try await TestWebSocket.connect(port: server.port)
