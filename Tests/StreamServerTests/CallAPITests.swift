@@ -364,10 +364,10 @@ import Testing
             let head =
                 "POST /calls/\(call)/recording HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: \(type)\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
             try Self.send(fd, Data(head.utf8))
-            let interim = Self.receive(fd, until: "\r\n\r\n")
+            let interim = try await RawConnection.blocking { RawConnection.receive(fd, until: "\r\n\r\n") }
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim)")
             try Self.send(fd, body)
-            let final = Self.receive(fd, until: "}")
+            let final = try await RawConnection.blocking { RawConnection.receive(fd, until: "}") }
             #expect(final.hasPrefix("HTTP/1.1 202 Accepted\r\n"), "\(final)")
         }
     }
@@ -391,16 +391,6 @@ import Testing
     static func send(_ fd: Int32, _ data: Data) throws {
         let sent = data.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
         try #require(sent == data.count)
-    }
-
-    /// Reads until `marker` has arrived, the peer closes, or the receive timeout passes.
-    static func receive(_ fd: Int32, until marker: String) -> String {
-        var received = Data()
-        var byte: UInt8 = 0
-        while !String(decoding: received, as: UTF8.self).contains(marker), recv(fd, &byte, 1, 0) == 1 {
-            received.append(byte)
-        }
-        return String(decoding: received, as: UTF8.self)
     }
 
     /// Opens a raw connection and sends the head and the first `fraction` of an upload's body.

@@ -15,7 +15,7 @@ import Testing
             let refused = try RawConnection(port: server.port)
             defer { refused.close() }
             try refused.send(RawConnection.upgradeRequest())
-            let answer = refused.receiveJSONAnswer()
+            let answer = try await refused.receiveJSONAnswer()
             #expect(answer.status == 503, "\(answer.head)")
             #expect(answer.head.lowercased().contains("retry-after: 1"))
             #expect(answer.body.contains(#""code":"server_full""#))
@@ -44,7 +44,7 @@ import Testing
                 let connection = try RawConnection(port: server.port)
                 defer { connection.close() }
                 try connection.send(RawConnection.upgradeRequest(path: path).replacingOccurrences(of: "Version: 13", with: "Version: \(version)"))
-                let answer = connection.receiveJSONAnswer()
+                let answer = try await connection.receiveJSONAnswer()
                 #expect(answer.status == status, "\(path): \(answer.head)")
                 #expect(answer.body.contains(#""code":"\#(code)""#), "\(answer.body)")
             }
@@ -55,33 +55,38 @@ import Testing
     /// A stream that sends nothing is closed with 1001 after `--idle-timeout`; one that pings,
     /// or waits for its own transcript, is not.
     @Test func idleStreamsAreClosedAndBusyOnesAreNot() async throws {
-        let scale = TestTime.scale
+        // 5 s, not less: at the start of a parallel run this process can stall for seconds, and a
+        // stall between a socket's connect and its first frame would make a busy socket idle.
+        let idleSeconds = 5 * TestTime.scale
+        let latencyMs = 11_000 * TestTime.scale
         // The worker sleeping in the mock latency answers no heartbeat: the worker timeout is longer.
-        let arguments = ["--idle-timeout", "\(3 * scale)", "--mock-latency-ms", "\(7000 * scale)", "--worker-timeout", "\(20 * scale)"]
+        let arguments = ["--idle-timeout", "\(idleSeconds)", "--mock-latency-ms", "\(latencyMs)", "--worker-timeout", "\(latencyMs / 500)"]
         try await withServer(arguments: arguments) { server in
             // Each socket does its first thing as soon as it is open: the clocks start at connect.
             var idle = try await TestWebSocket.connect(port: server.port)
             var waiting = try await TestWebSocket.connect(port: server.port)
             try await waiting.sendBinary(count: 320)
             var pinging = try await TestWebSocket.connect(port: server.port)
-            // Pings for twice the idle timeout, one every 200 ms (× the time scale).
-            for _ in 0..<30 {
+            // Pings for twice the idle timeout, ten a second.
+            let pings = 20 * idleSeconds
+            for _ in 0..<pings {
                 try await pinging.sendText(#"{"type":"ping"}"#)
-                try await Task.sleep(for: .milliseconds(200 * scale))
+                try await Task.sleep(for: .milliseconds(100))
             }
             #expect(try await idle.waitForClose() == .goingAway)
             #expect(idle.closeReason?.contains("idle") == true, "\(idle.closeReason ?? "")")
 
-            #expect(try await waiting.nextMessage()?.type == "ack")
+            let ack = try await waiting.nextMessage()
+            #expect(ack?.type == "ack", "got \(String(describing: ack)), close reason: \(waiting.closeReason ?? "none")")
             #expect(
-                try await waiting.nextMessage(timeout: .seconds(10 * scale))?.type == "transcript",
-                "a stream awaiting its transcript (7 s) is busy, not idle"
+                try await waiting.nextMessage(timeout: .seconds(2 * idleSeconds))?.type == "transcript",
+                "a stream awaiting its transcript (11 s) is busy, not idle"
             )
             var pongs = 0
-            while pongs < 30, let message = try await pinging.nextMessage(timeout: .seconds(3 * scale)) {
+            while pongs < pings, let message = try await pinging.nextMessage(timeout: .seconds(idleSeconds)) {
                 if message.type == "pong" { pongs += 1 }
             }
-            #expect(pongs == 30, "a pinging stream stays open")
+            #expect(pongs == pings, "a pinging stream stays open")
             await pinging.close()
             await waiting.close()
         }
@@ -95,13 +100,13 @@ import Testing
             let slow = try RawConnection(port: server.port, receiveTimeoutSeconds: 10)
             defer { slow.close() }
             try slow.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            #expect(slow.drainUntilClosed(), "a half-sent head is dropped")
+            #expect(try await slow.drainUntilClosed(), "a half-sent head is dropped")
 
             let keepAlive = try RawConnection(port: server.port, receiveTimeoutSeconds: 10)
             defer { keepAlive.close() }
             try keepAlive.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            #expect(keepAlive.receive(until: "}").hasPrefix("HTTP/1.1 200"))
-            #expect(keepAlive.drainUntilClosed(), "an idle keep-alive connection is dropped")
+            #expect(try await keepAlive.receive(until: "}").hasPrefix("HTTP/1.1 200"))
+            #expect(try await keepAlive.drainUntilClosed(), "an idle keep-alive connection is dropped")
             #expect(try await server.get("/healthz").0 == 200)
         }
     }
@@ -113,7 +118,7 @@ import Testing
             let stalled = try RawConnection(port: server.port, receiveTimeoutSeconds: 10, receiveBufferBytes: 4096)
             defer { stalled.close() }
             try stalled.send(RawConnection.upgradeRequest())
-            #expect(stalled.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 101"))
+            #expect(try await stalled.receive(until: "\r\n\r\n").hasPrefix("HTTP/1.1 101"))
             // Pings (answered at once, with their payload) until nothing more fits.
             let ping = RawConnection.clientFrame(opcode: 0x9, payload: [UInt8](repeating: 0x41, count: 125))
             var sent = 0
@@ -124,7 +129,7 @@ import Testing
                 try await Task.sleep(for: .milliseconds(100))
             }
             #expect(server.log.contains("closing a stream that stopped reading"))
-            #expect(stalled.drainUntilClosed(), "the server closed the connection")
+            #expect(try await stalled.drainUntilClosed(), "the server closed the connection")
 
             var other = try await TestWebSocket.connect(port: server.port)
             try await other.sendBinary(count: 64)

@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 import Testing
 
 #if canImport(Glibc)
@@ -44,28 +45,41 @@ struct RawConnection {
     }
 
     /// Reads until `marker` has arrived, the peer closes, or the receive timeout passes.
-    func receive(until marker: String) -> String {
+    func receive(until marker: String) async throws -> String {
+        try await Self.blocking { [fd] in Self.receive(fd, until: marker) }
+    }
+
+    /// Reads until `marker` has arrived on `fd`, the peer closes, or the receive timeout passes.
+    static func receive(_ fd: Int32, until marker: String) -> String {
         var received = Data()
         var byte: UInt8 = 0
-        while !String(decoding: received, as: UTF8.self).contains(marker), recv(self.fd, &byte, 1, 0) == 1 {
+        while !String(decoding: received, as: UTF8.self).contains(marker), recv(fd, &byte, 1, 0) == 1 {
             received.append(byte)
         }
         return String(decoding: received, as: UTF8.self)
     }
 
     /// Reads and discards until the peer closes (true) or the receive timeout passes (false).
-    func drainUntilClosed() -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = recv(self.fd, &buffer, buffer.count, 0)
-            if count == 0 { return true }
-            if count < 0 { return errno == ECONNRESET }
+    func drainUntilClosed() async throws -> Bool {
+        try await Self.blocking { [fd] in
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = recv(fd, &buffer, buffer.count, 0)
+                if count == 0 { return true }
+                if count < 0 { return errno == ECONNRESET }
+            }
         }
     }
 
+    /// Blocking socket reads run on NIO's thread pool: on the two cooperative threads every other
+    /// test in the run needs, a read waiting seconds for a server's timeout would stall them all.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
+    }
+
     /// An HTTP answer: status line, headers and a JSON body (read up to its last `}`).
-    func receiveJSONAnswer() -> (status: Int, head: String, body: String) {
-        let text = self.receive(until: "}}")
+    func receiveJSONAnswer() async throws -> (status: Int, head: String, body: String) {
+        let text = try await self.receive(until: "}}")
         let parts = text.components(separatedBy: "\r\n\r\n")
         let status = Int(parts[0].split(separator: " ").dropFirst().first ?? "") ?? 0
         return (status, parts[0], parts.dropFirst().joined(separator: "\r\n\r\n"))

@@ -37,7 +37,7 @@ import Testing
             let refused = try RawConnection(port: server.port)
             defer { refused.close() }
             try refused.send(RawConnection.upgradeRequest(path: "/api/audio/ws?token=wrong-token"))
-            let answer = refused.receiveJSONAnswer()
+            let answer = try await refused.receiveJSONAnswer()
             #expect(answer.status == 401, "\(answer.head)")
             #expect(answer.body.contains(#""code":"unauthorized""#))
 
@@ -110,7 +110,7 @@ import Testing
             let foreign = try RawConnection(port: server.port)
             defer { foreign.close() }
             try foreign.send(RawConnection.upgradeRequest(headers: ["Origin: https://evil.example.net"]))
-            let answer = foreign.receiveJSONAnswer()
+            let answer = try await foreign.receiveJSONAnswer()
             #expect(answer.status == 403, "\(answer.head)")
             #expect(answer.body.contains(#""code":"origin_not_allowed""#))
             let browser = try await TestWebSocket.connect(port: server.port, headers: [("Origin", "https://app.example.com")])
