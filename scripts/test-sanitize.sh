@@ -16,13 +16,13 @@ export SWIFT_BACKTRACE=enable=no CALLSTREAM_TEST_TIME_SCALE=4
 export CALLSTREAM_IDLE_TIMEOUT=240 CALLSTREAM_WORKER_TIMEOUT=40 CALLSTREAM_REQUEST_TIMEOUT=120 CALLSTREAM_SEND_TIMEOUT=120
 # Swift's continuations synchronise inside the uninstrumented concurrency runtime, which TSan
 # cannot see (swiftlang/swift#57803): those reports are false positives.
-export TSAN_SUPPRESSIONS="$PWD/scripts/tsan-suppressions.txt"
+suppressions="$PWD/scripts/tsan-suppressions.txt"
 failed=0
 for sanitizer in "${sanitizers[@]}"; do
     rm -rf "${reports:?}/$sanitizer" && mkdir -p "$reports/$sanitizer"
     started=$(date +%s)
     status=0
-    TSAN_OPTIONS="log_path=$reports/$sanitizer/report halt_on_error=0 suppressions=$TSAN_SUPPRESSIONS" \
+    TSAN_OPTIONS="log_path=$reports/$sanitizer/report halt_on_error=0 suppressions=$suppressions" \
         ASAN_OPTIONS="log_path=$reports/$sanitizer/report detect_leaks=0" \
         swift test --sanitize="$sanitizer" --build-path ".build-$sanitizer" >"$reports/$sanitizer.log" 2>&1 || status=$?
     grep -E '✘|Test run with' "$reports/$sanitizer.log" | tail -20 || true
