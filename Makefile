@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
-APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev curl openssl
+APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev curl openssl libpocketsphinx-dev pocketsphinx-en-us
 
 .PHONY: setup run build release test lint smoke contract fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions format clean
 
@@ -16,6 +16,9 @@ setup:
 	@# PyPI tools (schemathesis, PyYAML) in the project's own virtual environment.
 	@[ -x .venv/bin/python ] || $(PYTHON) -m venv .venv
 	@.venv/bin/pip install -q -r scripts/requirements.txt
+	@# The Moonshine engine: the moonshine-cpp wheel's library and model, linked as .venv/moonshine.
+	@ln -sfn "$$(.venv/bin/python -c 'import os, moonshine_cpp; print(os.path.dirname(moonshine_cpp.__file__))')" .venv/moonshine
+	@ln -sf libonnxruntime.so.1.22.1 .venv/moonshine/libonnxruntime.so.1
 
 build: setup
 	$(SWIFT) build

@@ -56,6 +56,11 @@ let package = Package(
         // What clients send, parsed and checked (control messages, a call's fields, Range
         // headers, search parameters): a library so the fuzzers run the server's own code.
         .target(name: "RequestParsing", dependencies: ["Protocol"]),
+        // pocketsphinx 0.8 and sphinxbase (Debian's libpocketsphinx-dev), found with pkg-config.
+        .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev"])]),
+        // The speech engines and what feeds them (resampling to 16 kHz, endpointing, the
+        // repetition guard): a library so each part is tested on real audio without a worker.
+        .target(name: "SpeechRecognition", dependencies: ["CPocketSphinx"]),
         // posix_spawn's closefrom action, which Swift's Glibc module does not export.
         .target(name: "CProcessSpawn"),
         .executableTarget(
@@ -143,6 +148,7 @@ let package = Package(
         ),
         .testTarget(name: "AudioAnalysisTests", dependencies: ["AudioAnalysis"]),
         .testTarget(name: "AudioCodecsTests", dependencies: ["AudioCodecs"]),
+        .testTarget(name: "SpeechRecognitionTests", dependencies: ["SpeechRecognition", "AudioAnalysis"]),
         .testTarget(
             name: "WebSocketDeflateTests",
             dependencies: ["WebSocketDeflate", .product(name: "NIOCore", package: "swift-nio")]
