@@ -66,10 +66,7 @@ public struct Endpointer: Sendable {
 
     /// Ends the stream: the open segment, if it holds speech.
     public mutating func finish() -> SpeechSegment? {
-        if var open = self.open {
-            open.append(contentsOf: self.pending)
-            self.open = open
-        }
+        self.open?.append(contentsOf: self.pending)
         return self.close()
     }
 
@@ -86,16 +83,16 @@ public struct Endpointer: Sendable {
             self.noiseDB += (speech ? 0.0005 : 0.01) * (db - self.noiseDB)
         }
 
-        if var open = self.open {
-            open.append(contentsOf: frame)
-            self.open = open
+        // Appended in place: a copy out of the optional would copy the whole segment per frame.
+        if self.open != nil {
+            self.open!.append(contentsOf: frame)
             if speech {
                 self.speechFrames += 1
                 self.silentFrames = 0
             } else {
                 self.silentFrames += 1
             }
-            let length = open.count * 1000 / Self.sampleRate
+            let length = self.open!.count * 1000 / Self.sampleRate
             if self.silentFrames * 10 >= self.closingSilenceMs || length >= self.maxSegmentMs {
                 return self.close()
             }

@@ -67,13 +67,14 @@ public final class MoonshineModel: @unchecked Sendable {
     /// The text of one segment of 16 kHz mono audio.
     public func transcribe(_ samples: [Float]) throws -> String {
         guard !samples.isEmpty else { return "" }
-        var text: UnsafeMutablePointer<CChar>?
-        let status = self.lock.withLock {
-            samples.withUnsafeBufferPointer { self.transcribeFunction(self.handle, $0.baseAddress, $0.count, &text) }
+        let (status, text): (Int32, String?) = self.lock.withLock {
+            var text: UnsafeMutablePointer<CChar>?
+            let status = samples.withUnsafeBufferPointer { self.transcribeFunction(self.handle, $0.baseAddress, $0.count, &text) }
+            defer { if let text { self.freeText(text) } }
+            return (status, text.map { String(cString: $0) })
         }
         guard status == 0, let text else { throw LoadError(description: "moonshine: transcription failed (\(status))") }
-        defer { self.lock.withLock { self.freeText(text) } }
-        return String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     private static func dlerrorText() -> String {

@@ -73,6 +73,7 @@ public final class PocketSphinxDecoder {
         self.inUtterance = false
         let text = ps_get_hyp(self.decoder, nil).map { String(cString: $0) } ?? ""
         var words: [TimedWord] = []
+        let offsetMs = self.utteranceStart / 16
         var segment = ps_seg_iter(self.decoder)
         while let current = segment {
             var first: Int32 = 0
@@ -80,8 +81,7 @@ public final class PocketSphinxDecoder {
             ps_seg_frames(current, &first, &last)
             if let name = ps_seg_word(current).map({ String(cString: $0) }), let word = Self.spoken(name) {
                 // Frames are 10 ms.
-                let offset = self.utteranceStart / 16
-                words.append(TimedWord(word: word, startMs: offset + Int(first) * 10, endMs: offset + Int(last + 1) * 10))
+                words.append(TimedWord(word: word, startMs: offsetMs + Int(first) * 10, endMs: offsetMs + Int(last + 1) * 10))
             }
             segment = ps_seg_next(current)
         }
