@@ -15,9 +15,12 @@ public struct MP3Decoder {
         self.path = path
     }
 
-    /// Feeds every frame to `body` in blocks; returns the sample rate and number of frames.
+    /// Feeds every frame to `body` in blocks, both channels averaged, or only `channel` (0 is
+    /// the first); returns the sample rate, number of frames and channels.
     @discardableResult
-    public func decodeMono(_ body: (_ sampleRate: Int, UnsafeBufferPointer<Float>) throws -> Void) throws -> (sampleRate: Int, frames: Int) {
+    public func decodeMono(channel: Int? = nil, _ body: (_ sampleRate: Int, UnsafeBufferPointer<Float>) throws -> Void) throws -> (
+        sampleRate: Int, frames: Int, channels: Int
+    ) {
         guard let file = FileHandle(forReadingAtPath: self.path) else { throw Failure(description: "cannot open \(self.path)") }
         defer { try? file.close() }
         var error: Int32 = 0
@@ -71,7 +74,8 @@ public struct MP3Decoder {
             }
             if produced > 0 {
                 let count = produced / (2 * channels)
-                output.withUnsafeBytes { raw in mixInt16(raw, frames: count, channels: channels, into: &mono) }
+                let picked = channel.map { min($0, channels - 1)..<(min($0, channels - 1) + 1) } ?? 0..<channels
+                output.withUnsafeBytes { raw in mixInt16(raw, frames: count, channels: channels, picking: picked, into: &mono) }
                 try mono.withUnsafeBufferPointer { try body(rate, UnsafeBufferPointer(rebasing: $0[0..<count])) }
                 frames += count
             }
@@ -87,6 +91,6 @@ public struct MP3Decoder {
             }
         }
         guard rate > 0 else { throw Failure(description: "no MP3 audio found") }
-        return (rate, frames)
+        return (rate, frames, channels)
     }
 }

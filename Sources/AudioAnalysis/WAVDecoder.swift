@@ -22,10 +22,12 @@ public struct WAVDecoder {
         self.header = header
     }
 
-    /// Feeds every frame to `body` in blocks; returns the number of frames.
+    /// Feeds every frame to `body` in blocks, all channels averaged, or only `channel` (0 is
+    /// the first); returns the number of frames.
     @discardableResult
-    public func decodeMono(blockFrames: Int = 32_768, _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> Int {
+    public func decodeMono(channel: Int? = nil, blockFrames: Int = 32_768, _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> Int {
         let header = self.header
+        let picked = channel.map { min($0, header.channels - 1)..<(min($0, header.channels - 1) + 1) } ?? 0..<header.channels
         try self.handle.seek(toOffset: UInt64(header.dataOffset))
         var remaining = header.declaredDataLength - header.declaredDataLength % header.blockAlign
         var mono = [Float](repeating: 0, count: blockFrames)
@@ -41,7 +43,7 @@ public struct WAVDecoder {
             carry = bytes.suffix(from: bytes.startIndex + count * header.blockAlign)
             remaining -= count * header.blockAlign
             bytes.withUnsafeBytes { raw in
-                Self.mix(raw, frames: count, header: header, into: &mono)
+                Self.mix(raw, frames: count, header: header, picking: picked, into: &mono)
             }
             try mono.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
             frames += count
@@ -49,22 +51,23 @@ public struct WAVDecoder {
         return frames
     }
 
-    private static func mix(_ raw: UnsafeRawBufferPointer, frames: Int, header: WAVHeader, into mono: inout [Float]) {
+    /// Averages the `picked` channels of each frame.
+    private static func mix(_ raw: UnsafeRawBufferPointer, frames: Int, header: WAVHeader, picking picked: Range<Int>, into mono: inout [Float]) {
         let channels = header.channels
-        let scale = 1 / Float(channels)
+        let scale = 1 / Float(picked.count)
         switch header.format {
         case .integer(bits: 16):
-            mixInt16(raw, frames: frames, channels: channels, into: &mono)
+            mixInt16(raw, frames: frames, channels: channels, picking: picked, into: &mono)
         case .integer(bits: 8):
             for frame in 0..<frames {
                 var sum: Float = 0
-                for channel in 0..<channels { sum += Float(Int(raw[frame * channels + channel]) - 128) }
+                for channel in picked { sum += Float(Int(raw[frame * channels + channel]) - 128) }
                 mono[frame] = sum * scale / 128
             }
         case .integer(bits: 24):
             for frame in 0..<frames {
                 var sum: Float = 0
-                for channel in 0..<channels {
+                for channel in picked {
                     let at = (frame * channels + channel) * 3
                     let value = Int32(bitPattern: UInt32(raw[at]) << 8 | UInt32(raw[at + 1]) << 16 | UInt32(raw[at + 2]) << 24) >> 8
                     sum += Float(value)
@@ -74,7 +77,7 @@ public struct WAVDecoder {
         case .integer:
             for frame in 0..<frames {
                 var sum: Float = 0
-                for channel in 0..<channels {
+                for channel in picked {
                     sum += Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 4, as: Int32.self)))
                 }
                 mono[frame] = sum * scale / 2_147_483_648
@@ -82,7 +85,7 @@ public struct WAVDecoder {
         case .float(bits: 32):
             for frame in 0..<frames {
                 var sum: Float = 0
-                for channel in 0..<channels {
+                for channel in picked {
                     sum += Float(
                         bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 4, as: UInt32.self))
                     )
@@ -92,7 +95,7 @@ public struct WAVDecoder {
         case .float:
             for frame in 0..<frames {
                 var sum: Double = 0
-                for channel in 0..<channels {
+                for channel in picked {
                     sum += Double(
                         bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 8, as: UInt64.self))
                     )
@@ -103,13 +106,13 @@ public struct WAVDecoder {
     }
 }
 
-/// Interleaved signed 16-bit little-endian frames (WAV, and libmpg123's output) averaged to
-/// mono floats in [-1, 1).
-func mixInt16(_ raw: UnsafeRawBufferPointer, frames: Int, channels: Int, into mono: inout [Float]) {
-    let scale = 1 / Float(channels)
+/// Interleaved signed 16-bit little-endian frames (WAV, and libmpg123's output), their
+/// `picked` channels averaged to mono floats in [-1, 1).
+func mixInt16(_ raw: UnsafeRawBufferPointer, frames: Int, channels: Int, picking picked: Range<Int>, into mono: inout [Float]) {
+    let scale = 1 / Float(picked.count)
     for frame in 0..<frames {
         var sum: Float = 0
-        for channel in 0..<channels {
+        for channel in picked {
             sum += Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: (frame * channels + channel) * 2, as: Int16.self)))
         }
         mono[frame] = sum * scale / 32768

@@ -1,5 +1,8 @@
 import ArgumentParser
+import Foundation
+import NIOConcurrencyHelpers
 import Protocol
+import SpeechRecognition
 
 #if canImport(Glibc)
     import Glibc
@@ -14,8 +17,17 @@ struct AudioWorkerCommand: ParsableCommand {
         abstract: "Transcribes audio chunks sent by stream-server over stdin/stdout."
     )
 
-    @Option(help: "Transcription engine (only 'mock' for now).")
-    var engine: String = "mock"
+    @Option(help: "Transcription engine: mock, moonshine, pocketsphinx or hybrid.")
+    var engine: EngineChoice = .mock
+
+    @Option(help: "The moonshine-cpp wheel's moonshine_cpp folder (libmoonshine.so, onnxruntime, models/base-en).")
+    var moonshineDir = "./.venv/moonshine"
+
+    @Option(help: "The pocketsphinx model folder (en-us/, en-us.lm.bin, cmudict-en-us.dict).")
+    var pocketsphinxModel = PocketSphinxDecoder.defaultModelDirectory
+
+    @Flag(help: "Load the engine, print what is missing if it cannot, and exit.")
+    var check = false
 
     @Option(help: "Mock engine: simulated processing time per chunk, in milliseconds.")
     var mockLatencyMs: Int = 0
@@ -30,33 +42,62 @@ struct AudioWorkerCommand: ParsableCommand {
     var silenceThresholdDb: Double = -40
 
     func run() throws {
+        let models: SpeechModels?
+        do {
+            models =
+                self.engine == .mock
+                ? nil : try SpeechModels(choice: self.engine, moonshineDirectory: self.moonshineDir, pocketSphinxModel: self.pocketsphinxModel)
+        } catch {
+            PipeIO.log("engine \(self.engine.rawValue) cannot start: \(error)")
+            throw ExitCode(3)
+        }
+        if self.check { return }
+        let analyzer = RecordingAnalyzer(transcriber: MockRecordingTranscriber(), recognizer: models.map { RecordingRecognizer(models: $0) })
         if let path = self.analyse {
-            let job = AnalysisJob(
-                jobID: 0,
-                recordingID: "cli",
-                path: path,
-                minSilenceMs: self.minSilenceMs,
-                silenceThresholdDBFS: self.silenceThresholdDb,
-                transcribeSeconds: 20
-            )
-            let started = ContinuousClock.now
-            let result = try RecordingAnalyzer(transcriber: MockRecordingTranscriber()).analyse(job)
-            let seconds = (ContinuousClock.now - started).seconds
-            let marks = result.silences.map { "[\($0.startMs),\($0.endMs)]" }.joined(separator: ",")
-            print(#"{"duration_sec":\#(result.durationSec),"silence_ms":[\#(marks)],"analysis_seconds":\#(seconds)}"#)
+            try self.analyseOnce(path, analyzer: analyzer)
             return
         }
         // The server drives shutdown; a Ctrl-C on the terminal must not kill us mid-batch.
         signal(SIGINT, SIG_IGN)
-        guard self.engine == "mock" else {
-            throw ValidationError("unknown engine '\(self.engine)'")
-        }
-        var loop = WorkerLoop(engine: MockEngine(latency: .milliseconds(self.mockLatencyMs)))
         do {
-            try loop.run()
+            if let models {
+                let output = NIOLock()
+                let finals = FinalDecoder(models: models, output: output)
+                var loop = WorkerLoop(engine: RealEngine(models: models, finals: finals), analyzer: analyzer, output: output, finals: finals)
+                try loop.run()
+            } else {
+                var loop = WorkerLoop(engine: MockEngine(latency: .milliseconds(self.mockLatencyMs)), analyzer: analyzer, output: NIOLock())
+                try loop.run()
+            }
         } catch {
             PipeIO.log("stopping: \(error)")
             throw ExitCode(2)
         }
     }
+
+    private func analyseOnce(_ path: String, analyzer: RecordingAnalyzer) throws {
+        let job = AnalysisJob(
+            jobID: 0,
+            recordingID: "cli",
+            path: path,
+            minSilenceMs: self.minSilenceMs,
+            silenceThresholdDBFS: self.silenceThresholdDb,
+            transcribeSeconds: 20
+        )
+        let started = ContinuousClock.now
+        let result = try analyzer.analyse(job)
+        let seconds = (ContinuousClock.now - started).seconds
+        let marks = result.silences.map { "[\($0.startMs),\($0.endMs)]" }.joined(separator: ",")
+        let segments = result.segments.map {
+            #"{"channel":\#($0.channel),"start_ms":\#($0.startMs),"end_ms":\#($0.endMs),"text":\#(jsonString($0.text))}"#
+        }
+        print(
+            #"{"duration_sec":\#(result.durationSec),"silence_ms":[\#(marks)],"transcription":\#(jsonString(result.transcription)),"segments":[\#(segments.joined(separator: ","))],"analysis_seconds":\#(seconds)}"#
+        )
+    }
+}
+
+private func jsonString(_ text: String) -> String {
+    let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
+    return String(decoding: data, as: UTF8.self)
 }

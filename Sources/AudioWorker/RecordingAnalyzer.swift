@@ -3,14 +3,17 @@ import Foundation
 import Protocol
 
 /// Analyses one recording file: decodes it (WAV or MP3, recognised by content) in one
-/// streaming pass, measures its exact duration, finds its silences, and transcribes its
-/// opening seconds. Memory is bounded by the opening kept for the transcriber.
+/// streaming pass, measures its exact duration, finds its silences, and transcribes it: with
+/// a real engine the whole recording, per channel (more passes), with the mock its opening.
+/// Memory is bounded by the opening kept for the mock, or one segment for a real engine.
 struct RecordingAnalyzer {
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
 
     var transcriber: any RecordingTranscriber
+    /// A real engine: the whole recording's segments, instead of `transcriber`'s opening.
+    var recognizer: RecordingRecognizer?
     /// Fault injection for the server's crash handling tests: a worker started with
     /// `CALLSTREAM_WORKER_CRASH_ON_PATH=<text>` dies (SIGABRT) analysing any path containing it.
     var crashOnPath = ProcessInfo.processInfo.environment["CALLSTREAM_WORKER_CRASH_ON_PATH"]
@@ -27,11 +30,12 @@ struct RecordingAnalyzer {
             while true { sleep(3600) }
         }
         guard let file = FileHandle(forReadingAtPath: job.path) else { throw Failure(description: "cannot open the recording") }
-        let kind = try AudioSniffer.sniff { offset, count in
+        let sniffed = try AudioSniffer.sniff { offset, count in
             try file.seek(toOffset: UInt64(offset))
             return [UInt8](try file.read(upToCount: count) ?? Data())
         }
         try? file.close()
+        guard let kind = sniffed else { throw Failure(description: "not a WAV or MP3 file we can decode") }
 
         let clock = ContinuousClock()
         let started = clock.now
@@ -46,12 +50,12 @@ struct RecordingAnalyzer {
                 sampleRate = rate
                 detector = SilenceDetector(sampleRate: rate, minSilenceMs: Int(job.minSilenceMs), thresholdDBFS: job.silenceThresholdDBFS)
                 openingFrames = rate * Int(job.transcribeSeconds)
-                opening.reserveCapacity(openingFrames)
+                opening.reserveCapacity(self.recognizer == nil ? openingFrames : 0)
             }
             let detecting = clock.now
             detector!.append(samples)
             silenceTime += clock.now - detecting
-            if opening.count < openingFrames {
+            if self.recognizer == nil, opening.count < openingFrames {
                 opening.append(contentsOf: samples.prefix(openingFrames - opening.count))
             }
         }
@@ -64,15 +68,22 @@ struct RecordingAnalyzer {
             sampleRate = rate
         case .mp3:
             frames = try MP3Decoder(path: job.path).decodeMono { rate, samples in feed(rate, samples) }.frames
-        case nil:
-            throw Failure(description: "not a WAV or MP3 file we can decode")
         }
         guard sampleRate > 0 else { throw Failure(description: "the recording has no audio") }
         let finishing = clock.now
         let marks = detector?.finish() ?? []
         let transcribing = clock.now
         silenceTime += transcribing - finishing
-        let transcription = try self.transcriber.transcribe(recordingID: job.recordingID, opening: opening, sampleRate: sampleRate)
+        var transcription: String
+        var segments: [RecognizedSegment] = []
+        if let recognizer = self.recognizer {
+            segments = try recognizer.segments(path: job.path, kind: kind)
+            // `transcription` stays the opening: the segments that start in it.
+            let openingMs = UInt64(job.transcribeSeconds) * 1000
+            transcription = segments.filter { UInt64($0.startMs) < openingMs }.map(\.text).joined(separator: " ")
+        } else {
+            transcription = try self.transcriber.transcribe(recordingID: job.recordingID, opening: opening, sampleRate: sampleRate)
+        }
         let timings = AnalysisResult.Timings(
             decode: (finishing - started - silenceTime).seconds,
             silence: silenceTime.seconds,
@@ -82,6 +93,7 @@ struct RecordingAnalyzer {
             durationSec: Double(frames) / Double(sampleRate),
             silences: marks.map { AnalysisResult.Span(startMs: UInt32(clamping: $0.lowerBound), endMs: UInt32(clamping: $0.upperBound)) },
             transcription: transcription,
+            segments: segments,
             timings: timings
         )
     }

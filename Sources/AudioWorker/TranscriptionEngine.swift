@@ -6,11 +6,18 @@ import Protocol
     import Glibc
 #endif
 
-/// Turns one chunk of a live stream into text. Engines may keep per-stream state: a stream's
-/// chunks all reach the same worker, in seq order.
+/// Turns live audio into text. Engines may keep per-stream state: a stream's chunks all reach
+/// the same worker, in seq order.
 protocol TranscriptionEngine {
     var name: String { get }
+    /// A plain stream's chunk (no session, no format): its text.
     mutating func transcribe(clientID: UInt64, seq: UInt64, audio: ByteBuffer) throws -> String
+    /// A started session's chunk, as sent (`audio`) and as 16-bit interleaved PCM (`pcm`):
+    /// the text its transcript carries. Finals, if the engine makes them, come separately.
+    mutating func transcribe(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: ByteBuffer, pcm: ByteBuffer) throws -> String
+    /// The session's audio is over: its open segments' finals, then `sessionEnded`, are
+    /// written to `output` or, by a decoding thread, after it.
+    mutating func endSession(clientID: UInt64, output: inout ByteBuffer)
 }
 
 /// The default engine: a deterministic text naming the chunk, as the original service did.
@@ -31,6 +38,14 @@ struct MockEngine: TranscriptionEngine {
             sleepFor(self.latency)
         }
         return MockTranscript.text(clientID: clientID, seq: seq, byteCount: audio.readableBytes)
+    }
+
+    func transcribe(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: ByteBuffer, pcm: ByteBuffer) throws -> String {
+        try self.transcribe(clientID: clientID, seq: seq, audio: audio)
+    }
+
+    func endSession(clientID: UInt64, output: inout ByteBuffer) {
+        output.writePipeFrame(.sessionEnded(clientID: clientID))
     }
 }
 

@@ -9,17 +9,23 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
     var engine: Engine
     var decoder = PipeFrameDecoder()
     var sessions = SessionDecoders()
-    /// Stdout is shared with the analysis thread: whole batches are written under this lock.
-    let output = NIOLock()
+    /// Stdout is shared with the analysis and finals threads: whole batches are written under
+    /// this lock.
+    let output: NIOLock
     let analyses: AnalysisRunner
     let counters = WorkerCounters()
     /// This batch's answers, added to `counters` once the batch is written.
     private var batchChunks: UInt64 = 0
     private var batchErrors: UInt64 = 0
 
-    init(engine: Engine, transcriber: any RecordingTranscriber = MockRecordingTranscriber()) {
+    /// A real engine's decoding thread: finals it owes are written before the worker exits.
+    let finals: FinalDecoder?
+
+    init(engine: Engine, analyzer: RecordingAnalyzer, output: NIOLock, finals: FinalDecoder? = nil) {
         self.engine = engine
-        self.analyses = AnalysisRunner(analyzer: RecordingAnalyzer(transcriber: transcriber), output: self.output, counters: self.counters)
+        self.output = output
+        self.finals = finals
+        self.analyses = AnalysisRunner(analyzer: analyzer, output: output, counters: self.counters)
     }
 
     /// Returns when the server sends `shutdown` or closes the pipe.
@@ -29,7 +35,10 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         try self.write(&output)
         StatsReporter.start(counters: self.counters, output: self.output)
         // Owed analyses are answered before the worker exits (on shutdown or end of input).
-        defer { self.analyses.finish() }
+        defer {
+            self.finals?.finish()
+            self.analyses.finish()
+        }
 
         var input = ByteBuffer()
         input.reserveCapacity(1 << 20)
@@ -85,18 +94,20 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
 
     /// A session chunk: its transcript and decoded audio, or an error frame (returns false).
     private mutating func decode(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: ByteBuffer, output: inout ByteBuffer) -> Bool {
-        let text: String
-        do {
-            text = try self.engine.transcribe(clientID: clientID, seq: seq, audio: audio)
-        } catch {
-            output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
-            return false
-        }
         var pcm = ByteBuffer()
         do {
             try self.sessions.decode(clientID: clientID, format: format, audio: audio, into: &pcm)
         } catch {
             output.writePipeFrame(.error(clientID: clientID, seq: seq, code: error.code, message: error.message))
+            return false
+        }
+        let text: String
+        do {
+            // A pcm_s16le chunk is its own PCM (the worker sends no copy back).
+            let samples = format.codec == .pcmS16LE ? audio : pcm
+            text = try self.engine.transcribe(clientID: clientID, seq: seq, format: format, audio: audio, pcm: samples)
+        } catch {
+            output.writePipeFrame(.error(clientID: clientID, seq: seq, code: "transcription_failed", message: "\(error)"))
             return false
         }
         output.writeDecodedFrame(clientID: clientID, seq: seq, text: text, pcm: &pcm)
@@ -107,6 +118,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         switch frame {
         case .endSession(let clientID):
             self.sessions.end(clientID: clientID)
+            self.engine.endSession(clientID: clientID, output: &output)
             return false
         case .shutdown:
             return true
@@ -117,7 +129,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         case .analyse(let job):
             self.analyses.submit(job)
             return false
-        case .chunk, .sessionChunk, .result, .error, .ready, .analysis, .analysisFailed, .decoded, .stats:
+        case .chunk, .sessionChunk, .result, .error, .ready, .analysis, .analysisFailed, .decoded, .stats, .final, .sessionEnded:
             PipeIO.log("ignoring unexpected \(frame.kind) frame")
             return false
         }

@@ -56,6 +56,12 @@ struct LoadClientCommand: AsyncParsableCommand {
     @Flag(help: "Do not check transcripts against the mock engine's text (for real engines).")
     var anyText = false
 
+    @Option(
+        help:
+            "With --wav and a real engine: score each session's finals against this reference (plain text, or JSON with a \"sentences\" list, like ../shared/audio/call30.json); reports the word error rate. Implies --any-text."
+    )
+    var expectText: String?
+
     @Flag(
         help:
             "Offer permessage-deflate (RFC 7692): chunks go compressed, compressed replies are inflated; a connection the server does not agree to compress fails. Plain streams only."
@@ -117,7 +123,7 @@ struct LoadClientCommand: AsyncParsableCommand {
             holdSeconds: self.holdS,
             timeoutSeconds: self.timeoutS,
             connectParallelism: self.connectParallelism,
-            checkMockText: !self.anyText,
+            checkMockText: !self.anyText && self.expectText == nil,
             chunkMs: self.chunkMs,
             stop: self.stop,
             dropAfterSeconds: self.dropAfterS,
@@ -125,6 +131,7 @@ struct LoadClientCommand: AsyncParsableCommand {
             compression: self.compression,
             progress: self.json ? nil : LiveProgress.forTerminal()
         )
+        configuration.expectedText = try self.expectText.map(Self.referenceText(path:))
         if secure { configuration.tls = try WebSocketConnector.tlsContext(insecure: self.insecure) }
         if let token = self.token { configuration.headers.append(("Authorization", "Bearer \(token)")) }
         let audio = try self.wav.map { try SessionAudio.load(path: $0, codec: self.codec, chunkMs: self.chunkMs) }
@@ -138,6 +145,17 @@ struct LoadClientCommand: AsyncParsableCommand {
         let report = LoadReport(configuration: configuration, result: result)
         print(self.json ? report.json() : report.table())
         if !report.ok { throw ExitCode(1) }
+    }
+}
+
+extension LoadClientCommand {
+    /// A reference transcript: the file's text, or its JSON's `sentences` joined.
+    static func referenceText(path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--expect-text: cannot read \(path)") }
+        if let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let sentences = json["sentences"] as? [String] {
+            return sentences.joined(separator: " ")
+        }
+        return String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -18,6 +18,8 @@ struct LoadConfiguration: Sendable {
     var timeoutSeconds: Double
     var connectParallelism: Int
     var checkMockText: Bool
+    /// `--expect-text`: the reference text the finals are scored against (WER).
+    var expectedText: String?
     /// Started sessions (`--wav`): chunk length, `stop` at the end, drop-and-resume period.
     var chunkMs = 100
     var stop = false

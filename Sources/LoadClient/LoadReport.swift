@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import Protocol
+import SpeechRecognition
 
 /// The numbers a run produced, printed as a table or as one JSON object.
 struct LoadReport: Encodable {
@@ -63,6 +64,11 @@ struct LoadReport: Encodable {
     /// Started sessions (`--wav`): their calls, and how many times they were resumed.
     let callIDs: [String]
     let resumes: Int
+    /// Real engines: finals received, end of speech to final (real-time pace), and with
+    /// `--expect-text` the word error rate of each session's finals against the reference.
+    let finals: Int
+    let finalLatency: Latency
+    let wordErrorRate: Double?
 
     enum CodingKeys: String, CodingKey {
         case clients
@@ -84,8 +90,10 @@ struct LoadReport: Encodable {
         case chunksPerSecond = "chunks_per_second"
         case ackLatency = "send_to_ack"
         case transcriptLatency = "send_to_transcript"
-        case errors, ok, resumes
+        case errors, ok, resumes, finals
         case callIDs = "call_ids"
+        case finalLatency = "speech_end_to_final"
+        case wordErrorRate = "word_error_rate"
     }
 
     init(configuration: LoadConfiguration, result: LoadRun.Result) {
@@ -125,11 +133,24 @@ struct LoadReport: Encodable {
         self.errors = errors
         self.callIDs = result.outcomes.compactMap(\.callID)
         self.resumes = result.outcomes.reduce(0) { $0 + $1.resumes }
+        self.finals = counts.finals
+        self.finalLatency = Latency(micros: result.outcomes.map(\.finalLagMicros))
+        self.wordErrorRate = configuration.expectedText.map { reference in
+            let rates = result.outcomes.map { outcome in
+                WordErrorRate.of(hypothesis: Self.transcript(outcome.finals), reference: reference)
+            }
+            return rates.isEmpty ? 1 : (rates.reduce(0, +) / Double(rates.count) * 10_000).rounded() / 10_000
+        }
         // Closing early counts only when a stream still owed replies: an idle hold may end any way.
         let lost = self.missingAcks + self.missingTranscripts
         self.ok =
             result.failed == 0 && counts.violations == 0 && lost == 0
             && result.opened == configuration.clients
+    }
+
+    /// A session's finals as one text, in time order (a stereo call's legs interleaved).
+    static func transcript(_ finals: [(channel: Int, startMs: Int64, text: String)]) -> String {
+        finals.sorted { ($0.startMs, $0.channel) < ($1.startMs, $1.channel) }.map(\.text).joined(separator: " ")
     }
 
     func json() -> String {
@@ -155,6 +176,13 @@ struct LoadReport: Encodable {
             latency("send→ack", self.ackLatency),
             latency("send→transcript", self.transcriptLatency),
         ]
+        if self.finals > 0 || self.wordErrorRate != nil {
+            lines.append(latency("speech end→final", self.finalLatency))
+            lines.append(row("finals", self.finals))
+        }
+        if let wordErrorRate = self.wordErrorRate {
+            lines.append(row("word error rate", "\((wordErrorRate * 1000).rounded() / 10) %"))
+        }
         if !self.callIDs.isEmpty || self.resumes > 0 {
             lines.append(row("sessions recorded/resumes", "\(self.callIDs.count)/\(self.resumes)"))
         }

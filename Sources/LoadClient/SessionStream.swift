@@ -155,6 +155,14 @@ final class SessionStream: @unchecked Sendable {
                 if self.configuration.rateMs <= 0 { self.fillWindow() }
             case .session:
                 self.session(message)
+            case .final:
+                self.outcome.finals.append((message.channel ?? 0, message.startMs ?? 0, message.text ?? ""))
+                if self.configuration.rateMs > 0, let endMs = message.endMs {
+                    // At real-time pace the speech ended `end_ms` after the first chunk went out.
+                    let spokenBy = self.startTime + .milliseconds(endMs)
+                    let lag = NIODeadline.now() - spokenBy
+                    self.outcome.finalLagMicros.append(UInt32(clamping: max(0, lag.nanoseconds / 1000)))
+                }
             case .pong:
                 break
             case .violation(let text):

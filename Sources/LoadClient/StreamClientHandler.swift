@@ -22,6 +22,10 @@ final class StreamClientHandler: ChannelInboundHandler {
         var callID: String?
         var resumes = 0
         var stopped = false
+        /// Real engines: each final's channel, start and text, and how long after the end of
+        /// its speech (at real-time pace) it arrived.
+        var finals: [(channel: Int, startMs: Int64, text: String)] = []
+        var finalLagMicros: [UInt32] = []
     }
 
     private let configuration: LoadConfiguration
@@ -124,7 +128,7 @@ final class StreamClientHandler: ChannelInboundHandler {
                 self.configuration.progress?.transcript(micros: micros)
                 self.outcome.lastReply = now
                 if self.configuration.rateMs <= 0 { self.fillWindow(context: context) }
-            case .pong, .session:
+            case .pong, .session, .final:
                 break
             case .violation(let text):
                 self.configuration.progress?.error()

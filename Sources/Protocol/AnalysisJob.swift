@@ -47,13 +47,18 @@ public struct AnalysisResult: Equatable, Sendable {
 
     public var durationSec: Double
     public var silences: [Span]
+    /// The opening's text (`transcribeSeconds` of it).
     public var transcription: String
+    /// With a real engine, the whole recording's segments, per channel, in time order; empty
+    /// with the mock engine.
+    public var segments: [RecognizedSegment]
     public var timings: Timings
 
-    public init(durationSec: Double, silences: [Span], transcription: String, timings: Timings = Timings()) {
+    public init(durationSec: Double, silences: [Span], transcription: String, segments: [RecognizedSegment] = [], timings: Timings = Timings()) {
         self.durationSec = durationSec
         self.silences = silences
         self.transcription = transcription
+        self.segments = segments
         self.timings = timings
     }
 }

@@ -28,7 +28,8 @@ public enum PipeFrame: Equatable, Sendable {
     /// little-endian interleaved PCM (at the session's rate and channels). Empty for a
     /// `pcm_s16le` chunk: it is PCM already, and the server keeps the chunk until answered.
     case decoded(clientID: UInt64, seq: UInt64, text: String, pcm: ByteBuffer)
-    /// Server → worker: the session is over; drop its decoder state.
+    /// Server → worker: the session's audio is over: close its open segments, send their
+    /// finals and then `sessionEnded`, and drop its decoder state.
     case endSession(clientID: UInt64)
     /// Worker → server, every second: the worker's own process figures and counters, so the
     /// server's `/metrics` covers the whole process tree.
@@ -36,6 +37,10 @@ public enum PipeFrame: Equatable, Sendable {
     /// Server → worker, and back: answered by the worker's main loop when it gets there, so a
     /// worker hung on a chunk stops answering, and the server kills it (`--worker-timeout`).
     case heartbeat(id: UInt64)
+    /// Worker → server: a live session's segment closed and was decoded (real engines only).
+    case final(LiveFinal)
+    /// Worker → server: the answer to `endSession`, after every final of that session.
+    case sessionEnded(clientID: UInt64)
 
     /// The protocol version every frame carries; a decoder rejects any other.
     public static let version: UInt8 = 1
@@ -56,6 +61,8 @@ public enum PipeFrame: Equatable, Sendable {
         case endSession = 11
         case stats = 12
         case heartbeat = 13
+        case final = 14
+        case sessionEnded = 15
     }
 
     public var kind: Kind {
@@ -73,6 +80,8 @@ public enum PipeFrame: Equatable, Sendable {
         case .endSession: .endSession
         case .stats: .stats
         case .heartbeat: .heartbeat
+        case .final: .final
+        case .sessionEnded: .sessionEnded
         }
     }
 }

@@ -113,7 +113,15 @@ public struct PipeFrameDecoder: Sendable {
                 let end = body.readInteger(endianness: .little, as: UInt32.self)!
                 silences.append(.init(startMs: start, endMs: end))
             }
-            let text = body.readString(length: body.readableBytes)!
+            guard let text = body.readLengthPrefixed(), let segmentCount = body.readInteger(endianness: .little, as: UInt32.self),
+                Int(segmentCount) <= body.readableBytes / 17
+            else { throw .truncatedPayload(kind) }
+            var segments: [RecognizedSegment] = []
+            segments.reserveCapacity(Int(segmentCount))
+            for _ in 0..<segmentCount {
+                guard let segment = body.readSegment() else { throw .truncatedPayload(kind) }
+                segments.append(segment)
+            }
             let timings = AnalysisResult.Timings(
                 decode: Double(bitPattern: decode),
                 silence: Double(bitPattern: silence),
@@ -121,7 +129,13 @@ public struct PipeFrameDecoder: Sendable {
             )
             return .analysis(
                 jobID: jobID,
-                result: AnalysisResult(durationSec: Double(bitPattern: duration), silences: silences, transcription: text, timings: timings)
+                result: AnalysisResult(
+                    durationSec: Double(bitPattern: duration),
+                    silences: silences,
+                    transcription: text,
+                    segments: segments,
+                    timings: timings
+                )
             )
         case .analysisFailed:
             guard let jobID = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
@@ -149,6 +163,16 @@ public struct PipeFrameDecoder: Sendable {
         case .heartbeat:
             guard let id = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
             return .heartbeat(id: id)
+        case .final:
+            guard let clientID = body.readInteger(endianness: .little, as: UInt64.self),
+                let seqFrom = body.readInteger(endianness: .little, as: UInt64.self),
+                let seqTo = body.readInteger(endianness: .little, as: UInt64.self),
+                let segment = body.readSegment()
+            else { throw .truncatedPayload(kind) }
+            return .final(LiveFinal(clientID: clientID, seqFrom: seqFrom, seqTo: seqTo, segment: segment))
+        case .sessionEnded:
+            guard let clientID = body.readInteger(endianness: .little, as: UInt64.self) else { throw .truncatedPayload(kind) }
+            return .sessionEnded(clientID: clientID)
         case .stats:
             guard let cpu = body.readInteger(endianness: .little, as: UInt64.self),
                 let resident = body.readInteger(endianness: .little, as: UInt64.self),
@@ -160,5 +184,33 @@ public struct PipeFrameDecoder: Sendable {
             let process = ProcessStats(cpuSeconds: Double(bitPattern: cpu), residentBytes: resident, openFDs: fds)
             return .stats(WorkerStats(process: process, chunks: chunks, chunkErrors: chunkErrors, analyses: analyses))
         }
+    }
+}
+
+extension ByteBuffer {
+    /// The layout `writeSegment` writes; nil when truncated.
+    mutating func readSegment() -> RecognizedSegment? {
+        guard let channel = self.readInteger(as: UInt8.self),
+            let start = self.readInteger(endianness: .little, as: UInt32.self),
+            let end = self.readInteger(endianness: .little, as: UInt32.self),
+            let text = self.readLengthPrefixed(),
+            let count = self.readInteger(endianness: .little, as: UInt32.self),
+            Int(count) <= self.readableBytes / 12
+        else { return nil }
+        var words: [RecognizedSegment.Word] = []
+        words.reserveCapacity(Int(count))
+        for _ in 0..<count {
+            guard let start = self.readInteger(endianness: .little, as: UInt32.self),
+                let end = self.readInteger(endianness: .little, as: UInt32.self),
+                let word = self.readLengthPrefixed()
+            else { return nil }
+            words.append(.init(word: word, startMs: start, endMs: end))
+        }
+        return RecognizedSegment(channel: channel, startMs: start, endMs: end, text: text, words: words)
+    }
+
+    mutating func readLengthPrefixed() -> String? {
+        guard let length = self.readInteger(endianness: .little, as: UInt32.self) else { return nil }
+        return self.readString(length: Int(length))
     }
 }

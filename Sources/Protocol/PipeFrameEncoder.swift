@@ -42,7 +42,8 @@ extension ByteBuffer {
                 buffer.writeString(job.path)
             }
         case .analysis(let jobID, let result):
-            // [u64 job][f64 duration][f64 × 3 stage seconds][u32 count][(u32 start, u32 end) × count][transcription]
+            // [u64 job][f64 duration][f64 × 3 stage seconds][u32 count][(u32 start, u32 end) × count]
+            // [u32 length][transcription][u32 count][segment × count]
             return self.writeFrame(.analysis) { buffer in
                 buffer.writeInteger(jobID, endianness: .little)
                 buffer.writeInteger(result.durationSec.bitPattern, endianness: .little)
@@ -54,7 +55,9 @@ extension ByteBuffer {
                     buffer.writeInteger(span.startMs, endianness: .little)
                     buffer.writeInteger(span.endMs, endianness: .little)
                 }
-                buffer.writeString(result.transcription)
+                buffer.writeLengthPrefixed(result.transcription)
+                buffer.writeInteger(UInt32(result.segments.count), endianness: .little)
+                for segment in result.segments { buffer.writeSegment(segment) }
             }
         case .analysisFailed(let jobID, let message):
             return self.writeFrame(.analysisFailed) { buffer in
@@ -71,6 +74,16 @@ extension ByteBuffer {
             return self.writeFrame(.endSession) { $0.writeInteger(clientID, endianness: .little) }
         case .heartbeat(let id):
             return self.writeFrame(.heartbeat) { $0.writeInteger(id, endianness: .little) }
+        case .final(let final):
+            // [u64 client][u64 seq from][u64 seq to][segment]
+            return self.writeFrame(.final) { buffer in
+                buffer.writeInteger(final.clientID, endianness: .little)
+                buffer.writeInteger(final.seqFrom, endianness: .little)
+                buffer.writeInteger(final.seqTo, endianness: .little)
+                buffer.writeSegment(final.segment)
+            }
+        case .sessionEnded(let clientID):
+            return self.writeFrame(.sessionEnded) { $0.writeInteger(clientID, endianness: .little) }
         case .stats(let stats):
             // [f64 cpu seconds][u64 resident bytes][u32 open fds][u64 chunks][u64 chunk errors][u64 analyses]
             return self.writeFrame(.stats) { buffer in
@@ -127,6 +140,26 @@ extension ByteBuffer {
             buffer.writeInteger(seq, endianness: .little)
             buffer.writeString(String(text))
         }
+    }
+
+    /// `[u8 channel][u32 start ms][u32 end ms][u32 length][text][u32 count][word × count]`,
+    /// a word being `[u32 start ms][u32 end ms][u32 length][word]`.
+    mutating func writeSegment(_ segment: RecognizedSegment) {
+        self.writeInteger(segment.channel)
+        self.writeInteger(segment.startMs, endianness: .little)
+        self.writeInteger(segment.endMs, endianness: .little)
+        self.writeLengthPrefixed(segment.text)
+        self.writeInteger(UInt32(segment.words.count), endianness: .little)
+        for word in segment.words {
+            self.writeInteger(word.startMs, endianness: .little)
+            self.writeInteger(word.endMs, endianness: .little)
+            self.writeLengthPrefixed(word.word)
+        }
+    }
+
+    mutating func writeLengthPrefixed(_ text: String) {
+        self.writeInteger(UInt32(text.utf8.count), endianness: .little)
+        self.writeString(text)
     }
 
     /// Writes the header with a placeholder length, the body, then patches the length.

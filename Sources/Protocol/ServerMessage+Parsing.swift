@@ -45,6 +45,11 @@ struct JSONScanner {
             case "bytes": message.bytes = try scanner.readOptional { try $0.readInteger() as Int64 }
             case "duration_sec": message.durationSec = try scanner.readOptional { try $0.readDouble() }
             case "errors": message.errors = try scanner.readOptional { try $0.readInteger() as Int }
+            case "seq_from": message.seqFrom = try scanner.readOptional { try $0.readInteger() as UInt64 }
+            case "seq_to": message.seqTo = try scanner.readOptional { try $0.readInteger() as UInt64 }
+            case "channel": message.channel = try scanner.readOptional { try $0.readInteger() as Int }
+            case "text": message.text = try scanner.readOptional { try $0.readString() }
+            case "words": message.words = try scanner.readOptional { try $0.readWords() }
             default: try scanner.skipValue()
             }
         }
@@ -135,6 +140,45 @@ struct JSONScanner {
             default: throw Malformed()
             }
         }
+    }
+
+    private mutating func readArray(_ element: (inout JSONScanner) throws -> Void) throws {
+        try self.expect(UInt8(ascii: "["))
+        self.skipWhitespace()
+        if self.peek() == UInt8(ascii: "]") {
+            self.index += 1
+            return
+        }
+        while true {
+            try element(&self)
+            self.skipWhitespace()
+            switch self.peek() {
+            case UInt8(ascii: ","): self.index += 1
+            case UInt8(ascii: "]"): self.index += 1; return
+            default: throw Malformed()
+            }
+        }
+    }
+
+    /// A final's `[{"w","start_ms","end_ms"}]`; every field is required, as in `Word`'s decoding.
+    private mutating func readWords() throws -> [ServerMessage.Word] {
+        var words: [ServerMessage.Word] = []
+        try self.readArray { scanner in
+            var word: String?
+            var start: Int64?
+            var end: Int64?
+            try scanner.readObject { scanner, key in
+                switch key {
+                case "w": word = try scanner.readString()
+                case "start_ms": start = try scanner.readInteger() as Int64
+                case "end_ms": end = try scanner.readInteger() as Int64
+                default: try scanner.skipValue()
+                }
+            }
+            guard let word, let start, let end else { throw Malformed() }
+            words.append(ServerMessage.Word(w: word, startMs: start, endMs: end))
+        }
+        return words
     }
 
     /// An integer (no fraction or exponent: the fields read this way are counts) that fits `Value`.
@@ -256,21 +300,7 @@ struct JSONScanner {
         case UInt8(ascii: "{"):
             try self.readObject { scanner, _ in try scanner.skipValue() }
         case UInt8(ascii: "["):
-            self.index += 1
-            self.skipWhitespace()
-            if self.peek() == UInt8(ascii: "]") {
-                self.index += 1
-                return
-            }
-            while true {
-                try self.skipValue()
-                self.skipWhitespace()
-                switch self.peek() {
-                case UInt8(ascii: ","): self.index += 1
-                case UInt8(ascii: "]"): self.index += 1; return
-                default: throw Malformed()
-                }
-            }
+            try self.readArray { try $0.skipValue() }
         case UInt8(ascii: "t"): try self.readLiteral("true")
         case UInt8(ascii: "f"): try self.readLiteral("false")
         case UInt8(ascii: "n"): try self.readLiteral("null")

@@ -30,6 +30,30 @@ public struct ServerMessage: Codable, Equatable, Sendable {
     public var bytes: Int64?
     public var durationSec: Double?
     public var errors: Int?
+    /// `final`: the chunks a closed segment spans, its channel, text and (some engines) words.
+    public var seqFrom: UInt64?
+    public var seqTo: UInt64?
+    public var channel: Int?
+    public var text: String?
+    public var words: [Word]?
+
+    public struct Word: Codable, Equatable, Sendable {
+        public var w: String
+        public var startMs: Int64
+        public var endMs: Int64
+
+        public init(w: String, startMs: Int64, endMs: Int64) {
+            self.w = w
+            self.startMs = startMs
+            self.endMs = endMs
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case w
+            case startMs = "start_ms"
+            case endMs = "end_ms"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case type
@@ -45,6 +69,9 @@ public struct ServerMessage: Codable, Equatable, Sendable {
         case nextSeq = "next_seq"
         case chunks, bytes, errors
         case durationSec = "duration_sec"
+        case seqFrom = "seq_from"
+        case seqTo = "seq_to"
+        case channel, text, words
     }
 
     public init(
@@ -79,6 +106,11 @@ public struct ServerMessage: Codable, Equatable, Sendable {
         self.bytes = try container.decodeIfPresent(Int64.self, forKey: .bytes)
         self.durationSec = try container.decodeIfPresent(Double.self, forKey: .durationSec)
         self.errors = try container.decodeIfPresent(Int.self, forKey: .errors)
+        self.seqFrom = try container.decodeIfPresent(UInt64.self, forKey: .seqFrom)
+        self.seqTo = try container.decodeIfPresent(UInt64.self, forKey: .seqTo)
+        self.channel = try container.decodeIfPresent(Int.self, forKey: .channel)
+        self.text = try container.decodeIfPresent(String.self, forKey: .text)
+        self.words = try container.decodeIfPresent([Word].self, forKey: .words)
         // The original service sent `"error": "text"`; ours sends an object.
         if let body = try? container.decodeIfPresent(ErrorBody.self, forKey: .error) {
             self.error = body
@@ -99,11 +131,12 @@ public struct ServerMessage: Codable, Equatable, Sendable {
         case "started": return .started
         case "resumed": return .resumed
         case "stopped": return .stopped
+        case "final": return .final
         default: return .other
         }
     }
 
     public enum Kind: Sendable {
-        case ack, transcript, error, pong, started, resumed, stopped, other
+        case ack, transcript, error, pong, started, resumed, stopped, final, other
     }
 }

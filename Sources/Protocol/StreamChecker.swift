@@ -15,6 +15,8 @@ public struct StreamChecker: Sendable {
         public var clientIDChanges = 0
         /// Acked chunks answered with an error naming their seq (counted in `serverErrors` too).
         public var answeredByError = 0
+        /// `final` messages (real engines).
+        public var finals = 0
 
         public init() {}
 
@@ -34,6 +36,7 @@ public struct StreamChecker: Sendable {
             self.unexpected += other.unexpected
             self.clientIDChanges += other.clientIDChanges
             self.answeredByError += other.answeredByError
+            self.finals += other.finals
         }
     }
 
@@ -44,6 +47,8 @@ public struct StreamChecker: Sendable {
         case pong
         /// `started`, `resumed` or `stopped`: the caller reads its fields.
         case session
+        /// A closed segment's text (the caller reads its fields).
+        case final
         case violation(String)
     }
 
@@ -58,6 +63,8 @@ public struct StreamChecker: Sendable {
     private var transcribed: [Bool] = []
     private var lastAck: UInt64 = 0
     private var lastTranscript: UInt64 = 0
+    /// Where each channel's last final started.
+    private var finalStarts: [Int: Int64] = [:]
 
     public init(expectsMockText: Bool = true) {
         self.expectsMockText = expectsMockText
@@ -176,6 +183,8 @@ public struct StreamChecker: Sendable {
             return .pong
         case .started, .resumed, .stopped:
             return .session
+        case .final:
+            return self.receiveFinal(message)
         case .error:
             self.counts.serverErrors += 1
             // An error naming an acked seq is that chunk's answer (instead of its transcript).
@@ -188,6 +197,29 @@ public struct StreamChecker: Sendable {
             self.counts.unexpected += 1
             return .violation("unexpected message type \(message.type ?? "nil")")
         }
+    }
+
+    /// A final names chunks whose transcripts went out before it, and each channel's finals
+    /// come in time order.
+    private mutating func receiveFinal(_ message: ServerMessage) -> Event {
+        guard let from = self.knownSeq(message.seqFrom), let to = self.knownSeq(message.seqTo), from <= to,
+            let start = message.startMs, let end = message.endMs, start <= end, message.text != nil
+        else {
+            self.counts.malformed += 1
+            return .violation("final with bad fields (seq \(message.seqFrom ?? 0)-\(message.seqTo ?? 0))")
+        }
+        self.counts.finals += 1
+        guard to <= self.lastTranscript else {
+            self.counts.outOfOrder += 1
+            return .violation("final for seqs \(from)-\(to) before the transcript of seq \(to)")
+        }
+        let channel = message.channel ?? 0
+        if let last = self.finalStarts[channel], start < last {
+            self.counts.outOfOrder += 1
+            return .violation("final on channel \(channel) starting at \(start) ms after one starting at \(last) ms")
+        }
+        self.finalStarts[channel] = start
+        return .final
     }
 
     private func knownSeq(_ seq: UInt64?) -> UInt64? {

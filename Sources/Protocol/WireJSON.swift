@@ -63,6 +63,41 @@ extension ByteBuffer {
         self.writeStaticString("}")
     }
 
+    /// A closed segment of a live session, decoded:
+    /// `{"type":"final","client_id":7,"seq_from":3,"seq_to":9,"start_ms":200,"end_ms":2400,"channel":0,"text":"...","words":[{"w":"hello","start_ms":250,"end_ms":600}]}`
+    /// (`words` only when the engine gives word times).
+    public mutating func writeFinalJSON(clientID: UInt64, seqFrom: UInt64, seqTo: UInt64, segment: RecognizedSegment) {
+        self.writeStaticString(#"{"type":"final","client_id":"#)
+        self.writeDecimal(clientID)
+        self.writeStaticString(#","seq_from":"#)
+        self.writeDecimal(seqFrom)
+        self.writeStaticString(#","seq_to":"#)
+        self.writeDecimal(seqTo)
+        self.writeStaticString(#","start_ms":"#)
+        self.writeDecimal(UInt64(segment.startMs))
+        self.writeStaticString(#","end_ms":"#)
+        self.writeDecimal(UInt64(segment.endMs))
+        self.writeStaticString(#","channel":"#)
+        self.writeDecimal(UInt64(segment.channel))
+        self.writeStaticString(#","text":"#)
+        self.writeJSONString(segment.text)
+        if !segment.words.isEmpty {
+            self.writeStaticString(#","words":["#)
+            for (index, word) in segment.words.enumerated() {
+                if index > 0 { self.writeStaticString(",") }
+                self.writeStaticString(#"{"w":"#)
+                self.writeJSONString(word.word)
+                self.writeStaticString(#","start_ms":"#)
+                self.writeDecimal(UInt64(word.startMs))
+                self.writeStaticString(#","end_ms":"#)
+                self.writeDecimal(UInt64(word.endMs))
+                self.writeStaticString("}")
+            }
+            self.writeStaticString("]")
+        }
+        self.writeStaticString("}")
+    }
+
     /// `{"type":"pong"}`
     public mutating func writePongJSON() {
         self.writeStaticString(#"{"type":"pong"}"#)

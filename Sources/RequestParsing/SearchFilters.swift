@@ -11,6 +11,8 @@ public struct SearchFilters: Equatable, Sendable {
     public var from: Date?
     public var to: Date?
     public var status: String?
+    /// Words the call's transcript contains (all of them, anywhere in it).
+    public var text: SpokenWords?
     public var limit = 50
     public var offset = 0
 
@@ -39,6 +41,12 @@ public struct SearchFilters: Equatable, Sendable {
                 throw InputError(code: "invalid_status", message: "status must be one of \(statuses.joined(separator: ", "))")
             }
             self.status = String(status)
+        }
+        if let text = parameter("text") {
+            guard let words = try SpokenWords(text, parameter: "text") else {
+                throw InputError(code: "invalid_text", message: "text must have at least one word")
+            }
+            self.text = words
         }
         self.limit = try Self.integer(parameter, "limit", default: 50, range: 1...Self.maxLimit)
         self.offset = try Self.integer(parameter, "offset", default: 0, range: 0...Int(Int32.max))

@@ -47,6 +47,11 @@ public struct Endpointer: Sendable {
     /// Whether a segment is open (speech heard and not yet closed).
     public var isOpen: Bool { self.open != nil }
 
+    /// The open segment's first sample and its audio so far; nil when none is open.
+    public var openSegment: (startSample: Int, samples: [Float])? {
+        self.open.map { (self.openStart, $0) }
+    }
+
     /// Feeds audio; returns the segments this closed.
     public mutating func append(_ samples: some Collection<Float>) -> [SpeechSegment] {
         self.pending.append(contentsOf: samples)

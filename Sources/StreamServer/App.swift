@@ -124,6 +124,21 @@ struct StreamServerCommand: AsyncParsableCommand {
     @Option(help: "Silence analysis: shortest silence reported, in milliseconds. (env: CALLSTREAM_MIN_SILENCE_MS)")
     var minSilenceMs = 500
 
+    @Option(
+        help:
+            "Speech recognition: mock (deterministic text, the default), moonshine (accurate finals), pocketsphinx (partials and word times), hybrid (pocketsphinx's partials, Moonshine's finals; recommended for live calls). (env: CALLSTREAM_ENGINE)"
+    )
+    var engine = "mock"
+
+    @Option(
+        help:
+            "The moonshine-cpp wheel's moonshine_cpp folder, for --engine moonshine or hybrid; `make setup` links it at .venv/moonshine. (env: CALLSTREAM_MOONSHINE_DIR)"
+    )
+    var moonshineDir = "./.venv/moonshine"
+
+    @Option(help: "The pocketsphinx model folder (Debian's pocketsphinx-en-us). (env: CALLSTREAM_POCKETSPHINX_MODEL)")
+    var pocketsphinxModel = "/usr/share/pocketsphinx/model/en-us"
+
     @Option(help: "Mock engine: simulated processing time per chunk in milliseconds. (env: CALLSTREAM_MOCK_LATENCY_MS)")
     var mockLatencyMs = 0
 
@@ -169,6 +184,9 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--silence-threshold-db", "CALLSTREAM_SILENCE_THRESHOLD_DB"),
         ("--min-silence-ms", "CALLSTREAM_MIN_SILENCE_MS"),
         ("--mock-latency-ms", "CALLSTREAM_MOCK_LATENCY_MS"),
+        ("--engine", "CALLSTREAM_ENGINE"),
+        ("--moonshine-dir", "CALLSTREAM_MOONSHINE_DIR"),
+        ("--pocketsphinx-model", "CALLSTREAM_POCKETSPHINX_MODEL"),
         ("--event-loops", "CALLSTREAM_EVENT_LOOPS"),
         ("--log-level", "CALLSTREAM_LOG_LEVEL"),
         ("--log-format", "CALLSTREAM_LOG_FORMAT"),
@@ -255,6 +273,9 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard (self.tlsCert == nil) == (self.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for origin in self.corsOrigin where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) || origin.hasSuffix("/") {
             throw ValidationError("--cors-origin takes an origin like https://app.example.com, not '\(origin)'")
+        }
+        guard ["mock", "moonshine", "pocketsphinx", "hybrid"].contains(self.engine) else {
+            throw ValidationError("--engine must be mock, moonshine, pocketsphinx or hybrid, not '\(self.engine)'")
         }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }

@@ -37,6 +37,12 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     if arguments.mockLatencyMs > 0 {
         workerArguments += ["--mock-latency-ms", String(arguments.mockLatencyMs)]
     }
+    if arguments.engine != "mock" {
+        // Absolute: the workers do not share our working directory's meaning in every setup.
+        let moonshine = URL(fileURLWithPath: arguments.moonshineDir).standardizedFileURL.path
+        workerArguments += ["--engine", arguments.engine, "--moonshine-dir", moonshine, "--pocketsphinx-model", arguments.pocketsphinxModel]
+        try EngineCheck.run(workerPath: arguments.resolvedWorkerPath, arguments: workerArguments)
+    }
     let workers = WorkerPool(
         configuration: .init(
             count: arguments.workers,
@@ -74,6 +80,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     sessionSettings.resumeWindow = .milliseconds(Int64(arguments.resumeWindow * 1000))
     sessionSettings.retainedAnswers = arguments.maxInFlight
     sessionSettings.maxRecordingSeconds = arguments.maxRecordingMinutes.map { $0 * 60 }
+    sessionSettings.storesChunkTexts = arguments.engine == "mock"
     let sessions = LiveSessions(settings: sessionSettings, streams: streams, repository: repository, files: files, analyses: analyses, logger: logger)
 
     let deleter = CallDeleter(repository: repository, files: files, sessions: sessions)

@@ -51,7 +51,7 @@ import Testing
         let expected = try SilenceDetectorTests.expected()
         let decoder = MP3Decoder(path: AudioSnifferTests.audioDirectory.appendingPathComponent("call30.mp3").path)
         var detector: SilenceDetector?
-        let (rate, frames) = try decoder.decodeMono { rate, samples in
+        let (rate, frames, _) = try decoder.decodeMono { rate, samples in
             if detector == nil { detector = SilenceDetector(sampleRate: rate) }
             detector!.append(samples)
         }

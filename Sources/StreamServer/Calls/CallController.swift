@@ -26,7 +26,7 @@ struct CallController<Context: RequestContext>: Sendable {
         router.get("/calls/:id") { _, context in try await self.show(context) }
         router.post("/calls/:id/recording") { request, context in try await self.upload(request, context: context) }
         router.get("/calls/:id/download") { request, context in try await self.download(request, context: context) }
-        router.get("/calls/:id/transcript") { _, context in try await self.transcript(context) }
+        router.get("/calls/:id/transcript") { request, context in try await self.transcript(request, context: context) }
         router.delete("/calls/:id") { _, context in try await self.delete(context) }
     }
 
@@ -45,10 +45,13 @@ struct CallController<Context: RequestContext>: Sendable {
         return Response(status: .noContent)
     }
 
-    /// A live session's segments as they were stored; an upload's analysis transcription as
-    /// one segment over the seconds it covers. Private calls' transcripts are their
-    /// recordings' content, and are not served either.
-    func transcript(_ context: Context) async throws -> TranscriptJSON {
+    /// The stored segments (a real engine's, or a live session's per chunk with the mock); a
+    /// mock-analysed upload's transcription as one segment over the seconds it covers. With
+    /// `?q=`, each segment says whether it contains any of the words. Private calls'
+    /// transcripts are their recordings' content, and are not served either.
+    func transcript(_ request: Request, context: Context) async throws -> TranscriptJSON {
+        var words: SpokenWords?
+        if let q = request.uri.queryParameters["q"] { words = try SpokenWords(q, parameter: "q") }
         let existing = try await self.existingCall(context)
         guard !existing.call.isPrivate else {
             throw APIError(.forbidden, code: "recording_private", message: "this call's recording and transcript are private")
@@ -61,7 +64,9 @@ struct CallController<Context: RequestContext>: Sendable {
         guard !segments.isEmpty else {
             throw APIError(.notFound, code: "transcript_not_found", message: "this call has no transcript yet")
         }
-        return TranscriptJSON(callID: existing.call.id.uuidString.lowercased(), segments: segments)
+        var matching: Set<Int64>?
+        if let words { matching = try await self.repository.matchingSegments(callID: existing.call.id, words: words) }
+        return TranscriptJSON(callID: existing.call.id.uuidString.lowercased(), segments: segments, matching: matching)
     }
 
     static var maxCallBytes: Int { 64 * 1024 }

@@ -116,6 +116,31 @@ enum CallDatabase {
                     """
             )
         }
+        migrator.registerMigration("v4: recognised segments and search by what was said") { db in
+            try db.execute(
+                sql: """
+                    -- A real engine's segments: which channel (call leg) and the words' times.
+                    ALTER TABLE transcript_segments ADD COLUMN channel INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE transcript_segments ADD COLUMN words TEXT;
+                    -- What was said, for GET /calls?text=: a full-text index over the segments'
+                    -- text (unicode61: case and accents folded), kept in step by triggers.
+                    CREATE VIRTUAL TABLE transcript_text USING fts5(
+                        text, content = 'transcript_segments', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+                    );
+                    INSERT INTO transcript_text (rowid, text) SELECT id, text FROM transcript_segments;
+                    CREATE TRIGGER transcript_text_insert AFTER INSERT ON transcript_segments BEGIN
+                        INSERT INTO transcript_text (rowid, text) VALUES (new.id, new.text);
+                    END;
+                    CREATE TRIGGER transcript_text_delete AFTER DELETE ON transcript_segments BEGIN
+                        INSERT INTO transcript_text (transcript_text, rowid, text) VALUES ('delete', old.id, old.text);
+                    END;
+                    CREATE TRIGGER transcript_text_update AFTER UPDATE OF text ON transcript_segments BEGIN
+                        INSERT INTO transcript_text (transcript_text, rowid, text) VALUES ('delete', old.id, old.text);
+                        INSERT INTO transcript_text (rowid, text) VALUES (new.id, new.text);
+                    END;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -68,12 +68,17 @@ struct RecordingJSON: ResponseEncodable, Equatable {
 struct TranscriptJSON: ResponseEncodable {
     struct Segment: Encodable {
         let seq: Int64
+        let channel: Int64
         let startMs: Int64
         let endMs: Int64
         let text: String
+        /// When the engine gives word times.
+        let words: [TranscriptSegment.Word]?
+        /// With `?q=`: whether the segment contains any of the words.
+        let match: Bool?
 
         enum CodingKeys: String, CodingKey {
-            case seq, text
+            case seq, channel, text, words, match
             case startMs = "start_ms"
             case endMs = "end_ms"
         }
@@ -87,9 +92,19 @@ struct TranscriptJSON: ResponseEncodable {
         case callID = "call_id"
     }
 
-    init(callID: String, segments: [TranscriptSegment]) {
+    init(callID: String, segments: [TranscriptSegment], matching: Set<Int64>? = nil) {
         self.callID = callID
-        self.segments = segments.map { Segment(seq: $0.seq, startMs: $0.startMs, endMs: $0.endMs, text: $0.text) }
+        self.segments = segments.map {
+            Segment(
+                seq: $0.seq,
+                channel: $0.channel,
+                startMs: $0.startMs,
+                endMs: $0.endMs,
+                text: $0.text,
+                words: $0.wordList,
+                match: matching.map { [seq = $0.seq] in $0.contains(seq) }
+            )
+        }
     }
 }
 

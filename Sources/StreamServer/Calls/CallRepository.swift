@@ -1,4 +1,6 @@
 import Foundation
+import Protocol
+import RequestParsing
 
 /// Where calls and recordings are kept. SQLite (`SQLiteCallRepository`) today; a PostgreSQL
 /// implementation can follow behind the same protocol.
@@ -28,6 +30,8 @@ protocol CallRepository: Sendable {
     func save(_ segments: [TranscriptSegment]) async throws
     /// A call's stored segments in seq order.
     func segments(callID: UUID) async throws -> [TranscriptSegment]
+    /// The seqs of a call's segments that contain any of `words`.
+    func matchingSegments(callID: UUID, words: SpokenWords) async throws -> Set<Int64>
     /// Recordings by their call's status (`processing`, `ready`, `failed`), for `/metrics`.
     func recordingCounts() async throws -> [String: Int]
 
@@ -76,4 +80,7 @@ struct RecordingAnalysis: Sendable, Equatable {
     var durationSec: Double
     var silenceMarks: [SilenceMark]
     var transcription: String
+    /// A real engine's segments of the whole recording; they replace the call's stored
+    /// transcript (a live session's finals). Empty with the mock engine.
+    var segments: [RecognizedSegment] = []
 }

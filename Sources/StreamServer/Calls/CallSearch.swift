@@ -12,6 +12,8 @@ struct CallSearch: Sendable, Equatable {
     var from: Date?
     var to: Date?
     var status: CallStatus?
+    /// Words said in the call: results are ranked by how well a segment matches.
+    var text: SpokenWords?
     var limit = 50
     var offset = 0
 
@@ -26,6 +28,7 @@ struct CallSearch: Sendable, Equatable {
         self.from = filters.from
         self.to = filters.to
         self.status = filters.status.flatMap(CallStatus.init(rawValue:))
+        self.text = filters.text
         self.limit = filters.limit
         self.offset = filters.offset
     }

@@ -161,7 +161,8 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
                 let analysis = RecordingAnalysis(
                     durationSec: result.durationSec,
                     silenceMarks: result.silences.map { SilenceMark(startMs: Int($0.startMs), endMs: Int($0.endMs)) },
-                    transcription: result.transcription
+                    transcription: result.transcription,
+                    segments: result.segments
                 )
                 try await self.repository.complete(recordingID: recordingID, analysis: analysis)
             case .failure(let failure):

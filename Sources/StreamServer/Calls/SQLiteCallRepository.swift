@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import RequestParsing
 
 /// `CallRepository` on the SQLite file (GRDB `DatabasePool`: WAL, one writer, many readers).
 /// Every value from a request is bound as an SQL parameter.
@@ -53,14 +54,36 @@ struct SQLiteCallRepository: CallRepository {
             conditions.append("status = ?")
             arguments += [status.rawValue]
         }
+        var join = ""
+        var order = "started_at DESC, id DESC"
+        var joinArguments = StatementArguments()
+        if let text = search.text {
+            // Every word somewhere in the call's transcript; ranked by its best-matching segment
+            // (bm25 over any of the words). A private call's transcript is never searched.
+            conditions.append("calls.private = 0")
+            for word in text.words {
+                conditions.append(
+                    "calls.id IN (SELECT call_id FROM transcript_segments WHERE id IN (SELECT rowid FROM transcript_text WHERE transcript_text MATCH ?))"
+                )
+                arguments += [SpokenWords.term(word)]
+            }
+            join = """
+                JOIN (SELECT transcript_segments.call_id AS call_id, MIN(transcript_text.rank) AS rank
+                      FROM transcript_text JOIN transcript_segments ON transcript_segments.id = transcript_text.rowid
+                      WHERE transcript_text MATCH ? GROUP BY transcript_segments.call_id) AS hits ON hits.call_id = calls.id
+                """
+            joinArguments += [text.anyQuery]
+            order = "hits.rank, started_at DESC, id DESC"
+        }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let filterArguments = arguments
-        let pageArguments = arguments + [search.limit, search.offset]
+        let pageArguments = joinArguments + arguments + [search.limit, search.offset]
+        let pageSQL = "SELECT calls.* FROM calls \(join) \(whereClause) ORDER BY \(order) LIMIT ? OFFSET ?"
         return try await self.database.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls \(whereClause)", arguments: filterArguments) ?? 0
             let calls = try Call.fetchAll(
                 db,
-                sql: "SELECT calls.* FROM calls \(whereClause) ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+                sql: pageSQL,
                 arguments: pageArguments
             )
             let ids = calls.map { $0.id.uuidString.lowercased() }
@@ -104,6 +127,14 @@ struct SQLiteCallRepository: CallRepository {
             recording.silenceMarks = analysis.silenceMarks
             recording.transcription = analysis.transcription
             recording.error = nil
+        } alongside: { db, recording in
+            guard !analysis.segments.isEmpty else { return }
+            // The whole recording's transcript replaces what the live session stored.
+            let callID = recording.callID
+            try TranscriptSegment.filter(TranscriptSegment.Columns.callID == callID.uuidString.lowercased()).deleteAll(db)
+            for (index, segment) in analysis.segments.enumerated() {
+                try TranscriptSegment(callID: callID, seq: Int64(index + 1), segment: segment).insert(db)
+            }
         }
     }
 
@@ -153,11 +184,27 @@ struct SQLiteCallRepository: CallRepository {
         guard !segments.isEmpty else { return }
         try await self.database.write { db in
             let statement = try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO transcript_segments (call_id, seq, start_ms, end_ms, text) VALUES (?, ?, ?, ?, ?)"
+                sql: "INSERT OR REPLACE INTO transcript_segments (call_id, seq, start_ms, end_ms, text, channel, words) VALUES (?, ?, ?, ?, ?, ?, ?)"
             )
             for segment in segments {
-                try statement.execute(arguments: [segment.callID.uuidString.lowercased(), segment.seq, segment.startMs, segment.endMs, segment.text])
+                try statement.execute(arguments: [
+                    segment.callID.uuidString.lowercased(), segment.seq, segment.startMs, segment.endMs, segment.text, segment.channel, segment.words,
+                ])
             }
+        }
+    }
+
+    func matchingSegments(callID: UUID, words: SpokenWords) async throws -> Set<Int64> {
+        try await self.database.read { db in
+            let seqs = try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT seq FROM transcript_segments WHERE call_id = ?
+                    AND id IN (SELECT rowid FROM transcript_text WHERE transcript_text MATCH ?)
+                    """,
+                arguments: [callID.uuidString.lowercased(), words.anyQuery]
+            )
+            return Set(seqs)
         }
     }
 
@@ -179,7 +226,12 @@ struct SQLiteCallRepository: CallRepository {
         }
     }
 
-    private func finish(recordingID: UUID, status: CallStatus, change: @escaping @Sendable (inout Recording) -> Void) async throws {
+    private func finish(
+        recordingID: UUID,
+        status: CallStatus,
+        change: @escaping @Sendable (inout Recording) -> Void,
+        alongside: @escaping @Sendable (Database, Recording) throws -> Void = { _, _ in }
+    ) async throws {
         try await self.database.write { db in
             guard var recording = try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()),
                 var call = try Call.fetchOne(db, key: recording.callID.uuidString.lowercased())
@@ -193,6 +245,7 @@ struct SQLiteCallRepository: CallRepository {
             call.status = status
             call.updatedAt = now
             try call.update(db)
+            try alongside(db, recording)
         }
     }
 

@@ -478,6 +478,8 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             self.appendFrame(.text) { $0.writeTranscriptJSON(clientID: clientID, seq: result.seq, text: text) }
         case .failed(let code, let message):
             self.appendFrame(.text) { $0.writeErrorJSON(code: code, message: message, seq: result.seq) }
+        case .final, .sessionEnded:
+            break  // sessions only: routed to the session, never here
         }
         self.updateReadPause()
     }

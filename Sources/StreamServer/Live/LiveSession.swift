@@ -20,10 +20,22 @@ final class LiveSession: Sendable {
         case stopping(LiveStreams.Connection)
         /// The connection dropped without `stop`: waiting for a resume until the timer fires.
         case detached(Scheduled<Void>?)
-        /// Over (no resume will come): waiting for the last answers, then `ended`.
+        /// Over (no resume will come): waiting for the last answers, then `flushing`.
         case closing
+        /// Every chunk is answered and the worker told the audio is over: waiting for its last
+        /// finals (`sessionEnded`), then `stopped` goes to the connection, if one is attached.
+        case flushing(LiveStreams.Connection?)
         /// Finished: the recording is being (or has been) finalised.
         case ended
+
+        /// The connection carrying the session, if one does.
+        var connection: LiveStreams.Connection? {
+            switch self {
+            case .attached(let connection), .stopping(let connection): connection
+            case .flushing(let connection): connection
+            case .detached, .closing, .ended: nil
+            }
+        }
     }
 
     /// What goes to the attached connection after an answer.
@@ -64,6 +76,13 @@ final class LiveSession: Sendable {
         /// The `stopped` message, once sent: a client whose connection dropped before it
         /// arrived resumes (within the window) and gets it again.
         var stopped: ByteBuffer?
+        /// Finals stored as transcript segments so far (their seq numbers).
+        var storedFinals: Int64 = 0
+        /// Finals whose last chunk's transcript has not gone out yet: they follow it.
+        var heldFinals: [LiveFinal] = []
+        /// Where each channel's last final ended: a replacement worker may decode again what
+        /// its predecessor had sent.
+        var finalEnds: [UInt8: UInt32] = [:]
     }
 
     let clientID: UInt64
@@ -104,6 +123,7 @@ final class LiveSession: Sendable {
         self.state.withLockedValue { state in
             switch state.phase {
             case .attached, .stopping: true
+            case .flushing(let connection): connection != nil
             case .detached, .closing, .ended: false
             }
         }
@@ -148,10 +168,16 @@ final class LiveSession: Sendable {
         return seq
     }
 
-    /// A worker's answer for this session's oldest chunk in flight.
+    /// A worker's answer for this session's oldest chunk in flight, or one of its finals, or
+    /// the worker's `sessionEnded`.
     func accept(_ result: WorkerResult) -> Delivery? {
+        switch result.outcome {
+        case .final(let final): return self.accept(final)
+        case .sessionEnded: return self.ended()
+        case .transcript, .decoded, .failed: break
+        }
         var segment: TranscriptSegment?
-        var ended = false
+        var flush = false
         let delivery = self.state.withLockedValue { state -> Delivery? in
             let answered = state.inFlightSizes.popFirst()
             if let answered { state.inFlightBytes -= answered.size }
@@ -188,7 +214,8 @@ final class LiveSession: Sendable {
                 let endMs = self.format.milliseconds(frames: state.frames)
                 self.file?.append(pcm)
                 json.writeTranscriptJSON(clientID: self.clientID, seq: result.seq, text: text, startMs: startMs, endMs: endMs)
-                if let callID = self.callID {
+                // With a real engine the text is a partial hypothesis: the finals are stored.
+                if let callID = self.callID, self.owner.settings.storesChunkTexts {
                     segment = TranscriptSegment(callID: callID, seq: Int64(result.seq), startMs: startMs, endMs: endMs, text: text)
                 }
             case .transcript(let text):
@@ -200,6 +227,8 @@ final class LiveSession: Sendable {
                 state.errors += 1
                 json = Self.answerBuffer(for: code + message)
                 json.writeErrorJSON(code: code, message: message, seq: result.seq)
+            case .final, .sessionEnded:
+                return nil
             }
             let endMs = self.format.milliseconds(frames: state.frames)
             state.retained.append(Answer(seq: result.seq, endMs: endMs, json: json))
@@ -208,62 +237,115 @@ final class LiveSession: Sendable {
                 state.retained.append(Answer(seq: result.seq, endMs: endMs, json: notice))
                 messages.append(notice)
             }
+            messages += self.releaseFinals(upTo: result.seq, &state)
             self.trimRetained(&state)
             let allAnswered = state.inFlightSizes.isEmpty
             switch state.phase {
             case .attached(let connection):
                 return Delivery(connection: connection, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt)
             case .stopping(let connection):
-                guard allAnswered else {
-                    return Delivery(connection: connection, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt)
+                if allAnswered {
+                    state.phase = .flushing(connection)
+                    flush = true
                 }
-                state.phase = .ended
-                ended = true
-                return Delivery(
-                    connection: connection,
-                    messages: messages + [self.stoppedJSON(&state)],
-                    closeAfter: true,
-                    receivedAt: answered?.receivedAt
-                )
+                return Delivery(connection: connection, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt)
             case .closing:
                 if allAnswered {
-                    state.phase = .ended
-                    ended = true
+                    state.phase = .flushing(nil)
+                    flush = true
                 }
                 return nil
+            case .flushing(let connection):
+                return connection.map { Delivery(connection: $0, messages: messages, closeAfter: false, receivedAt: answered?.receivedAt) }
             case .detached, .ended:
                 return nil
             }
         }
         if let segment { self.owner.store(segment) }
-        if ended { self.owner.finalise(self) }
+        if flush { self.worker.endSession(clientID: self.clientID) }
         return delivery
     }
 
-    /// `stop` from the attached connection. When nothing is in flight the session is over at
-    /// once: `stopped` is sent behind the answers already on their way (see `LiveStreams.send`).
+    /// A final: sent after the transcript of its last chunk (held until then), kept for a
+    /// resume, and stored as a transcript segment.
+    private func accept(_ final: LiveFinal) -> Delivery? {
+        var segment: TranscriptSegment?
+        let delivery = self.state.withLockedValue { state -> Delivery? in
+            let channel = final.segment.channel
+            if let last = state.finalEnds[channel], final.segment.endMs <= last { return nil }
+            state.finalEnds[channel] = final.segment.endMs
+            if let callID = self.callID, !final.segment.text.isEmpty {
+                state.storedFinals += 1
+                segment = TranscriptSegment(callID: callID, seq: state.storedFinals, segment: final.segment)
+            }
+            guard final.seqTo <= state.lastAnswered else {
+                state.heldFinals.append(final)
+                return nil
+            }
+            let json = self.retain(final, &state)
+            self.trimRetained(&state)
+            return state.phase.connection.map { Delivery(connection: $0, messages: [json], closeAfter: false) }
+        }
+        if let segment { self.owner.store(segment) }
+        return delivery
+    }
+
+    /// The worker has sent the last final: the session has ended. `stopped` goes out (and is
+    /// kept for a resume) if the client asked for it.
+    private func ended() -> Delivery? {
+        var finished = false
+        let delivery = self.state.withLockedValue { state -> Delivery? in
+            guard case .flushing(let connection) = state.phase else { return nil }
+            state.phase = .ended
+            finished = true
+            var messages = self.releaseFinals(upTo: .max, &state)
+            guard state.stopRequested else { return nil }
+            messages.append(self.stoppedJSON(&state))
+            return connection.map { Delivery(connection: $0, messages: messages, closeAfter: true) }
+        }
+        if finished { self.owner.finalise(self) }
+        return delivery
+    }
+
+    /// The held finals whose last chunk is answered by now (up to `seq`), rendered and kept.
+    private func releaseFinals(upTo seq: UInt64, _ state: inout State) -> [ByteBuffer] {
+        guard !state.heldFinals.isEmpty else { return [] }
+        var messages: [ByteBuffer] = []
+        while let first = state.heldFinals.first, first.seqTo <= seq {
+            state.heldFinals.removeFirst()
+            messages.append(self.retain(first, &state))
+        }
+        return messages
+    }
+
+    private func retain(_ final: LiveFinal, _ state: inout State) -> ByteBuffer {
+        var json = Self.answerBuffer(for: final.segment.text)
+        json.writeFinalJSON(clientID: self.clientID, seqFrom: final.seqFrom, seqTo: final.seqTo, segment: final.segment)
+        state.retained.append(Answer(seq: final.seqTo, endMs: Int64(final.segment.endMs), json: json))
+        return json
+    }
+
+    /// `stop` from the attached connection. Once every chunk is answered the worker is told
+    /// the audio is over; `stopped` follows its last final.
     func stop(from handler: ObjectIdentifier) {
-        var stopped: (LiveStreams.Connection, ByteBuffer)?
-        self.state.withLockedValue { state in
-            guard case .attached(let connection) = state.phase, connection.id == handler else { return }
+        let flush = self.state.withLockedValue { state -> Bool in
+            guard case .attached(let connection) = state.phase, connection.id == handler else { return false }
             state.stopRequested = true
             guard state.inFlightSizes.isEmpty else {
                 state.phase = .stopping(connection)
-                return
+                return false
             }
-            state.phase = .ended
-            stopped = (connection, self.stoppedJSON(&state))
+            state.phase = .flushing(connection)
+            return true
         }
-        guard let (connection, json) = stopped else { return }
-        self.owner.send([json], closeAfter: true, to: connection, behindAnswersFrom: self.worker.eventLoop)
-        self.owner.finalise(self)
+        if flush { self.worker.endSession(clientID: self.clientID) }
     }
 
     /// The connection `handler` is gone: the session waits `resumeWindow` for a resume (none
     /// with a window of 0). After `stop` too: the client still wants its answers and `stopped`.
     func detach(_ handler: ObjectIdentifier) {
         let window = self.owner.settings.resumeWindow
-        var ended = false
+        var flush = false
         self.state.withLockedValue { state in
             switch state.phase {
             case .attached(let connection) where connection.id == handler, .stopping(let connection) where connection.id == handler:
@@ -271,39 +353,43 @@ final class LiveSession: Sendable {
                     let timer = self.worker.eventLoop.scheduleTask(in: window) { self.expire() }
                     state.phase = .detached(timer)
                 } else {
-                    ended = Self.close(&state)
+                    flush = Self.close(&state)
                 }
+            case .flushing(let connection) where connection?.id == handler:
+                // Ends anyway; a stopped session's `stopped` is kept for a resume.
+                state.phase = .flushing(nil)
             default:
                 break
             }
         }
-        if ended { self.owner.finalise(self) }
+        if flush { self.worker.endSession(clientID: self.clientID) }
     }
 
     /// The resume window ran out, or the server is shutting down: no connection will come back.
     func expire() {
-        var ended = false
+        var flush = false
         self.state.withLockedValue { state in
             switch state.phase {
             case .detached(let timer):
                 timer?.cancel()
-                ended = Self.close(&state)
+                flush = Self.close(&state)
             case .attached, .stopping:
-                ended = Self.close(&state)
-            case .closing, .ended:
+                flush = Self.close(&state)
+            case .closing, .flushing, .ended:
                 break
             }
         }
-        if ended { self.owner.finalise(self) }
+        if flush { self.worker.endSession(clientID: self.clientID) }
     }
 
-    /// Moves to `closing`, or straight to `ended` when nothing is in flight (returns true).
+    /// Moves to `closing`, or straight to `flushing` when nothing is in flight (returns true:
+    /// the worker is to be told).
     private static func close(_ state: inout State) -> Bool {
         guard state.inFlightSizes.isEmpty else {
             state.phase = .closing
             return false
         }
-        state.phase = .ended
+        state.phase = .flushing(nil)
         return true
     }
 
@@ -311,11 +397,17 @@ final class LiveSession: Sendable {
     /// after `lastSeq`, in order. Refused while another connection carries it, after it has
     /// ended, or when answers after `lastSeq` have already been dropped from `retained`.
     func resume(lastSeq: UInt64, connection: LiveStreams.Connection) -> Result<(messages: [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal> {
-        var ended = false
+        var flush = false
         let result = self.state.withLockedValue { state -> Result<(messages: [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal> in
             switch state.phase {
-            case .attached, .stopping:
+            case .attached, .stopping, .flushing(.some):
                 return .failure(.init(code: "session_attached", message: "the session is carried by another connection"))
+            case .flushing(nil):
+                // Stopped, and its last finals are on their way: they and `stopped` come here.
+                guard state.stopRequested else { return .failure(.init(code: "resume_failed", message: "the session has ended")) }
+                let replay = self.replay(after: lastSeq, state)
+                if case .success = replay { state.phase = .flushing(connection) }
+                return replay.map { ($0, false) }
             case .ended:
                 // Stopped, but `stopped` may have been lost with the connection: send it again.
                 guard let stopped = state.stopped else { return .failure(.init(code: "resume_failed", message: "the session has ended")) }
@@ -324,7 +416,7 @@ final class LiveSession: Sendable {
                 return .failure(.init(code: "resume_failed", message: "the session has ended"))
             case .detached(let timer):
                 let replay = self.replay(after: lastSeq, state)
-                guard case .success(var messages) = replay else { return replay.map { ($0, false) } }
+                guard case .success(let messages) = replay else { return replay.map { ($0, false) } }
                 timer?.cancel()
                 guard state.stopRequested else {
                     state.phase = .attached(connection)
@@ -335,13 +427,12 @@ final class LiveSession: Sendable {
                     state.phase = .stopping(connection)
                     return .success((messages, false))
                 }
-                state.phase = .ended
-                ended = true
-                messages.append(self.stoppedJSON(&state))
-                return .success((messages, true))
+                state.phase = .flushing(connection)
+                flush = true
+                return .success((messages, false))
             }
         }
-        if ended { self.owner.finalise(self) }
+        if flush { self.worker.endSession(clientID: self.clientID) }
         return result
     }
 
@@ -355,8 +446,7 @@ final class LiveSession: Sendable {
             message: "the server could not write the recording (\(error)): what was written is kept and analysed, the session stops"
         )
         var send: LiveStreams.Connection?
-        var messages = [notice]
-        var ended = false
+        var flush = false
         self.state.withLockedValue { state in
             guard !state.storageFull, !state.stopRequested else { return }
             state.storageFull = true
@@ -365,17 +455,16 @@ final class LiveSession: Sendable {
             guard case .attached(let connection) = state.phase else { return }
             send = connection
             if state.inFlightSizes.isEmpty {
-                state.phase = .ended
-                messages.append(self.stoppedJSON(&state))
-                ended = true
+                state.phase = .flushing(connection)
+                flush = true
             } else {
                 state.phase = .stopping(connection)
             }
         }
         self.owner.logger.error("a live recording could not be written; stopping its session", metadata: ["error": "\(error)"])
         guard let connection = send else { return }
-        self.owner.send(messages, closeAfter: ended, to: connection, behindAnswersFrom: self.worker.eventLoop)
-        if ended { self.owner.finalise(self) }
+        self.owner.send([notice], closeAfter: false, to: connection, behindAnswersFrom: self.worker.eventLoop)
+        if flush { self.worker.endSession(clientID: self.clientID) }
     }
 
     /// The session's audio reached `--max-recording-minutes`: it stops as if the client had

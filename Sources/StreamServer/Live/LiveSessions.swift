@@ -32,6 +32,11 @@ final class LiveSessions: Service, Sendable {
         /// Segments gathered this long go to SQLite in one transaction (each flush touches
         /// about one page per live call, so fewer, larger flushes cost much less).
         var segmentFlushInterval: Duration = .seconds(1)
+        /// Each chunk's text is a transcript segment (the mock engine). A real engine's chunk
+        /// text is a partial hypothesis: its finals are the segments instead.
+        var storesChunkTexts = true
+        /// On shutdown, how long open sessions get to receive their last answers and finals.
+        var shutdownGrace: Duration = .seconds(10)
     }
 
     typealias Job = @Sendable () async -> Void
@@ -221,8 +226,8 @@ final class LiveSessions: Service, Sendable {
         self.segments.withLockedValue { $0.append(segment) }
     }
 
-    /// The session has ended: no more answers will come. Its worker forgets it; a recording is
-    /// finished and queued for analysis.
+    /// The session has ended: no more answers or finals will come (its worker has forgotten
+    /// it). A recording is finished and queued for analysis.
     func finalise(_ session: LiveSession) {
         // A stopped session stays findable for the resume window, to send `stopped` again to
         // a client that lost it with its connection; any other resume of it is refused.
@@ -235,7 +240,6 @@ final class LiveSessions: Service, Sendable {
             _ = self.byToken.withLockedValue { $0.removeValue(forKey: key) }
         }
         self.streams.unroute(session.clientID)
-        session.worker.endSession(clientID: session.clientID)
         guard let recording = session.recording, let file = session.file else { return }
         let queued = self.jobSink.yield {
             await self.finish(recording, file: file)
@@ -304,7 +308,7 @@ final class LiveSessions: Service, Sendable {
             await withDiscardingTaskGroup { running in
                 running.addTask {
                     try? await gracefulShutdown()
-                    self.endAll()
+                    await self.endAll()
                     self.jobSink.finish()
                 }
                 for await job in self.jobs {
@@ -316,14 +320,19 @@ final class LiveSessions: Service, Sendable {
         await self.flushSegments()
     }
 
-    /// Shutdown: every session still open ends now (drain has delivered what was owed).
-    private func endAll() {
-        let open = self.byToken.withLockedValue { Array($0.values) }
-        if !open.isEmpty {
-            self.logger.info("ending open live sessions", metadata: ["count": "\(open.count)"])
-        }
+    /// Shutdown: every session still open ends now (drain has delivered what was owed), and
+    /// gets a while for its last answers and finals (the workers stop after this service), so
+    /// that its recording is finished and queued here rather than repaired at the next start.
+    private func endAll() async {
+        let open = self.byToken.withLockedValue { Array($0.values) }.filter { !$0.hasEnded }
+        guard !open.isEmpty else { return }
+        self.logger.info("ending open live sessions", metadata: ["count": "\(open.count)"])
         for session in open {
             session.expire()
+        }
+        let deadline = ContinuousClock.now + self.settings.shutdownGrace
+        while open.contains(where: { !$0.hasEnded }), ContinuousClock.now < deadline {
+            do { try await Task.sleep(for: .milliseconds(10)) } catch { break }
         }
     }
 

@@ -122,8 +122,15 @@ final class LiveStreams: WorkerResultSink, Sendable {
         var dropped = 0
         var errors = 0
         var forSessions: [(LiveSession, WorkerResult)] = []
+        var notes = 0
         self.routes.withLockedValue { routes in
             for result in results {
+                guard result.isAnswer else {
+                    // Finals and `sessionEnded` only concern sessions; no chunk is in flight for them.
+                    notes += 1
+                    if let session = routes.sessions[result.clientID] { forSessions.append((session, result)) }
+                    continue
+                }
                 if case .failed = result.outcome, routes.sessions[result.clientID] != nil || routes.connections[result.clientID] != nil {
                     errors += 1
                 }
@@ -138,7 +145,7 @@ final class LiveStreams: WorkerResultSink, Sendable {
         }
         // Outside the lock: a session that ends here unroutes itself.
         for (session, result) in forSessions {
-            self.inFlight.wrappingDecrement(ordering: .relaxed)
+            if result.isAnswer { self.inFlight.wrappingDecrement(ordering: .relaxed) }
             guard let delivery = session.accept(result) else { continue }
             let connection = delivery.connection
             batches[ObjectIdentifier(connection.eventLoop), default: (connection.eventLoop, [])].items.append(
@@ -147,7 +154,7 @@ final class LiveStreams: WorkerResultSink, Sendable {
         }
         if let loopMetrics = MultiThreadedEventLoopGroup.currentEventLoop.flatMap({ self.metrics.loop($0) }) {
             loopMetrics.counts.errors += UInt64(errors)
-            loopMetrics.counts.transcripts += UInt64(results.count - dropped - errors)
+            loopMetrics.counts.transcripts += UInt64(results.count - notes - dropped - errors)
         }
         if dropped > 0 {
             self.droppedResults.wrappingIncrement(by: dropped, ordering: .relaxed)

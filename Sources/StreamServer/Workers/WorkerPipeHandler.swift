@@ -55,6 +55,12 @@ final class WorkerPipeHandler: ChannelInboundHandler {
                     self.analysisSink?.finished(try self.job(jobID), outcome: .success(result))
                 case .analysisFailed(let jobID, let message):
                     self.analysisSink?.finished(try self.job(jobID), outcome: .failure(.init(message: message)))
+                case .final(let final):
+                    // In line with the answers around it: the session orders them.
+                    self.results.append(WorkerResult(clientID: final.clientID, seq: final.seqTo, outcome: .final(final)))
+                case .sessionEnded(let clientID):
+                    self.slot.sessionEnded(clientID: clientID)
+                    self.results.append(WorkerResult(clientID: clientID, seq: 0, outcome: .sessionEnded))
                 case .heartbeat(let id):
                     self.slot.heartbeatAnswered(id: id)
                 case .stats(let stats):

@@ -8,11 +8,23 @@ struct WorkerResult: Sendable {
         /// A started session's chunk: its text and its audio as 16-bit PCM.
         case decoded(text: String, pcm: ByteBuffer)
         case failed(code: String, message: String)
+        /// Not an answer: a session's closed segment, decoded (`seq` is its last chunk's).
+        case final(LiveFinal)
+        /// Not an answer: the worker has sent every final of the session (after `endSession`).
+        case sessionEnded
     }
 
     let clientID: UInt64
     let seq: UInt64
     let outcome: Outcome
+
+    /// Whether this answers a chunk (finals and `sessionEnded` do not).
+    var isAnswer: Bool {
+        switch self.outcome {
+        case .transcript, .decoded, .failed: true
+        case .final, .sessionEnded: false
+        }
+    }
 }
 
 /// Where results go: the live-stream hub. A protocol so the pool does not know about sockets.

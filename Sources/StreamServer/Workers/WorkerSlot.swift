@@ -71,6 +71,10 @@ final class WorkerSlot: Sendable {
         /// `endSession` frames, in `deferred`) wait for its answer.
         var probing = false
         var deferred = ByteBuffer()
+        /// Sessions told `endSession` and not yet answered with `sessionEnded`, in order:
+        /// written again to a replacement (after the chunks it is replayed), so a session
+        /// whose worker died still ends.
+        var ending: [UInt64] = []
     }
 
     let index: Int
@@ -105,10 +109,12 @@ final class WorkerSlot: Sendable {
         }
     }
 
-    /// Tells the worker a session is over, so it drops the session's decoder. Not replayed: a
-    /// replacement worker only builds state for the chunks it is given.
+    /// Tells the worker a session's audio is over: it sends the session's last finals, then
+    /// `sessionEnded`, and drops its state. Written again to a replacement until answered (a
+    /// replacement only has the state of the chunks it was replayed).
     func endSession(clientID: UInt64) {
         let schedule = self.state.withLockedValue { state -> Bool in
+            state.ending.append(clientID)
             guard state.phase == .ready else { return false }
             // While probing, the session's own chunks may not have been written yet.
             guard !state.probing else {
@@ -122,6 +128,13 @@ final class WorkerSlot: Sendable {
         }
         if schedule {
             self.eventLoop.execute { self.flushOutbox() }
+        }
+    }
+
+    /// The worker answered `endSession` for `clientID`.
+    func sessionEnded(clientID: UInt64) {
+        self.state.withLockedValue { state in
+            if let index = state.ending.firstIndex(of: clientID) { state.ending.remove(at: index) }
         }
     }
 
@@ -257,6 +270,14 @@ final class WorkerSlot: Sendable {
             state.probing = state.pending.first.map { $0.crashes > 0 } ?? false
             for chunk in state.probing ? Array(state.pending.prefix(1)) : Array(state.pending) {
                 chunk.write(to: &state.outbox)
+            }
+            // Behind the replayed chunks: an ended session sent all of its chunks before.
+            for clientID in state.ending {
+                if state.probing {
+                    state.deferred.writePipeFrame(.endSession(clientID: clientID))
+                } else {
+                    state.outbox.writePipeFrame(.endSession(clientID: clientID))
+                }
             }
             for job in state.jobs.values.sorted(by: { $0.jobID < $1.jobID }) {
                 state.outbox.writePipeFrame(.analyse(job))

@@ -1,0 +1,80 @@
+import NIOCore
+import Protocol
+import SpeechRecognition
+
+/// The live path of a real engine. A session's chunks go through its `StreamRecognizer` on
+/// the main loop (resampling, endpointing, and pocketsphinx's partials, all cheaper than real
+/// time); each closed segment goes to the `FinalDecoder` thread. A plain stream's chunk (no
+/// session, so no format) is taken as 16 kHz mono pcm_s16le and transcribed on its own.
+struct RealEngine: TranscriptionEngine {
+    let models: SpeechModels
+    let finals: FinalDecoder
+    private var streams: [UInt64: StreamRecognizer] = [:]
+    /// pocketsphinx decoders of ended sessions, kept for the next ones (loading one takes
+    /// about a tenth of a second and 20 MB).
+    private var idleDecoders: [PocketSphinxDecoder] = []
+    private static let maxIdleDecoders = 8
+
+    init(models: SpeechModels, finals: FinalDecoder) {
+        self.models = models
+        self.finals = finals
+    }
+
+    var name: String { self.models.choice.rawValue }
+
+    mutating func transcribe(clientID: UInt64, seq: UInt64, audio: ByteBuffer) throws -> String {
+        let recognizer = ChannelRecognizer(inputRate: Endpointer.sampleRate, decoder: try self.takeDecoder())
+        defer { self.giveBack(recognizer.releaseDecoder()) }
+        var samples: [Float] = []
+        samples.reserveCapacity(audio.readableBytes / 2)
+        audio.withUnsafeReadableBytes { raw in
+            for index in 0..<(raw.count / 2) {
+                samples.append(Float(Int16(littleEndian: raw.loadUnaligned(fromByteOffset: index * 2, as: Int16.self))) / 32_768)
+            }
+        }
+        let segments = recognizer.append(samples) + recognizer.finish()
+        return try segments.map { try self.models.recognize($0, channel: 0).text }.filter { !$0.isEmpty }.joined(separator: " ")
+    }
+
+    mutating func transcribe(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: ByteBuffer, pcm: ByteBuffer) throws -> String {
+        let stream = try self.stream(clientID: clientID, format: format)
+        for (channel, segment) in stream.append(seq: seq, pcm: pcm) {
+            let seqs = stream.seqs(of: segment)
+            self.finals.submit(.segment(clientID: clientID, seqFrom: seqs.from, seqTo: seqs.to, channel: channel, segment))
+        }
+        // Stereo: each open leg's partial, the first channel's first.
+        return stream.channels.map(\.partial).filter { !$0.isEmpty }.joined(separator: " | ")
+    }
+
+    mutating func endSession(clientID: UInt64, output: inout ByteBuffer) {
+        if let stream = self.streams.removeValue(forKey: clientID) {
+            for (channel, segment) in stream.finish() {
+                let seqs = stream.seqs(of: segment)
+                self.finals.submit(.segment(clientID: clientID, seqFrom: seqs.from, seqTo: seqs.to, channel: channel, segment))
+            }
+            for recognizer in stream.channels { self.giveBack(recognizer.releaseDecoder()) }
+        }
+        self.finals.submit(.ended(clientID: clientID))
+    }
+
+    private mutating func stream(clientID: UInt64, format: StreamFormat) throws -> StreamRecognizer {
+        if let stream = self.streams[clientID] { return stream }
+        var channels: [ChannelRecognizer] = []
+        for _ in 0..<max(1, format.channels) {
+            channels.append(ChannelRecognizer(inputRate: format.sampleRate, decoder: try self.takeDecoder()))
+        }
+        let stream = StreamRecognizer(channels: channels)
+        self.streams[clientID] = stream
+        return stream
+    }
+
+    private mutating func takeDecoder() throws -> PocketSphinxDecoder? {
+        if let decoder = self.idleDecoders.popLast() { return decoder }
+        return try self.models.makeDecoder()
+    }
+
+    private mutating func giveBack(_ decoder: PocketSphinxDecoder?) {
+        guard let decoder, self.idleDecoders.count < Self.maxIdleDecoders else { return }
+        self.idleDecoders.append(decoder)
+    }
+}

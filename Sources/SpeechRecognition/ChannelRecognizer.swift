@@ -1,0 +1,100 @@
+/// A closed segment of one channel: where it lies (16 kHz samples from the stream's start),
+/// its audio at 16 kHz, and, when the recogniser decodes as it goes, pocketsphinx's text and
+/// word times.
+public struct ClosedSegment: Sendable {
+    public var startSample: Int
+    public var endSample: Int
+    public var samples: [Float]
+    public var decoded: (text: String, words: [TimedWord])?
+
+    public var startMs: Int { self.startSample / 16 }
+    public var endMs: Int { self.endSample / 16 }
+}
+
+/// One audio channel of a call on its way to text: resampled to 16 kHz (streaming), cut into
+/// segments by the endpointer, and, given a pocketsphinx decoder, decoded while each segment
+/// is open (the partial hypothesis) and finished when it closes (text and word times).
+public final class ChannelRecognizer {
+    private var resampler: Resampler?
+    private var endpointer = Endpointer()
+    /// Lent by the owner for this channel's life; handed back by `finish`.
+    public private(set) var decoder: PocketSphinxDecoder?
+    private var resampled: [Float] = []
+    /// The open segment the decoder is fed, and how many of its samples it has had.
+    private var feeding: (startSample: Int, fed: Int)?
+    /// 16 kHz samples produced so far: where the next chunk's audio starts.
+    public private(set) var position = 0
+
+    public init(inputRate: Int, decoder: PocketSphinxDecoder?) {
+        self.resampler = inputRate == Endpointer.sampleRate ? nil : Resampler(from: inputRate, to: Endpointer.sampleRate)
+        self.decoder = decoder
+    }
+
+    /// The open segment's partial text ("" without a decoder or an open segment).
+    public var partial: String {
+        self.feeding == nil ? "" : (self.decoder?.partial ?? "")
+    }
+
+    /// Feeds audio at the input rate; returns the segments it closed.
+    public func append(_ samples: some Collection<Float>) -> [ClosedSegment] {
+        self.resampled.removeAll(keepingCapacity: true)
+        if var resampler = self.resampler {
+            resampler.process(samples, into: &self.resampled)
+            self.resampler = resampler
+        } else {
+            self.resampled.append(contentsOf: samples)
+        }
+        return self.consume(finishing: false)
+    }
+
+    /// Ends the channel: the open segment, if it holds speech. The decoder is released.
+    public func finish() -> [ClosedSegment] {
+        self.resampled.removeAll(keepingCapacity: true)
+        if var resampler = self.resampler {
+            resampler.finish(into: &self.resampled)
+            self.resampler = resampler
+        }
+        return self.consume(finishing: true)
+    }
+
+    /// Hands the decoder back to its owner (after `finish`).
+    public func releaseDecoder() -> PocketSphinxDecoder? {
+        defer { self.decoder = nil }
+        return self.decoder
+    }
+
+    private func consume(finishing: Bool) -> [ClosedSegment] {
+        self.position += self.resampled.count
+        var segments = self.endpointer.append(self.resampled)
+        if finishing, let last = self.endpointer.finish() { segments.append(last) }
+        var closed: [ClosedSegment] = []
+        for segment in segments {
+            var decoded: (String, [TimedWord])?
+            if let decoder = self.decoder {
+                let fed = self.feeding?.startSample == segment.startSample ? self.feeding!.fed : 0
+                if fed < segment.samples.count {
+                    decoder.process(segment.samples[fed...], startSample: segment.startSample)
+                }
+                decoded = decoder.finish()
+                self.feeding = nil
+            }
+            closed.append(ClosedSegment(startSample: segment.startSample, endSample: segment.endSample, samples: segment.samples, decoded: decoded))
+        }
+        guard let decoder = self.decoder else { return closed }
+        if let open = self.endpointer.openSegment {
+            if self.feeding?.startSample != open.startSample {
+                if self.feeding != nil { _ = decoder.finish() }
+                self.feeding = (open.startSample, 0)
+            }
+            if open.samples.count > self.feeding!.fed {
+                decoder.process(open.samples[self.feeding!.fed...], startSample: open.startSample)
+                self.feeding!.fed = open.samples.count
+            }
+        } else if self.feeding != nil {
+            // The endpointer dropped the segment it had open (too little speech).
+            _ = decoder.finish()
+            self.feeding = nil
+        }
+        return closed
+    }
+}
