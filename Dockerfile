@@ -5,8 +5,14 @@
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev \
+       pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev libpocketsphinx-dev \
+       python3-pip unzip \
     && rm -rf /var/lib/apt/lists/*
+# Moonshine: the moonshine-cpp wheel's C library, onnxruntime and model (no Python needed to
+# run them), with the soname link libmoonshine.so expects.
+RUN pip3 download --no-deps --break-system-packages -d /tmp/wheel moonshine-cpp==0.1.4 \
+    && unzip -q /tmp/wheel/*.whl 'moonshine_cpp/*' -d /opt \
+    && ln -s "$(cd /opt/moonshine_cpp && ls libonnxruntime.so.1.*)" /opt/moonshine_cpp/libonnxruntime.so.1
 WORKDIR /src
 # Dependencies first: they change less often than the sources.
 COPY Package.swift ./
@@ -24,17 +30,19 @@ FROM debian:bookworm-slim AS runtime
 # and curl for the health check.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       libsqlite3-0 libmpg123-0 libopus0 zlib1g libstdc++6 libgcc-s1 curl \
+       libsqlite3-0 libmpg123-0 libopus0 zlib1g libstdc++6 libgcc-s1 libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin callstream \
     && mkdir -p /data \
     && chown callstream /data
 COPY --from=build /out/ /usr/local/bin/
+COPY --from=build /opt/moonshine_cpp /opt/moonshine
 USER callstream
 VOLUME /data
 ENV CALLSTREAM_HOST=0.0.0.0 \
     CALLSTREAM_PORT=8000 \
-    CALLSTREAM_DATA_DIR=/data
+    CALLSTREAM_DATA_DIR=/data \
+    CALLSTREAM_MOONSHINE_DIR=/opt/moonshine
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8000/readyz >/dev/null || exit 1

@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(
             name: "StreamServerTests",
             dependencies: [
-                "Protocol", "StreamClient", "StreamServer", "AudioWorker", "LoadClient", "AudioAnalysis", "AudioCodecs",
+                "Protocol", "StreamClient", "StreamServer", "AudioWorker", "LoadClient", "AudioAnalysis", "AudioCodecs", "SpeechRecognition",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

@@ -8,8 +8,9 @@
 - every CALLSTREAM_* variable is in `stream-server --help`, every load-client flag in
   `load-client --help`; ports, the data path and the health check agree everywhere;
 - stop_grace_period is longer than the drain timeout plus the workers' stop;
-- the runtime stage installs the Debian package of every library `ldd` names for the
-  binaries, except glibc's and Swift's runtime (linked statically in the image).
+- the runtime stage installs the Debian package of every library the binaries name (their
+  NEEDED entries, found with `ldd`), except glibc's and Swift's runtime (linked statically in
+  the image); apt installs what those libraries need in turn.
 Prints one line per finding and exits 1 if there is any.
 """
 import os
@@ -96,10 +97,13 @@ installed = set(install.group(0).replace("\\", " ").split()) if install else set
 # runtime (`make test-sanitize` builds, which also link libc6's libresolv), never in a release image.
 skip = re.compile(r"^(linux-vdso|ld-linux|libc\.so|libm\.so|libpthread|libdl|librt|libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime|libclang_rt|libresolv)")
 for binary in ("stream-server", "audio-worker", "load-client"):
+    # The libraries the binary itself names (NEEDED): apt brings what those need in turn.
+    dynamic = subprocess.run(["readelf", "-d", os.path.join(bin_dir, binary)], capture_output=True, text=True).stdout
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic))
     out = subprocess.run(["ldd", os.path.join(bin_dir, binary)], capture_output=True, text=True).stdout
     for line in out.splitlines():
         parts = line.split()
-        if not parts or skip.match(os.path.basename(parts[0])):
+        if not parts or skip.match(os.path.basename(parts[0])) or os.path.basename(parts[0]) not in needed:
             continue
         path = parts[2] if len(parts) > 2 and parts[1] == "=>" else parts[0]
         owner = subprocess.run(["dpkg", "-S", os.path.realpath(path)], capture_output=True, text=True).stdout

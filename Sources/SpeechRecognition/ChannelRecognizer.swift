@@ -71,11 +71,22 @@ public final class ChannelRecognizer {
         for segment in segments {
             var decoded: (String, [TimedWord])?
             if let decoder = self.decoder {
-                let fed = self.feeding?.startSample == segment.startSample ? self.feeding!.fed : 0
+                if let feeding = self.feeding, feeding.startSample != segment.startSample {
+                    _ = decoder.finish()  // a segment the endpointer dropped
+                    self.feeding = nil
+                }
+                let fed = self.feeding?.fed ?? 0
                 if fed < segment.samples.count {
                     decoder.process(segment.samples[fed...], startSample: segment.startSample)
                 }
-                decoded = decoder.finish()
+                var result = decoder.finish()
+                // The decoder heard the closing silence the segment was trimmed of: a last
+                // word stretched into it ends with the segment.
+                for index in result.words.indices {
+                    result.words[index].startMs = min(max(result.words[index].startMs, segment.startMs), segment.endMs)
+                    result.words[index].endMs = min(result.words[index].endMs, segment.endMs)
+                }
+                decoded = result
                 self.feeding = nil
             }
             closed.append(ClosedSegment(startSample: segment.startSample, endSample: segment.endSample, samples: segment.samples, decoded: decoded))

@@ -23,6 +23,9 @@ public final class PocketSphinxDecoder {
     private var inUtterance = false
     /// The utterance's first sample, in 16 kHz samples from the stream's start.
     private var utteranceStart = 0
+    /// Frames searched in this decoder's earlier utterances: segment frame numbers count
+    /// from its first utterance, not the current one.
+    private var earlierFrames = 0
     private var scratch: [Int16] = []
 
     public init(modelDirectory: String = PocketSphinxDecoder.defaultModelDirectory) throws {
@@ -73,7 +76,8 @@ public final class PocketSphinxDecoder {
         self.inUtterance = false
         let text = ps_get_hyp(self.decoder, nil).map { String(cString: $0) } ?? ""
         var words: [TimedWord] = []
-        let offsetMs = self.utteranceStart / 16
+        let offsetMs = self.utteranceStart / 16 - self.earlierFrames * 10
+        defer { self.earlierFrames += Int(ps_get_n_frames(self.decoder)) }
         var segment = ps_seg_iter(self.decoder)
         while let current = segment {
             var first: Int32 = 0

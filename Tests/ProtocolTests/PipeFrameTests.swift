@@ -50,6 +50,36 @@ import Testing
         .endSession(clientID: .max),
         .heartbeat(id: 0),
         .heartbeat(id: .max),
+        .analysis(
+            jobID: 45,
+            result: AnalysisResult(
+                durationSec: 8,
+                silences: [],
+                transcription: "hello there",
+                segments: [
+                    RecognizedSegment(channel: 0, startMs: 810, endMs: 4360, text: "hello there"),
+                    RecognizedSegment(
+                        channel: 1,
+                        startMs: 5000,
+                        endMs: .max,
+                        text: "ünï",
+                        words: [.init(word: "ünï", startMs: 5010, endMs: 5400), .init(word: "", startMs: 0, endMs: 0)]
+                    ),
+                ]
+            )
+        ),
+        .final(
+            LiveFinal(clientID: 7, seqFrom: 3, seqTo: 9, segment: RecognizedSegment(channel: 1, startMs: 200, endMs: 2400, text: "good afternoon"))
+        ),
+        .final(
+            LiveFinal(
+                clientID: .max,
+                seqFrom: 1,
+                seqTo: 1,
+                segment: RecognizedSegment(channel: 0, startMs: 0, endMs: 10, text: "", words: [.init(word: "a", startMs: 0, endMs: 10)])
+            )
+        ),
+        .sessionEnded(clientID: 7),
     ]
 
     /// A session chunk naming a codec this version does not know is refused, not guessed.
@@ -77,6 +107,19 @@ import Testing
         }
         #expect(decoded == Self.frames)
         #expect(decoder.bufferedBytes == 0)
+    }
+
+    /// A segment or word count larger than the payload could hold is rejected, not trusted.
+    @Test func aFinalWithAnImpossibleWordCountIsRejected() {
+        var buffer = ByteBuffer()
+        buffer.writePipeFrame(
+            .final(LiveFinal(clientID: 1, seqFrom: 1, seqTo: 2, segment: RecognizedSegment(channel: 0, startMs: 0, endMs: 1, text: "ab")))
+        )
+        // After the ids (24), channel, start, end (9) and the text with its length (6).
+        buffer.setInteger(UInt32(1_000_000), at: PipeFrame.headerSize + 39, endianness: .little)
+        var decoder = PipeFrameDecoder()
+        decoder.append(buffer)
+        #expect(throws: PipeFrameError.truncatedPayload(.final)) { try decoder.next() }
     }
 
     /// A silence count larger than the payload could hold is rejected, not trusted.

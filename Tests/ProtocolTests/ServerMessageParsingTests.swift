@@ -27,13 +27,16 @@ import Testing
         #"{"type":"resumed","client_id":7,"call_id":"0b1c","next_seq":131}"#,
         #"{"type":"stopped","call_id":"0b1c","chunks":300,"bytes":960000,"duration_sec":30.0,"errors":0}"#,
         #"{"type":"stopped","duration_sec":2.5e-1,"errors":1}"#,
+        #"{"type":"final","client_id":7,"seq_from":3,"seq_to":9,"start_ms":200,"end_ms":2400,"channel":1,"text":"good afternoon"}"#,
+        #"{"type":"final","seq_from":1,"seq_to":1,"channel":0,"text":"","words":[{"w":"hi","start_ms":5,"end_ms":90,"x":1},{"end_ms":2,"start_ms":1,"w":""}]}"#,
+        #"{"type":"final","words":[],"text":null}"#,
     ]
 
     static let rejected: [String] = [
         "", "[]", "42", #""text""#, "{", #"{"type":"ack""#, #"{"type":ack}"#,
         #"{"seq":-1}"#, #"{"seq":1.5}"#, #"{"seq":"1"}"#, #"{"type":1}"#,
         #"{"type":"pong"} trailing"#, #"{"duration_sec":"30"}"#, #"{"start_ms":1.5}"#, #"{"next_seq":-1}"#, #"{"type":"bad \q escape"}"#,
-        #"{"type":"\ud83d alone"}"#,
+        #"{"type":"\ud83d alone"}"#, #"{"words":[{"w":"hi","start_ms":5}]}"#, #"{"words":{"w":"hi"}}"#, #"{"channel":-1.5}"#,
         "{\"type\":\"raw\u{01}control\"}", #"{"seq":99999999999999999999999}"#, #"{"a":tru}"#,
     ]
 
@@ -59,6 +62,24 @@ import Testing
         buffer.writeBytes([0xFF, 0xFE])
         buffer.writeString(#""}"#)
         #expect(ServerMessage(json: buffer) == nil)
+    }
+
+    @Test func readsTheServersOwnFinals() throws {
+        var buffer = ByteBuffer()
+        let segment = RecognizedSegment(
+            channel: 1,
+            startMs: 250,
+            endMs: 900,
+            text: "say \"hi\"",
+            words: [.init(word: "say", startMs: 250, endMs: 500)]
+        )
+        buffer.writeFinalJSON(clientID: 3, seqFrom: 2, seqTo: 5, segment: segment)
+        let message = try #require(ServerMessage(json: buffer))
+        #expect(message == (try JSONDecoder().decode(ServerMessage.self, from: buffer)))
+        #expect(message.kind == .final)
+        #expect(message.seqFrom == 2 && message.seqTo == 5 && message.channel == 1 && message.startMs == 250 && message.endMs == 900)
+        #expect(message.text == "say \"hi\"")
+        #expect(message.words == [ServerMessage.Word(w: "say", startMs: 250, endMs: 500)])
     }
 
     @Test func readsTheServersOwnWriters() {

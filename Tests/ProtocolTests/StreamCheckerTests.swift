@@ -53,6 +53,31 @@ import Testing
         #expect(checker.counts.unexpected == 1)
     }
 
+    private func final(_ from: UInt64, _ to: UInt64, start: Int64, channel: Int = 0) -> ServerMessage {
+        var message = ServerMessage(type: "final")
+        (message.seqFrom, message.seqTo, message.startMs, message.endMs, message.channel, message.text) = (from, to, start, start + 100, channel, "x")
+        return message
+    }
+
+    /// A final may only follow its last chunk's transcript, and a channel's finals come in time order.
+    @Test func finalsFollowTheirChunksInTimeOrder() {
+        var checker = StreamChecker()
+        for _ in 1...4 { _ = checker.didSend(size: 10) }
+        for seq: UInt64 in 1...2 { _ = checker.receive(ack(seq)) }
+        _ = checker.receive(transcript(1))
+        _ = checker.receive(transcript(2))
+        #expect(checker.receive(final(1, 2, start: 0)) == .final)
+        #expect(checker.receive(final(2, 2, start: 50, channel: 1)) == .final)
+        #expect(checker.counts.violations == 0)
+        #expect(checker.receive(final(3, 4, start: 200)) != .final)
+        #expect(checker.counts.outOfOrder == 1)
+        #expect(checker.receive(final(1, 1, start: -1)) != .final)
+        #expect(checker.counts.outOfOrder == 2)
+        #expect(checker.receive(final(2, 1, start: 300)) != .final)
+        #expect(checker.counts.malformed == 1)
+        #expect(checker.counts.finals == 4)
+    }
+
     @Test func wrongTranscriptTextIsAViolation() {
         var checker = StreamChecker()
         _ = checker.didSend(size: 10)

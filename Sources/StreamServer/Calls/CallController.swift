@@ -51,7 +51,12 @@ struct CallController<Context: RequestContext>: Sendable {
     /// transcripts are their recordings' content, and are not served either.
     func transcript(_ request: Request, context: Context) async throws -> TranscriptJSON {
         var words: SpokenWords?
-        if let q = request.uri.queryParameters["q"] { words = try SpokenWords(q, parameter: "q") }
+        if let q = request.uri.queryParameters["q"] {
+            guard let found = try SpokenWords(q, parameter: "q") else {
+                throw InputError(code: "invalid_q", message: "q must have at least one word")
+            }
+            words = found
+        }
         let existing = try await self.existingCall(context)
         guard !existing.call.isPrivate else {
             throw APIError(.forbidden, code: "recording_private", message: "this call's recording and transcript are private")
