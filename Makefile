@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev curl openssl libpocketsphinx-dev pocketsphinx-en-us
 
-.PHONY: setup run build release test lint smoke contract fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions format clean
+.PHONY: setup run build release test lint smoke contract fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions bench-asr format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -62,6 +62,9 @@ bench-upload: setup
 
 bench-sessions: setup
 	scripts/bench-sessions.sh
+
+bench-asr: setup
+	scripts/bench-asr.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Fuzz Package.swift

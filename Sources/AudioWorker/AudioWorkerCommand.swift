@@ -62,8 +62,14 @@ struct AudioWorkerCommand: ParsableCommand {
         do {
             if let models {
                 let output = NIOLock()
-                let finals = FinalDecoder(models: models, output: output)
-                var loop = WorkerLoop(engine: RealEngine(models: models, finals: finals), analyzer: analyzer, output: output, finals: finals)
+                let decoders = DecoderPool(models: models)
+                let finals = FinalDecoder(models: models, decoders: decoders, output: output)
+                var loop = WorkerLoop(
+                    engine: RealEngine(models: models, finals: finals, decoders: decoders),
+                    analyzer: analyzer,
+                    output: output,
+                    finals: finals
+                )
                 try loop.run()
             } else {
                 var loop = WorkerLoop(engine: MockEngine(latency: .milliseconds(self.mockLatencyMs)), analyzer: analyzer, output: NIOLock())

@@ -16,6 +16,7 @@ final class FinalDecoder: @unchecked Sendable {
     }
 
     private let models: SpeechModels
+    private let decoders: DecoderPool
     private let output: NIOLock
     private let condition = NSCondition()
     private var queue: [Item] = []
@@ -26,8 +27,9 @@ final class FinalDecoder: @unchecked Sendable {
     private var queuedSamples = 0
     private var queuedSegments = 0
 
-    init(models: SpeechModels, output: NIOLock) {
+    init(models: SpeechModels, decoders: DecoderPool, output: NIOLock) {
         self.models = models
+        self.decoders = decoders
         self.output = output
         let thread = Thread { [self] in self.loop() }
         thread.name = "finals"
@@ -86,8 +88,16 @@ final class FinalDecoder: @unchecked Sendable {
             var frame = ByteBuffer()
             var decodedSamples: Int?
             switch item {
-            case .segment(let clientID, let seqFrom, let seqTo, let channel, let segment):
+            case .segment(let clientID, let seqFrom, let seqTo, let channel, var segment):
                 decodedSamples = segment.samples.count
+                if self.models.moonshine == nil {
+                    // pocketsphinx's own final: end its utterance here, then reuse the decoder.
+                    self.decoders.recycle(segment.finishDecoding())
+                } else {
+                    // Moonshine's text is the final: the pool ends the partials' utterance.
+                    self.decoders.recycle(segment.unfinished)
+                    segment.unfinished = nil
+                }
                 let recognized: RecognizedSegment
                 do {
                     recognized = try self.models.recognize(segment, channel: channel)

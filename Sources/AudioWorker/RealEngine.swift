@@ -9,22 +9,20 @@ import SpeechRecognition
 struct RealEngine: TranscriptionEngine {
     let models: SpeechModels
     let finals: FinalDecoder
+    let decoders: DecoderPool
     private var streams: [UInt64: StreamRecognizer] = [:]
-    /// pocketsphinx decoders of ended sessions, kept for the next ones (loading one takes
-    /// about a tenth of a second and 20 MB).
-    private var idleDecoders: [PocketSphinxDecoder] = []
-    private static let maxIdleDecoders = 8
 
-    init(models: SpeechModels, finals: FinalDecoder) {
+    init(models: SpeechModels, finals: FinalDecoder, decoders: DecoderPool) {
         self.models = models
         self.finals = finals
+        self.decoders = decoders
     }
 
     var name: String { self.models.choice.rawValue }
 
     mutating func transcribe(clientID: UInt64, seq: UInt64, audio: ByteBuffer) throws -> String {
-        let recognizer = ChannelRecognizer(inputRate: Endpointer.sampleRate, decoder: try self.takeDecoder())
-        defer { self.giveBack(recognizer.releaseDecoder()) }
+        let recognizer = ChannelRecognizer(inputRate: Endpointer.sampleRate, decoder: self.decoders.take())
+        defer { self.decoders.recycle(recognizer.releaseDecoder()) }
         var samples: [Float] = []
         samples.reserveCapacity(audio.readableBytes / 2)
         audio.withUnsafeReadableBytes { raw in
@@ -52,7 +50,7 @@ struct RealEngine: TranscriptionEngine {
                 let seqs = stream.seqs(of: segment)
                 self.finals.submit(.segment(clientID: clientID, seqFrom: seqs.from, seqTo: seqs.to, channel: channel, segment))
             }
-            for recognizer in stream.channels { self.giveBack(recognizer.releaseDecoder()) }
+            for recognizer in stream.channels { self.decoders.recycle(recognizer.releaseDecoder()) }
         }
         self.finals.submit(.ended(clientID: clientID))
     }
@@ -60,21 +58,13 @@ struct RealEngine: TranscriptionEngine {
     private mutating func stream(clientID: UInt64, format: StreamFormat) throws -> StreamRecognizer {
         if let stream = self.streams[clientID] { return stream }
         var channels: [ChannelRecognizer] = []
+        let decoders = self.decoders
         for _ in 0..<max(1, format.channels) {
-            channels.append(ChannelRecognizer(inputRate: format.sampleRate, decoder: try self.takeDecoder()))
+            channels.append(ChannelRecognizer(inputRate: format.sampleRate, decoder: decoders.take(), nextDecoder: { decoders.take() }))
         }
         let stream = StreamRecognizer(channels: channels)
         self.streams[clientID] = stream
         return stream
     }
 
-    private mutating func takeDecoder() throws -> PocketSphinxDecoder? {
-        if let decoder = self.idleDecoders.popLast() { return decoder }
-        return try self.models.makeDecoder()
-    }
-
-    private mutating func giveBack(_ decoder: PocketSphinxDecoder?) {
-        guard let decoder, self.idleDecoders.count < Self.maxIdleDecoders else { return }
-        self.idleDecoders.append(decoder)
-    }
 }

@@ -29,6 +29,12 @@ final class SpeechModels: Sendable {
         self.choice = choice
         self.pocketSphinxModel = pocketSphinxModel
         self.moonshine = choice.usesMoonshine ? try MoonshineModel(directory: moonshineDirectory) : nil
+        // A fresh model's first decode takes about twice as long (onnxruntime sets up its
+        // buffers): one throwaway decode now keeps that off the first caller's final.
+        if let moonshine = self.moonshine {
+            let warmUp = (0..<(3 * Endpointer.sampleRate)).map { Float(0.1 * sin(Double($0) * 0.07 + sin(Double($0) * 0.0003) * 40)) }
+            _ = try? moonshine.transcribe(warmUp)
+        }
         if choice.usesPocketSphinx {
             _ = try PocketSphinxDecoder(modelDirectory: pocketSphinxModel)
         }

@@ -32,15 +32,22 @@ final class WorkerCounters: Sendable {
 /// Sends a `stats` frame every `interval` on a thread of its own, through the stdout lock
 /// shared with the main loop. Stops at the first failed write (the server has gone).
 enum StatsReporter {
-    static func start(counters: WorkerCounters, output: NIOLock, interval: Duration = .seconds(1)) {
+    static func start(counters: WorkerCounters, finals: FinalDecoder?, output: NIOLock, interval: Duration = .seconds(1)) {
         let thread = Thread {
             while true {
                 Thread.sleep(forTimeInterval: interval.seconds)
                 let values = counters.snapshot
-                var frame = ByteBuffer()
-                frame.writePipeFrame(
-                    .stats(WorkerStats(process: .current(), chunks: values.chunks, chunkErrors: values.chunkErrors, analyses: values.analyses))
+                let backlog = finals?.backlog ?? (segments: 0, seconds: 0)
+                let stats = WorkerStats(
+                    process: .current(),
+                    chunks: values.chunks,
+                    chunkErrors: values.chunkErrors,
+                    analyses: values.analyses,
+                    segmentsQueued: UInt32(clamping: backlog.segments),
+                    secondsQueued: backlog.seconds
                 )
+                var frame = ByteBuffer()
+                frame.writePipeFrame(.stats(stats))
                 let written = output.withLock { () -> Bool in
                     (try? PipeIO.writeAll(&frame)) != nil
                 }

@@ -9,6 +9,7 @@ struct LoadReport: Encodable {
         let count: Int
         let p50Ms: Double
         let p90Ms: Double
+        let p95Ms: Double
         let p99Ms: Double
         let maxMs: Double
 
@@ -16,6 +17,7 @@ struct LoadReport: Encodable {
             case count
             case p50Ms = "p50_ms"
             case p90Ms = "p90_ms"
+            case p95Ms = "p95_ms"
             case p99Ms = "p99_ms"
             case maxMs = "max_ms"
         }
@@ -33,6 +35,7 @@ struct LoadReport: Encodable {
             self.count = count
             self.p50Ms = count == 0 ? 0 : ms(histogram.valueAtPercentile(50))
             self.p90Ms = count == 0 ? 0 : ms(histogram.valueAtPercentile(90))
+            self.p95Ms = count == 0 ? 0 : ms(histogram.valueAtPercentile(95))
             self.p99Ms = count == 0 ? 0 : ms(histogram.valueAtPercentile(99))
             self.maxMs = count == 0 ? 0 : ms(histogram.max)
         }
@@ -69,6 +72,8 @@ struct LoadReport: Encodable {
     let finals: Int
     let finalLatency: Latency
     let wordErrorRate: Double?
+    /// Each session's finals as one text (for scoring with other tools).
+    let finalTexts: [String]
 
     enum CodingKeys: String, CodingKey {
         case clients
@@ -94,6 +99,7 @@ struct LoadReport: Encodable {
         case callIDs = "call_ids"
         case finalLatency = "speech_end_to_final"
         case wordErrorRate = "word_error_rate"
+        case finalTexts = "final_texts"
     }
 
     init(configuration: LoadConfiguration, result: LoadRun.Result) {
@@ -134,6 +140,7 @@ struct LoadReport: Encodable {
         self.callIDs = result.outcomes.compactMap(\.callID)
         self.resumes = result.outcomes.reduce(0) { $0 + $1.resumes }
         self.finals = counts.finals
+        self.finalTexts = counts.finals > 0 ? result.outcomes.map { Self.transcript($0.finals) } : []
         self.finalLatency = Latency(micros: result.outcomes.map(\.finalLagMicros))
         self.wordErrorRate = configuration.expectedText.map { reference in
             let rates = result.outcomes.map { outcome in

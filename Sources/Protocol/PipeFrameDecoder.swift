@@ -179,10 +179,21 @@ public struct PipeFrameDecoder: Sendable {
                 let fds = body.readInteger(endianness: .little, as: UInt32.self),
                 let chunks = body.readInteger(endianness: .little, as: UInt64.self),
                 let chunkErrors = body.readInteger(endianness: .little, as: UInt64.self),
-                let analyses = body.readInteger(endianness: .little, as: UInt64.self)
+                let analyses = body.readInteger(endianness: .little, as: UInt64.self),
+                let segmentsQueued = body.readInteger(endianness: .little, as: UInt32.self),
+                let secondsQueued = body.readInteger(endianness: .little, as: UInt64.self)
             else { throw .truncatedPayload(kind) }
             let process = ProcessStats(cpuSeconds: Double(bitPattern: cpu), residentBytes: resident, openFDs: fds)
-            return .stats(WorkerStats(process: process, chunks: chunks, chunkErrors: chunkErrors, analyses: analyses))
+            return .stats(
+                WorkerStats(
+                    process: process,
+                    chunks: chunks,
+                    chunkErrors: chunkErrors,
+                    analyses: analyses,
+                    segmentsQueued: segmentsQueued,
+                    secondsQueued: Double(bitPattern: secondsQueued)
+                )
+            )
         }
     }
 }

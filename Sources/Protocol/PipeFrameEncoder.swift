@@ -86,6 +86,7 @@ extension ByteBuffer {
             return self.writeFrame(.sessionEnded) { $0.writeInteger(clientID, endianness: .little) }
         case .stats(let stats):
             // [f64 cpu seconds][u64 resident bytes][u32 open fds][u64 chunks][u64 chunk errors][u64 analyses]
+            // [u32 segments queued][f64 seconds queued]
             return self.writeFrame(.stats) { buffer in
                 buffer.writeInteger(stats.process.cpuSeconds.bitPattern, endianness: .little)
                 buffer.writeInteger(stats.process.residentBytes, endianness: .little)
@@ -93,6 +94,8 @@ extension ByteBuffer {
                 buffer.writeInteger(stats.chunks, endianness: .little)
                 buffer.writeInteger(stats.chunkErrors, endianness: .little)
                 buffer.writeInteger(stats.analyses, endianness: .little)
+                buffer.writeInteger(stats.segmentsQueued, endianness: .little)
+                buffer.writeInteger(stats.secondsQueued.bitPattern, endianness: .little)
             }
         }
     }

@@ -59,11 +59,17 @@ public struct WorkerStats: Equatable, Sendable {
     public var chunkErrors: UInt64
     /// Recording analyses finished since the worker started.
     public var analyses: UInt64
+    /// A real engine's live segments waiting for their finals, and their audio in seconds:
+    /// how far decoding is behind real time.
+    public var segmentsQueued: UInt32
+    public var secondsQueued: Double
 
-    public init(process: ProcessStats, chunks: UInt64, chunkErrors: UInt64, analyses: UInt64) {
+    public init(process: ProcessStats, chunks: UInt64, chunkErrors: UInt64, analyses: UInt64, segmentsQueued: UInt32 = 0, secondsQueued: Double = 0) {
         self.process = process
         self.chunks = chunks
         self.chunkErrors = chunkErrors
         self.analyses = analyses
+        self.segmentsQueued = segmentsQueued
+        self.secondsQueued = secondsQueued
     }
 }

@@ -1,33 +1,54 @@
 /// A closed segment of one channel: where it lies (16 kHz samples from the stream's start),
 /// its audio at 16 kHz, and, when the recogniser decodes as it goes, pocketsphinx's text and
-/// word times.
+/// word times (`decoded`), or the decoder that heard it, its utterance still open, for another
+/// thread to finish (`unfinished`: ending an utterance takes pocketsphinx a fifth of a second).
 public struct ClosedSegment: Sendable {
     public var startSample: Int
     public var endSample: Int
     public var samples: [Float]
     public var decoded: (text: String, words: [TimedWord])?
+    public var unfinished: PocketSphinxDecoder?
 
     public var startMs: Int { self.startSample / 16 }
     public var endMs: Int { self.endSample / 16 }
+
+    /// Finishes the decoder's utterance into `decoded`; returns the decoder, free again.
+    public mutating func finishDecoding() -> PocketSphinxDecoder? {
+        guard let decoder = self.unfinished else { return nil }
+        self.unfinished = nil
+        var result = decoder.finish()
+        // The decoder heard the closing silence the segment was trimmed of: a last word
+        // stretched into it ends with the segment.
+        for index in result.words.indices {
+            result.words[index].startMs = min(max(result.words[index].startMs, self.startMs), self.endMs)
+            result.words[index].endMs = min(result.words[index].endMs, self.endMs)
+        }
+        self.decoded = result
+        return decoder
+    }
 }
 
 /// One audio channel of a call on its way to text: resampled to 16 kHz (streaming), cut into
 /// segments by the endpointer, and, given a pocketsphinx decoder, decoded while each segment
-/// is open (the partial hypothesis) and finished when it closes (text and word times).
+/// is open (the partial hypothesis). When a segment closes, its decoder's utterance is
+/// finished here, or, with `nextDecoder`, handed over with the segment (`unfinished`) and the
+/// channel goes on with a fresh decoder from `nextDecoder`.
 public final class ChannelRecognizer {
     private var resampler: Resampler?
     private var endpointer = Endpointer()
-    /// Lent by the owner for this channel's life; handed back by `finish`.
+    /// Lent by the owner; handed back by `releaseDecoder` after `finish`.
     public private(set) var decoder: PocketSphinxDecoder?
+    private let nextDecoder: (() -> PocketSphinxDecoder?)?
     private var resampled: [Float] = []
     /// The open segment the decoder is fed, and how many of its samples it has had.
     private var feeding: (startSample: Int, fed: Int)?
     /// 16 kHz samples produced so far: where the next chunk's audio starts.
     public private(set) var position = 0
 
-    public init(inputRate: Int, decoder: PocketSphinxDecoder?) {
+    public init(inputRate: Int, decoder: PocketSphinxDecoder?, nextDecoder: (() -> PocketSphinxDecoder?)? = nil) {
         self.resampler = inputRate == Endpointer.sampleRate ? nil : Resampler(from: inputRate, to: Endpointer.sampleRate)
         self.decoder = decoder
+        self.nextDecoder = nextDecoder
     }
 
     /// The open segment's partial text ("" without a decoder or an open segment).
@@ -47,7 +68,7 @@ public final class ChannelRecognizer {
         return self.consume(finishing: false)
     }
 
-    /// Ends the channel: the open segment, if it holds speech. The decoder is released.
+    /// Ends the channel: the open segment, if it holds speech.
     public func finish() -> [ClosedSegment] {
         self.resampled.removeAll(keepingCapacity: true)
         if var resampler = self.resampler {
@@ -69,7 +90,7 @@ public final class ChannelRecognizer {
         if finishing, let last = self.endpointer.finish() { segments.append(last) }
         var closed: [ClosedSegment] = []
         for segment in segments {
-            var decoded: (String, [TimedWord])?
+            var result = ClosedSegment(startSample: segment.startSample, endSample: segment.endSample, samples: segment.samples)
             if let decoder = self.decoder {
                 if let feeding = self.feeding, feeding.startSample != segment.startSample {
                     _ = decoder.finish()  // a segment the endpointer dropped
@@ -79,17 +100,16 @@ public final class ChannelRecognizer {
                 if fed < segment.samples.count {
                     decoder.process(segment.samples[fed...], startSample: segment.startSample)
                 }
-                var result = decoder.finish()
-                // The decoder heard the closing silence the segment was trimmed of: a last
-                // word stretched into it ends with the segment.
-                for index in result.words.indices {
-                    result.words[index].startMs = min(max(result.words[index].startMs, segment.startMs), segment.endMs)
-                    result.words[index].endMs = min(result.words[index].endMs, segment.endMs)
-                }
-                decoded = result
                 self.feeding = nil
+                result.unfinished = decoder
+                if let nextDecoder = self.nextDecoder {
+                    // Handed over with the segment; at the end of the channel, none is needed.
+                    self.decoder = finishing ? nil : nextDecoder()
+                } else {
+                    self.decoder = result.finishDecoding()
+                }
             }
-            closed.append(ClosedSegment(startSample: segment.startSample, endSample: segment.endSample, samples: segment.samples, decoded: decoded))
+            closed.append(result)
         }
         guard let decoder = self.decoder else { return closed }
         if let open = self.endpointer.openSegment {

@@ -10,8 +10,10 @@ public struct TimedWord: Sendable, Equatable {
 
 /// One pocketsphinx decoder (Debian's pocketsphinx 0.8 and its en-us model): frame-
 /// synchronous, so every chunk moves its partial hypothesis on, and an utterance's end gives
-/// words with times. One per stream: it holds that stream's search state.
-public final class PocketSphinxDecoder {
+/// words with times. One per open segment: it holds that segment's search state. Not
+/// thread-safe: one thread at a time uses it, and it is handed between threads whole (a closed
+/// segment's decoder goes to the thread that finishes it), hence `@unchecked Sendable`.
+public final class PocketSphinxDecoder: @unchecked Sendable {
     public struct LoadError: Error, CustomStringConvertible {
         public var description: String
     }

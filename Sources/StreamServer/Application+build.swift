@@ -99,7 +99,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     }
     router.add(middleware: ErrorResponseMiddleware(routes: routes))
     router.add(middleware: AccessMiddleware(policy: access))
-    HealthController(streams: streams, workers: workers).addRoutes(to: router)
+    HealthController(streams: streams, workers: workers, metrics: metrics, engine: arguments.engine).addRoutes(to: router)
     CallController(
         repository: repository,
         files: files,

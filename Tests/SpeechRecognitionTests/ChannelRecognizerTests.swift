@@ -40,6 +40,35 @@ import Testing
         #expect(recognizer.releaseDecoder() != nil)
     }
 
+    /// Handing over: each closed segment carries the decoder that heard it, still in its
+    /// utterance, and the channel goes on with the next decoder; finishing the segment later
+    /// gives the same kind of result.
+    @Test func closedSegmentsCanTakeTheirDecoderAlong() throws {
+        let samples = try TestAudio.at16k("call30.wav")
+        var spare: [PocketSphinxDecoder] = [try PocketSphinxDecoder(), try PocketSphinxDecoder()]
+        var handed = 0
+        let recognizer = ChannelRecognizer(inputRate: 16_000, decoder: try PocketSphinxDecoder()) {
+            handed += 1
+            return spare.popLast() ?? (try? PocketSphinxDecoder())
+        }
+        var closed: [ClosedSegment] = []
+        for start in stride(from: 0, to: samples.count, by: 1600) {
+            closed += recognizer.append(samples[start..<min(samples.count, start + 1600)])
+        }
+        closed += recognizer.finish()
+        // The last sentence closes on the silence after it, before the end of the file.
+        #expect(closed.count == 6)
+        #expect(handed == 6, "a fresh decoder after every segment")
+        #expect(recognizer.releaseDecoder() != nil, "the channel's own, unused since the last segment")
+        for index in closed.indices {
+            #expect(closed[index].decoded == nil && closed[index].unfinished != nil)
+            #expect(closed[index].finishDecoding() != nil)
+            #expect(closed[index].unfinished == nil)
+            let words = try #require(closed[index].decoded?.words)
+            #expect(!words.isEmpty && words.allSatisfy { $0.startMs >= closed[index].startMs && $0.endMs <= closed[index].endMs })
+        }
+    }
+
     /// Without a decoder (Moonshine decodes the closed segments), segments still close, with
     /// their audio and no text.
     @Test func withoutADecoderSegmentsCarryTheirAudio() throws {

@@ -137,6 +137,19 @@ final class ServerMetrics: Sendable {
             Double(stats.process.residentBytes)
         )
         CoreMetrics.Gauge(label: "callstream_worker_open_fds", dimensions: labels, factory: self.factory).record(Double(stats.process.openFDs))
+        CoreMetrics.Gauge(label: "callstream_engine_segments_queued", dimensions: labels, factory: self.factory).record(Double(stats.segmentsQueued))
+        CoreMetrics.Gauge(label: "callstream_engine_backlog_seconds", dimensions: labels, factory: self.factory).record(stats.secondsQueued)
+    }
+
+    /// The real engine's backlog over every worker, from their last reports: live segments
+    /// waiting for their finals, and their audio in seconds (the worst worker's).
+    func engineBacklog() -> (segments: Int, seconds: Double) {
+        self.workerReports.withLockedValue { reports in
+            reports.values.reduce(into: (0, 0.0)) { total, report in
+                total.0 += Int(report.stats.segmentsQueued)
+                total.1 = max(total.1, report.stats.secondsQueued)
+            }
+        }
     }
 
     // MARK: scrape

@@ -4,6 +4,9 @@ import Hummingbird
 struct HealthController<Context: RequestContext>: Sendable {
     let streams: LiveStreams
     let workers: WorkerPool
+    let metrics: ServerMetrics
+    /// `--engine`.
+    let engine: String
 
     struct Status: ResponseEncodable {
         let status: String
@@ -16,9 +19,25 @@ struct HealthController<Context: RequestContext>: Sendable {
         /// Indices of workers that are not up (starting, or restarting after a crash).
         let notReady: [Int]
         let draining: Bool
+        let engine: Engine
+
+        /// The engine's capacity: live segments waiting for their finals over all workers,
+        /// and the audio the most loaded worker has queued (how far its finals lag real time).
+        /// Readiness does not depend on it: a busy engine delays finals, it loses nothing.
+        struct Engine: Encodable {
+            let name: String
+            let segmentsQueued: Int
+            let backlogSeconds: Double
+
+            enum CodingKeys: String, CodingKey {
+                case name
+                case segmentsQueued = "segments_queued"
+                case backlogSeconds = "backlog_seconds"
+            }
+        }
 
         enum CodingKeys: String, CodingKey {
-            case status, workers, expected, draining
+            case status, workers, expected, draining, engine
             case notReady = "not_ready"
         }
     }
@@ -33,12 +52,14 @@ struct HealthController<Context: RequestContext>: Sendable {
         let notReady = self.workers.slots.filter { $0.phase != .ready }.map(\.index)
         let draining = !self.streams.isAccepting
         let ready = notReady.isEmpty && !draining
+        let backlog = self.metrics.engineBacklog()
         let body = Readiness(
             status: ready ? "ready" : "not_ready",
             workers: self.workers.slots.count - notReady.count,
             expected: self.workers.slots.count,
             notReady: notReady,
-            draining: draining
+            draining: draining,
+            engine: Readiness.Engine(name: self.engine, segmentsQueued: backlog.segments, backlogSeconds: (backlog.seconds * 1000).rounded() / 1000)
         )
         return EditedResponse(status: ready ? .ok : .serviceUnavailable, response: body)
     }

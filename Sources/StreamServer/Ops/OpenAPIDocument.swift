@@ -68,8 +68,18 @@ enum OpenAPIDocument {
             get:
               tags: [calls]
               operationId: searchCalls
-              summary: Find calls, newest first.
+              summary: Find calls, newest first (with `text`, best match first).
               parameters:
+                - name: text
+                  in: query
+                  description: |
+                    Words said in the call (with a real engine): every word must appear somewhere in its
+                    transcript (letters and digits, case and accents ignored; up to 10 words, 200
+                    characters). Results are ranked by their best-matching segment (bm25), then newest
+                    first. Private calls are never found this way. Combines with the other filters.
+                  schema:
+                    type: string
+                    maxLength: 200
                 - name: query
                   in: query
                   description: Substring of the caller's or the receiver's number (separators ignored; at least 2 characters).
@@ -281,8 +291,18 @@ enum OpenAPIDocument {
               operationId: getTranscript
               summary: The call's transcript, in order.
               description: |
-                A live session stores one segment per chunk; an upload's transcript is its analysis's
-                transcription as one segment.
+                With a real engine (`--engine moonshine|pocketsphinx|hybrid`), every stretch of speech
+                of the whole recording, per channel (a stereo call's two legs), with word times where
+                the engine gives them (pocketsphinx); while a live session runs, its finals so far. With
+                the mock engine, a live session stores one segment per chunk, and an upload's transcript
+                is its analysis's transcription as one segment.
+              parameters:
+                - name: q
+                  in: query
+                  description: Words to look for; each segment then says whether it contains any of them (`match`).
+                  schema:
+                    type: string
+                    maxLength: 200
               responses:
                 "200":
                   description: The segments.
@@ -293,6 +313,8 @@ enum OpenAPIDocument {
                     application/json:
                       schema:
                         $ref: "#/components/schemas/Transcript"
+                "422":
+                  $ref: "#/components/responses/Unprocessable"
                 "403":
                   $ref: "#/components/responses/Forbidden"
                 "404":
@@ -478,7 +500,7 @@ enum OpenAPIDocument {
             Unprocessable:
               description: |
                 Well-formed but invalid: `invalid_phone`, `invalid_date`, `invalid_private`,
-                `invalid_query`, `invalid_status`, `invalid_limit`, `invalid_offset`, `missing_file`,
+                `invalid_query`, `invalid_text`, `invalid_q`, `invalid_status`, `invalid_limit`, `invalid_offset`, `missing_file`,
                 `unsupported_extension`, `invalid_audio`, `idempotency_key_reused`.
               headers:
                 X-Request-Id:
@@ -651,23 +673,58 @@ enum OpenAPIDocument {
                   type: array
                   items:
                     type: object
-                    required: [seq, start_ms, end_ms, text]
+                    required: [seq, channel, start_ms, end_ms, text]
                     additionalProperties: false
                     properties:
                       seq:
                         type: integer
+                      channel:
+                        type: integer
+                        description: 0 is the first (left) channel.
                       start_ms:
                         type: integer
                       end_ms:
                         type: integer
                       text:
                         type: string
+                      words:
+                        type: array
+                        items:
+                          type: object
+                          required: [w, start_ms, end_ms]
+                          additionalProperties: false
+                          properties:
+                            w:
+                              type: string
+                            start_ms:
+                              type: integer
+                            end_ms:
+                              type: integer
+                      match:
+                        type: boolean
+                        description: With `q`, whether the segment contains any of its words.
 
             Readiness:
               type: object
-              required: [status, workers, expected, not_ready, draining]
+              required: [status, workers, expected, not_ready, draining, engine]
               additionalProperties: false
               properties:
+                engine:
+                  type: object
+                  description: |
+                    The engine and its capacity: live segments waiting for their finals (all workers),
+                    and the audio the most loaded worker has queued, in seconds (how far its finals lag
+                    real time). Readiness does not depend on it.
+                  required: [name, segments_queued, backlog_seconds]
+                  additionalProperties: false
+                  properties:
+                    name:
+                      type: string
+                      enum: [mock, moonshine, pocketsphinx, hybrid]
+                    segments_queued:
+                      type: integer
+                    backlog_seconds:
+                      type: number
                 status:
                   type: string
                   enum: [ready, not_ready]
