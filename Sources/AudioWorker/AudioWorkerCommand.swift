@@ -46,7 +46,13 @@ struct AudioWorkerCommand: ParsableCommand {
         do {
             models =
                 self.engine == .mock
-                ? nil : try SpeechModels(choice: self.engine, moonshineDirectory: self.moonshineDir, pocketSphinxModel: self.pocketsphinxModel)
+                ? nil
+                : try SpeechModels(
+                    choice: self.engine,
+                    moonshineDirectory: self.moonshineDir,
+                    pocketSphinxModel: self.pocketsphinxModel,
+                    warmUp: !self.check
+                )
         } catch {
             PipeIO.log("engine \(self.engine.rawValue) cannot start: \(error)")
             throw ExitCode(3)

@@ -25,13 +25,13 @@ final class SpeechModels: Sendable {
     let moonshine: MoonshineModel?
     let pocketSphinxModel: String
 
-    init(choice: EngineChoice, moonshineDirectory: String, pocketSphinxModel: String) throws {
+    init(choice: EngineChoice, moonshineDirectory: String, pocketSphinxModel: String, warmUp: Bool = true) throws {
         self.choice = choice
         self.pocketSphinxModel = pocketSphinxModel
         self.moonshine = choice.usesMoonshine ? try MoonshineModel(directory: moonshineDirectory) : nil
         // A fresh model's first decode takes about twice as long (onnxruntime sets up its
         // buffers): one throwaway decode now keeps that off the first caller's final.
-        if let moonshine = self.moonshine {
+        if warmUp, let moonshine = self.moonshine {
             let warmUp = (0..<(3 * Endpointer.sampleRate)).map { Float(0.1 * sin(Double($0) * 0.07 + sin(Double($0) * 0.0003) * 40)) }
             _ = try? moonshine.transcribe(warmUp)
         }
@@ -52,7 +52,10 @@ final class SpeechModels: Sendable {
         var words: [RecognizedSegment.Word] = []
         if let moonshine = self.moonshine {
             let seconds = Double(segment.samples.count) / Double(Endpointer.sampleRate)
-            text = RepetitionGuard.clean(try moonshine.transcribe(segment.samples), audioSeconds: seconds)
+            let audio =
+                segment.sourceRate < Endpointer.sampleRate
+                ? ComfortNoise.added(to: segment.samples, seed: UInt64(segment.startSample)) : segment.samples
+            text = RepetitionGuard.clean(try moonshine.transcribe(audio), audioSeconds: seconds)
         } else if let decoded = segment.decoded {
             text = decoded.text
             words = decoded.words.map { .init(word: $0.word, startMs: UInt32(clamping: $0.startMs), endMs: UInt32(clamping: $0.endMs)) }

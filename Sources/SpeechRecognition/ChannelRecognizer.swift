@@ -8,6 +8,8 @@ public struct ClosedSegment: Sendable {
     public var samples: [Float]
     public var decoded: (text: String, words: [TimedWord])?
     public var unfinished: PocketSphinxDecoder?
+    /// The channel's own rate, before resampling (below 16 kHz: telephone-band audio).
+    public var sourceRate = Endpointer.sampleRate
 
     public var startMs: Int { self.startSample / 16 }
     public var endMs: Int { self.endSample / 16 }
@@ -35,6 +37,7 @@ public struct ClosedSegment: Sendable {
 /// channel goes on with a fresh decoder from `nextDecoder`.
 public final class ChannelRecognizer {
     private var resampler: Resampler?
+    private let inputRate: Int
     private var endpointer = Endpointer()
     /// Lent by the owner; handed back by `releaseDecoder` after `finish`.
     public private(set) var decoder: PocketSphinxDecoder?
@@ -47,6 +50,7 @@ public final class ChannelRecognizer {
 
     public init(inputRate: Int, decoder: PocketSphinxDecoder?, nextDecoder: (() -> PocketSphinxDecoder?)? = nil) {
         self.resampler = inputRate == Endpointer.sampleRate ? nil : Resampler(from: inputRate, to: Endpointer.sampleRate)
+        self.inputRate = inputRate
         self.decoder = decoder
         self.nextDecoder = nextDecoder
     }
@@ -91,6 +95,7 @@ public final class ChannelRecognizer {
         var closed: [ClosedSegment] = []
         for segment in segments {
             var result = ClosedSegment(startSample: segment.startSample, endSample: segment.endSample, samples: segment.samples)
+            result.sourceRate = self.inputRate
             if let decoder = self.decoder {
                 if let feeding = self.feeding, feeding.startSample != segment.startSample {
                     _ = decoder.finish()  // a segment the endpointer dropped

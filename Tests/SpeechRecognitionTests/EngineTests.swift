@@ -14,13 +14,15 @@ import Testing
         return found
     }
 
-    /// Measured: 3 % at 16 kHz and 18 % on the telephone-band copy (the bench's target there
-    /// is 15 %; the test keeps headroom).
-    @Test(arguments: [("call30.wav", 0.10), ("call30_8k.wav", 0.25)])
+    /// Measured: 3 % at 16 kHz; on the telephone-band copy 18 % as it is, 8–14 % with comfort
+    /// noise in the band it lacks (what the worker does). The limits keep headroom.
+    @Test(arguments: [("call30.wav", 0.10), ("call30_8k.wav", 0.20)])
     func moonshineTranscribesTheTestCall(name: String, limit: Double) throws {
         let model = try Self.moonshine.get()
+        let narrowband = try TestAudio.mono(name).rate < 16_000
         let text = try Self.call30Segments(name).map { segment in
-            RepetitionGuard.clean(try model.transcribe(segment.samples), audioSeconds: Double(segment.samples.count) / 16_000)
+            let audio = narrowband ? ComfortNoise.added(to: segment.samples, seed: UInt64(segment.startSample)) : segment.samples
+            return RepetitionGuard.clean(try model.transcribe(audio), audioSeconds: Double(segment.samples.count) / 16_000)
         }.joined(separator: " ")
         let wer = WordErrorRate.of(hypothesis: text, reference: try TestAudio.call30Answers().text)
         #expect(wer < limit, "WER \(wer): \(text)")
