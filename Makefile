@@ -26,8 +26,9 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
+# `make run ARGS="--engine hybrid --workers 2"` passes flags through.
 run: release
-	.build/release/stream-server
+	.build/release/stream-server $(ARGS)
 
 test: setup lint
 	$(SWIFT) test

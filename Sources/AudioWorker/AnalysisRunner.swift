@@ -43,6 +43,9 @@ final class AnalysisRunner: @unchecked Sendable {
     }
 
     private func loop() {
+        // A real engine's whole-recording transcription is background work: live chunks go
+        // first. (The mock's analyses are light and stay at normal priority.)
+        if self.analyzer.recognizer != nil { BackgroundPriority.lowerCurrentThread() }
         while true {
             self.condition.lock()
             while self.queue.isEmpty {

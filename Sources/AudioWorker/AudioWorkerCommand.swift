@@ -29,6 +29,9 @@ struct AudioWorkerCommand: ParsableCommand {
     @Flag(help: "Load the engine, print what is missing if it cannot, and exit.")
     var check = false
 
+    @Flag(help: ArgumentHelp("Internal: serve Moonshine decodes on stdin/stdout (the worker's helper process).", visibility: .hidden))
+    var moonshineHelper = false
+
     @Option(help: "Mock engine: simulated processing time per chunk, in milliseconds.")
     var mockLatencyMs: Int = 0
 
@@ -42,6 +45,12 @@ struct AudioWorkerCommand: ParsableCommand {
     var silenceThresholdDb: Double = -40
 
     func run() throws {
+        if self.moonshineHelper {
+            try MoonshineHelper.serve(directory: self.moonshineDir)
+            return
+        }
+        // A helper process that died must be an error on write, not a signal.
+        signal(SIGPIPE, SIG_IGN)
         let models: SpeechModels?
         do {
             models =
@@ -51,7 +60,7 @@ struct AudioWorkerCommand: ParsableCommand {
                     choice: self.engine,
                     moonshineDirectory: self.moonshineDir,
                     pocketSphinxModel: self.pocketsphinxModel,
-                    warmUp: !self.check
+                    check: self.check
                 )
         } catch {
             PipeIO.log("engine \(self.engine.rawValue) cannot start: \(error)")

@@ -49,6 +49,7 @@ final class DecoderPool: @unchecked Sendable {
     }
 
     private func loop() {
+        BackgroundPriority.lowerCurrentThread()
         while true {
             self.condition.lock()
             while self.toFinish.isEmpty && self.idle.count >= self.minimumIdle {

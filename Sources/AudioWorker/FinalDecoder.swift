@@ -15,7 +15,7 @@ final class FinalDecoder: @unchecked Sendable {
         case ended(clientID: UInt64)
     }
 
-    private let models: SpeechModels
+    let models: SpeechModels
     private let decoders: DecoderPool
     private let output: NIOLock
     private let condition = NSCondition()
@@ -42,6 +42,7 @@ final class FinalDecoder: @unchecked Sendable {
         if case .segment(_, _, _, _, let segment) = item {
             self.queuedSamples += segment.samples.count
             self.queuedSegments += 1
+            if self.models.moonshine != nil { self.models.gate.liveSegmentQueued() }
         }
         self.condition.signal()
         self.condition.unlock()
@@ -84,6 +85,7 @@ final class FinalDecoder: @unchecked Sendable {
     }
 
     private func loop() {
+        BackgroundPriority.lowerCurrentThread()
         while let item = self.next() {
             var frame = ByteBuffer()
             var decodedSamples: Int?
@@ -100,7 +102,7 @@ final class FinalDecoder: @unchecked Sendable {
                 }
                 let recognized: RecognizedSegment
                 do {
-                    recognized = try self.models.recognize(segment, channel: channel)
+                    recognized = try self.models.recognize(segment, channel: channel, live: true)
                 } catch {
                     PipeIO.log("a segment could not be decoded: \(error)")
                     recognized = RecognizedSegment(

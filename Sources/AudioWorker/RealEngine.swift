@@ -31,7 +31,10 @@ struct RealEngine: TranscriptionEngine {
             }
         }
         let segments = recognizer.append(samples) + recognizer.finish()
-        return try segments.map { try self.models.recognize($0, channel: 0).text }.filter { !$0.isEmpty }.joined(separator: " ")
+        return try segments.map { segment in
+            if self.models.moonshine != nil { self.models.gate.liveSegmentQueued() }
+            return try self.models.recognize(segment, channel: 0, live: true).text
+        }.filter { !$0.isEmpty }.joined(separator: " ")
     }
 
     mutating func transcribe(clientID: UInt64, seq: UInt64, format: StreamFormat, audio: ByteBuffer, pcm: ByteBuffer) throws -> String {

@@ -30,7 +30,7 @@ struct RecordingRecognizer {
         let feed: (Int, UnsafeBufferPointer<Float>) throws -> Void = { rate, samples in
             if recognizer == nil { recognizer = ChannelRecognizer(inputRate: rate, decoder: decoder) }
             for segment in recognizer!.append(samples) {
-                segments.append(try self.models.recognize(segment, channel: channel))
+                segments.append(try self.models.recognize(segment, channel: channel, live: false))
             }
         }
         switch kind {
@@ -42,7 +42,7 @@ struct RecordingRecognizer {
             try MP3Decoder(path: path).decodeMono(channel: channel) { rate, samples in try feed(rate, samples) }
         }
         for segment in recognizer?.finish() ?? [] {
-            segments.append(try self.models.recognize(segment, channel: channel))
+            segments.append(try self.models.recognize(segment, channel: channel, live: false))
         }
         return segments.filter { !$0.text.isEmpty }
     }

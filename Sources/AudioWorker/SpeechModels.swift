@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOConcurrencyHelpers
 import Protocol
 import SpeechRecognition
 
@@ -22,22 +23,45 @@ enum EngineChoice: String, CaseIterable, ExpressibleByArgument, Sendable {
 /// with one line naming what is missing) and shared by the live path and the analyses.
 final class SpeechModels: Sendable {
     let choice: EngineChoice
-    let moonshine: MoonshineModel?
+    let moonshine: MoonshineHelper?
     let pocketSphinxModel: String
+    /// Live finals before analyses, on the one model.
+    let gate = ModelGate()
 
-    init(choice: EngineChoice, moonshineDirectory: String, pocketSphinxModel: String, warmUp: Bool = true) throws {
+    /// `check`: only see that the models load (`--check`), start no helper.
+    init(choice: EngineChoice, moonshineDirectory: String, pocketSphinxModel: String, check: Bool = false) throws {
         self.choice = choice
         self.pocketSphinxModel = pocketSphinxModel
-        self.moonshine = choice.usesMoonshine ? try MoonshineModel(directory: moonshineDirectory) : nil
-        // A fresh model's first decode takes about twice as long (onnxruntime sets up its
-        // buffers): one throwaway decode now keeps that off the first caller's final.
-        if warmUp, let moonshine = self.moonshine {
-            let warmUp = (0..<(3 * Endpointer.sampleRate)).map { Float(0.1 * sin(Double($0) * 0.07 + sin(Double($0) * 0.0003) * 40)) }
-            _ = try? moonshine.transcribe(warmUp)
+        if check {
+            // Load it here once, for the one clear line if it cannot load.
+            _ = choice.usesMoonshine ? try MoonshineModel(directory: moonshineDirectory) : nil
+            self.moonshine = nil
+        } else {
+            self.moonshine = choice.usesMoonshine ? try Self.startInBackground(moonshineDirectory) : nil
         }
         if choice.usesPocketSphinx {
             _ = try PocketSphinxDecoder(modelDirectory: pocketSphinxModel)
         }
+    }
+
+    /// A fresh model's first decode takes about twice as long (onnxruntime sets up its
+    /// buffers): the helper decodes this once before it says it is ready.
+    static let warmUpAudio = (0..<(3 * Endpointer.sampleRate)).map { Float(0.1 * sin(Double($0) * 0.07 + sin(Double($0) * 0.0003) * 40)) }
+
+    /// Starts the Moonshine helper from a thread at background priority, which the helper
+    /// process (and onnxruntime's threads in it) inherits (see `BackgroundPriority`).
+    private static func startInBackground(_ directory: String) throws -> MoonshineHelper {
+        let loaded = NIOLockedValueBox<Result<MoonshineHelper, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            BackgroundPriority.lowerCurrentThread()
+            let result = Result { try MoonshineHelper(directory: directory) }
+            loaded.withLockedValue { $0 = result }
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        return try loaded.withLockedValue { $0! }.get()
     }
 
     /// A decoder for one channel's partials (pocketsphinx and hybrid), or nil (moonshine).
@@ -46,8 +70,10 @@ final class SpeechModels: Sendable {
     }
 
     /// The final text of a closed segment on `channel`: Moonshine's when it is loaded (with
-    /// the repetition guard), else what pocketsphinx decoded as it went.
-    func recognize(_ segment: ClosedSegment, channel: Int) throws -> RecognizedSegment {
+    /// the repetition guard), else what pocketsphinx decoded as it went. `live`: a live
+    /// session's segment, announced with `gate.liveSegmentQueued()`; otherwise an analysis's,
+    /// which waits for the live ones.
+    func recognize(_ segment: ClosedSegment, channel: Int, live: Bool) throws -> RecognizedSegment {
         var text = ""
         var words: [RecognizedSegment.Word] = []
         if let moonshine = self.moonshine {
@@ -55,7 +81,7 @@ final class SpeechModels: Sendable {
             let audio =
                 segment.sourceRate < Endpointer.sampleRate
                 ? ComfortNoise.added(to: segment.samples, seed: UInt64(segment.startSample)) : segment.samples
-            text = RepetitionGuard.clean(try moonshine.transcribe(audio), audioSeconds: seconds)
+            text = RepetitionGuard.clean(try self.gate.withModel(live: live) { try moonshine.transcribe(audio) }, audioSeconds: seconds)
         } else if let decoded = segment.decoded {
             text = decoded.text
             words = decoded.words.map { .init(word: $0.word, startMs: UInt32(clamping: $0.startMs), endMs: UInt32(clamping: $0.endMs)) }

@@ -25,9 +25,9 @@ public struct ProcessStats: Equatable, Sendable {
         return ProcessStats(cpuSeconds: cpu, residentBytes: Self.residentBytes(), openFDs: Self.openFDs())
     }
 
-    /// `/proc/self/statm`'s second field (resident pages) in bytes.
-    private static func residentBytes() -> UInt64 {
-        let descriptor = open("/proc/self/statm", O_RDONLY)
+    /// `/proc/<pid>/statm`'s second field (resident pages) in bytes; this process's by default.
+    public static func residentBytes(pid: Int32? = nil) -> UInt64 {
+        let descriptor = open(pid.map { "/proc/\($0)/statm" } ?? "/proc/self/statm", O_RDONLY)
         guard descriptor >= 0 else { return 0 }
         defer { close(descriptor) }
         var bytes = [UInt8](repeating: 0, count: 128)
