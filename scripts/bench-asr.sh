@@ -11,5 +11,5 @@ swift build -c release --product stream-server >&2
 swift build -c release --product audio-worker >&2
 swift build -c release --product load-client >&2
 mkdir -p bench-results
-: > bench-results/asr.jsonl
+[ -n "${KEEP:-}" ] || : > bench-results/asr.jsonl
 .venv/bin/python scripts/bench_asr.py

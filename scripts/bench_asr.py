@@ -9,7 +9,8 @@
              worker and its Moonshine helper sampled: peak, and growth from the end of the first
              minute's audio to the end.
   capacity   N concurrent real-time live calls (60 s each), one worker per core: the most N whose
-             finals stay within 2 s of the speech (p95) with nothing lost, per core.
+             finals (p95) come no more than 2 s later than one call's alone, with nothing lost,
+             per core.
 Prints a table and writes one JSON line per measurement to bench-results/asr.jsonl.
 ENGINES="moonshine hybrid pocketsphinx" and PARTS="accuracy rtf memory capacity" pick.
 """
@@ -183,8 +184,10 @@ def memory(engine):
 
 
 def capacity(engine):
+    # "Falling behind": finals come more than 2 s later than they do for one call alone (the
+    # engine's own latency, measured first), or a call loses anything.
     path = repeated(60, os.path.join(RESULTS, "call-60s.wav"))
-    best, tried = 0, {}
+    best, tried, alone = 0, {}, {}
 
     def probe(n):
         server = Server(engine, workers=CORES)
@@ -193,7 +196,8 @@ def capacity(engine):
         finally:
             server.stop()
         lag = report["speech_end_to_final"]["p95_ms"]
-        ok = report["ok"] and report["finals"] >= n * 10 and lag <= 2000
+        alone.setdefault("lag", lag)
+        ok = report["ok"] and report["finals"] >= n * 10 and lag <= alone["lag"] + 2000
         emit({"part": "capacity", "engine": engine, "calls": n, "speech_end_to_final_p95_ms": lag,
               "chunk_to_transcript_p99_ms": report["send_to_transcript"]["p99_ms"], "finals": report["finals"], "ok": ok})
         tried[n] = ok
@@ -210,7 +214,8 @@ def capacity(engine):
             low = middle
         else:
             high = middle
-    emit({"part": "capacity_result", "engine": engine, "calls": low, "cores": CORES, "calls_per_core": round(low / CORES, 2)})
+    emit({"part": "capacity_result", "engine": engine, "calls": low, "cores": CORES, "calls_per_core": round(low / CORES, 2),
+          "one_call_p95_ms": alone.get("lag")})
 
 
 def main():

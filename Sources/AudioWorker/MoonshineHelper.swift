@@ -36,8 +36,9 @@ final class MoonshineHelper: @unchecked Sendable {
         }
     }
 
-    /// Past this resident size the helper is replaced.
-    static let recycleBytes: UInt64 = 1_000 << 20
+    /// Past this resident size the helper is replaced: a fresh one takes about 450 MB, and
+    /// both live while the new one loads, so a worker stays under 1.5 GB.
+    static let recycleBytes: UInt64 = 800 << 20
 
     private let directory: String
     private var current: Child?
