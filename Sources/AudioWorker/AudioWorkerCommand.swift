@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import Protocol
 import SpeechRecognition
 
@@ -119,6 +120,7 @@ struct AudioWorkerCommand: ParsableCommand {
 }
 
 private func jsonString(_ text: String) -> String {
-    let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
-    return String(decoding: data, as: UTF8.self)
+    var buffer = ByteBuffer()
+    buffer.writeJSONString(text)
+    return String(buffer: buffer)
 }

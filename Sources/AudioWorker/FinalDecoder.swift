@@ -42,7 +42,7 @@ final class FinalDecoder: @unchecked Sendable {
         if case .segment(_, _, _, _, let segment) = item {
             self.queuedSamples += segment.samples.count
             self.queuedSegments += 1
-            if self.models.moonshine != nil { self.models.gate.liveSegmentQueued() }
+            self.models.liveSegmentQueued()
         }
         self.condition.signal()
         self.condition.unlock()

@@ -32,7 +32,7 @@ struct RealEngine: TranscriptionEngine {
         }
         let segments = recognizer.append(samples) + recognizer.finish()
         return try segments.map { segment in
-            if self.models.moonshine != nil { self.models.gate.liveSegmentQueued() }
+            self.models.liveSegmentQueued()
             return try self.models.recognize(segment, channel: 0, live: true).text
         }.filter { !$0.isEmpty }.joined(separator: " ")
     }

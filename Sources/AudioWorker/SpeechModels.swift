@@ -69,9 +69,14 @@ final class SpeechModels: Sendable {
         self.choice.usesPocketSphinx ? try PocketSphinxDecoder(modelDirectory: self.pocketSphinxModel) : nil
     }
 
+    /// A live segment is queued for `recognize(live: true)`: analyses wait for it.
+    func liveSegmentQueued() {
+        if self.moonshine != nil { self.gate.liveSegmentQueued() }
+    }
+
     /// The final text of a closed segment on `channel`: Moonshine's when it is loaded (with
     /// the repetition guard), else what pocketsphinx decoded as it went. `live`: a live
-    /// session's segment, announced with `gate.liveSegmentQueued()`; otherwise an analysis's,
+    /// session's segment, announced with `liveSegmentQueued()`; otherwise an analysis's,
     /// which waits for the live ones.
     func recognize(_ segment: ClosedSegment, channel: Int, live: Bool) throws -> RecognizedSegment {
         var text = ""

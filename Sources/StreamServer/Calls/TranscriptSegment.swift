@@ -10,17 +10,8 @@ import Protocol
 struct TranscriptSegment: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "transcript_segments"
 
-    struct Word: Codable, Sendable, Equatable {
-        var w: String
-        var startMs: Int64
-        var endMs: Int64
-
-        enum CodingKeys: String, CodingKey {
-            case w
-            case startMs = "start_ms"
-            case endMs = "end_ms"
-        }
-    }
+    /// `{"w","start_ms","end_ms"}`, as in the live `final` message.
+    typealias Word = ServerMessage.Word
 
     var callID: UUID
     var seq: Int64
