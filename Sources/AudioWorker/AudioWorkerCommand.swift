@@ -21,7 +21,7 @@ struct AudioWorkerCommand: ParsableCommand {
     @Option(help: "Transcription engine: mock, moonshine, pocketsphinx or hybrid.")
     var engine: EngineChoice = .mock
 
-    @Option(help: "The moonshine-cpp wheel's moonshine_cpp folder (libmoonshine.so, onnxruntime, models/base-en).")
+    @Option(help: "The moonshine-cpp wheel's moonshine_cpp folder (its libonnxruntime.so and models/base-en).")
     var moonshineDir = "./.venv/moonshine"
 
     @Option(help: "The pocketsphinx model folder (en-us/, en-us.lm.bin, cmudict-en-us.dict).")
@@ -29,9 +29,6 @@ struct AudioWorkerCommand: ParsableCommand {
 
     @Flag(help: "Load the engine, print what is missing if it cannot, and exit.")
     var check = false
-
-    @Flag(help: ArgumentHelp("Internal: serve Moonshine decodes on stdin/stdout (the worker's helper process).", visibility: .hidden))
-    var moonshineHelper = false
 
     @Option(help: "Mock engine: simulated processing time per chunk, in milliseconds.")
     var mockLatencyMs: Int = 0
@@ -46,11 +43,7 @@ struct AudioWorkerCommand: ParsableCommand {
     var silenceThresholdDb: Double = -40
 
     func run() throws {
-        if self.moonshineHelper {
-            try MoonshineHelper.serve(directory: self.moonshineDir)
-            return
-        }
-        // A helper process that died must be an error on write, not a signal.
+        // A server that has gone must be an error on write (the worker then exits), not a signal.
         signal(SIGPIPE, SIG_IGN)
         let models: SpeechModels?
         do {

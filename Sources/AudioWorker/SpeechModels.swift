@@ -23,39 +23,37 @@ enum EngineChoice: String, CaseIterable, ExpressibleByArgument, Sendable {
 /// with one line naming what is missing) and shared by the live path and the analyses.
 final class SpeechModels: Sendable {
     let choice: EngineChoice
-    let moonshine: MoonshineHelper?
+    let moonshine: MoonshineModel?
     let pocketSphinxModel: String
     /// Live finals before analyses, on the one model.
     let gate = ModelGate()
 
-    /// `check`: only see that the models load (`--check`), start no helper.
+    /// `check`: only see that the models load (`--check`), without warming Moonshine up.
     init(choice: EngineChoice, moonshineDirectory: String, pocketSphinxModel: String, check: Bool = false) throws {
         self.choice = choice
         self.pocketSphinxModel = pocketSphinxModel
-        if check {
-            // Load it here once, for the one clear line if it cannot load.
-            _ = choice.usesMoonshine ? try MoonshineModel(directory: moonshineDirectory) : nil
-            self.moonshine = nil
-        } else {
-            self.moonshine = choice.usesMoonshine ? try Self.startInBackground(moonshineDirectory) : nil
-        }
+        self.moonshine = choice.usesMoonshine ? try Self.loadInBackground(moonshineDirectory, warmUp: !check) : nil
         if choice.usesPocketSphinx {
             _ = try PocketSphinxDecoder(modelDirectory: pocketSphinxModel)
         }
     }
 
     /// A fresh model's first decode takes about twice as long (onnxruntime sets up its
-    /// buffers): the helper decodes this once before it says it is ready.
+    /// buffers): the worker decodes this once before it says it is ready.
     static let warmUpAudio = (0..<(3 * Endpointer.sampleRate)).map { Float(0.1 * sin(Double($0) * 0.07 + sin(Double($0) * 0.0003) * 40)) }
 
-    /// Starts the Moonshine helper from a thread at background priority, which the helper
-    /// process (and onnxruntime's threads in it) inherits (see `BackgroundPriority`).
-    private static func startInBackground(_ directory: String) throws -> MoonshineHelper {
-        let loaded = NIOLockedValueBox<Result<MoonshineHelper, any Error>?>(nil)
+    /// Loads Moonshine from a thread at background priority, which onnxruntime's threads,
+    /// started with the model, inherit (see `BackgroundPriority`).
+    private static func loadInBackground(_ directory: String, warmUp: Bool) throws -> MoonshineModel {
+        let loaded = NIOLockedValueBox<Result<MoonshineModel, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread {
             BackgroundPriority.lowerCurrentThread()
-            let result = Result { try MoonshineHelper(directory: directory) }
+            let result = Result {
+                let model = try MoonshineModel(directory: directory)
+                if warmUp { _ = try? model.transcribe(Self.warmUpAudio) }
+                return model
+            }
             loaded.withLockedValue { $0 = result }
             done.signal()
         }

@@ -32,15 +32,13 @@ final class WorkerCounters: Sendable {
 /// Sends a `stats` frame every `interval` on a thread of its own, through the stdout lock
 /// shared with the main loop. Stops at the first failed write (the server has gone).
 enum StatsReporter {
-    /// `helper`: a Moonshine helper process, whose memory counts as the worker's.
-    static func start(counters: WorkerCounters, finals: FinalDecoder?, helper: MoonshineHelper?, output: NIOLock, interval: Duration = .seconds(1)) {
+    static func start(counters: WorkerCounters, finals: FinalDecoder?, output: NIOLock, interval: Duration = .seconds(1)) {
         let thread = Thread {
             while true {
                 Thread.sleep(forTimeInterval: interval.seconds)
                 let values = counters.snapshot
                 let backlog = finals?.backlog ?? (segments: 0, seconds: 0)
-                var process = ProcessStats.current()
-                process.residentBytes += helper?.residentBytes ?? 0
+                let process = ProcessStats.current()
                 let stats = WorkerStats(
                     process: process,
                     chunks: values.chunks,

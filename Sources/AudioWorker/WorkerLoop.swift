@@ -33,7 +33,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         var output = ByteBuffer()
         output.writePipeFrame(.ready(engine: self.engine.name))
         try self.write(&output)
-        StatsReporter.start(counters: self.counters, finals: self.finals, helper: self.finals?.models.moonshine, output: self.output)
+        StatsReporter.start(counters: self.counters, finals: self.finals, output: self.output)
         // Owed analyses are answered before the worker exits (on shutdown or end of input).
         defer {
             self.finals?.finish()
