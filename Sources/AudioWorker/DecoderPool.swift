@@ -17,6 +17,9 @@ final class DecoderPool: @unchecked Sendable {
     init(models: SpeechModels) {
         self.models = models
         guard models.choice.usesPocketSphinx else { return }
+        // Ready before the worker is: the first session must not load one on the main loop
+        // (its first chunks' partials would wait a third of a second each).
+        self.idle = (0..<self.minimumIdle).compactMap { _ in try? models.makeDecoder() }
         let thread = Thread { [self] in self.loop() }
         thread.name = "decoders"
         thread.start()

@@ -8,11 +8,34 @@ import SpeechRecognition
 /// (their end times), and writes each final to stdout as soon as it is ready. The main loop
 /// never waits for it: acks, partials and heartbeats stay fast when decoding falls behind,
 /// and finals only come later. A session's `sessionEnded` goes through the same queue, so it
-/// follows the session's last final.
+/// follows the session's last final. A segment cut into pieces (`SpeechPiece`, Moonshine only)
+/// has its pieces decoded as they come, and its final is their texts and its rest's.
 final class FinalDecoder: @unchecked Sendable {
     enum Item {
+        case piece(clientID: UInt64, channel: Int, SpeechPiece, sourceRate: Int)
         case segment(clientID: UInt64, seqFrom: UInt64, seqTo: UInt64, channel: Int, ClosedSegment)
         case ended(clientID: UInt64)
+
+        /// The audio this item has Moonshine (or pocketsphinx's end of utterance) decode, in
+        /// 16 kHz samples; nil for none (an end, or a segment whose pieces said it all).
+        var decodedSamples: Int? {
+            switch self {
+            case .piece(_, _, let piece, _):
+                return piece.samples.count
+            case .segment(_, _, _, _, let segment):
+                guard let piecesEnd = segment.piecesEnd else { return segment.samples.count }
+                return segment.speechAfterPieces ? max(0, segment.endSample - piecesEnd) : nil
+            case .ended:
+                return nil
+            }
+        }
+    }
+
+    /// A segment's pieces' texts, by session, channel and the segment's first sample.
+    private struct PieceKey: Hashable {
+        var clientID: UInt64
+        var channel: Int
+        var segmentStart: Int
     }
 
     let models: SpeechModels
@@ -26,6 +49,8 @@ final class FinalDecoder: @unchecked Sendable {
     /// Audio queued and not yet decoded, in 16 kHz samples (the capacity figures).
     private var queuedSamples = 0
     private var queuedSegments = 0
+    /// Only the decoding thread touches these.
+    private var pieceTexts: [PieceKey: [String]] = [:]
 
     init(models: SpeechModels, decoders: DecoderPool, output: NIOLock) {
         self.models = models
@@ -39,8 +64,8 @@ final class FinalDecoder: @unchecked Sendable {
     func submit(_ item: Item) {
         self.condition.lock()
         self.queue.append(item)
-        if case .segment(_, _, _, _, let segment) = item {
-            self.queuedSamples += segment.samples.count
+        if let samples = item.decodedSamples {
+            self.queuedSamples += samples
             self.queuedSegments += 1
             self.models.liveSegmentQueued()
         }
@@ -48,7 +73,7 @@ final class FinalDecoder: @unchecked Sendable {
         self.condition.unlock()
     }
 
-    /// Segments waiting to be decoded, and their audio in seconds.
+    /// Segments (and pieces) waiting to be decoded, and their audio in seconds.
     var backlog: (segments: Int, seconds: Double) {
         self.condition.lock()
         defer { self.condition.unlock() }
@@ -88,10 +113,17 @@ final class FinalDecoder: @unchecked Sendable {
         BackgroundPriority.lowerCurrentThread()
         while let item = self.next() {
             var frame = ByteBuffer()
-            var decodedSamples: Int?
             switch item {
+            case .piece(let clientID, let channel, let piece, let sourceRate):
+                let text: String
+                do {
+                    text = try self.models.moonshineText(piece.samples, sourceRate: sourceRate, startSample: piece.startSample, live: true)
+                } catch {
+                    PipeIO.log("a piece of a segment could not be decoded: \(error)")
+                    text = ""
+                }
+                self.pieceTexts[PieceKey(clientID: clientID, channel: channel, segmentStart: piece.segmentStart), default: []].append(text)
             case .segment(let clientID, let seqFrom, let seqTo, let channel, var segment):
-                decodedSamples = segment.samples.count
                 if self.models.moonshine == nil {
                     // pocketsphinx's own final: end its utterance here, then reuse the decoder.
                     self.decoders.recycle(segment.finishDecoding())
@@ -102,7 +134,7 @@ final class FinalDecoder: @unchecked Sendable {
                 }
                 let recognized: RecognizedSegment
                 do {
-                    recognized = try self.models.recognize(segment, channel: channel, live: true)
+                    recognized = try self.recognize(segment, clientID: clientID, channel: channel)
                 } catch {
                     PipeIO.log("a segment could not be decoded: \(error)")
                     recognized = RecognizedSegment(
@@ -114,23 +146,46 @@ final class FinalDecoder: @unchecked Sendable {
                 }
                 frame.writePipeFrame(.final(LiveFinal(clientID: clientID, seqFrom: seqFrom, seqTo: seqTo, segment: recognized)))
             case .ended(let clientID):
+                self.pieceTexts = self.pieceTexts.filter { $0.key.clientID != clientID }
                 frame.writePipeFrame(.sessionEnded(clientID: clientID))
             }
-            self.output.withLock {
-                do {
-                    try PipeIO.writeAll(&frame)
-                } catch {
-                    PipeIO.log("cannot write a final: \(error)")
-                }
-            }
+            if frame.readableBytes > 0 { self.write(&frame) }
             self.condition.lock()
-            if let decodedSamples {
-                self.queuedSamples -= decodedSamples
+            if item.decodedSamples != nil {
+                self.queuedSamples -= item.decodedSamples!
                 self.queuedSegments -= 1
             }
             self.busy = false
             self.condition.broadcast()
             self.condition.unlock()
+        }
+    }
+
+    /// A segment's final: with pieces, their texts and (if speech followed them) the rest's.
+    private func recognize(_ segment: ClosedSegment, clientID: UInt64, channel: Int) throws -> RecognizedSegment {
+        guard let piecesEnd = segment.piecesEnd, self.models.moonshine != nil else {
+            return try self.models.recognize(segment, channel: channel, live: true)
+        }
+        var texts = self.pieceTexts.removeValue(forKey: PieceKey(clientID: clientID, channel: channel, segmentStart: segment.startSample)) ?? []
+        if segment.speechAfterPieces {
+            let rest = Array(segment.samples[min(segment.samples.count, max(0, piecesEnd - segment.startSample))...])
+            texts.append(try self.models.moonshineText(rest, sourceRate: segment.sourceRate, startSample: piecesEnd, live: true))
+        }
+        return RecognizedSegment(
+            channel: UInt8(clamping: channel),
+            startMs: UInt32(clamping: segment.startMs),
+            endMs: UInt32(clamping: segment.endMs),
+            text: texts.filter { !$0.isEmpty }.joined(separator: " ")
+        )
+    }
+
+    private func write(_ frame: inout ByteBuffer) {
+        self.output.withLock {
+            do {
+                try PipeIO.writeAll(&frame)
+            } catch {
+                PipeIO.log("cannot write a final: \(error)")
+            }
         }
     }
 }

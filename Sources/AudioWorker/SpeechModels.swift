@@ -79,12 +79,8 @@ final class SpeechModels: Sendable {
     func recognize(_ segment: ClosedSegment, channel: Int, live: Bool) throws -> RecognizedSegment {
         var text = ""
         var words: [RecognizedSegment.Word] = []
-        if let moonshine = self.moonshine {
-            let seconds = Double(segment.samples.count) / Double(Endpointer.sampleRate)
-            let audio =
-                segment.sourceRate < Endpointer.sampleRate
-                ? ComfortNoise.added(to: segment.samples, seed: UInt64(segment.startSample)) : segment.samples
-            text = RepetitionGuard.clean(try self.gate.withModel(live: live) { try moonshine.transcribe(audio) }, audioSeconds: seconds)
+        if self.moonshine != nil {
+            text = try self.moonshineText(segment.samples, sourceRate: segment.sourceRate, startSample: segment.startSample, live: live)
         } else if let decoded = segment.decoded {
             text = decoded.text
             words = decoded.words.map { .init(word: $0.word, startMs: UInt32(clamping: $0.startMs), endMs: UInt32(clamping: $0.endMs)) }
@@ -96,5 +92,15 @@ final class SpeechModels: Sendable {
             text: text,
             words: words
         )
+    }
+
+    /// Moonshine's text of 16 kHz audio that starts at `startSample` of a channel recorded at
+    /// `sourceRate` (comfort noise below 16 kHz, then the repetition guard). `live` as for
+    /// `recognize`.
+    func moonshineText(_ samples: [Float], sourceRate: Int, startSample: Int, live: Bool) throws -> String {
+        guard let moonshine = self.moonshine else { return "" }
+        let seconds = Double(samples.count) / Double(Endpointer.sampleRate)
+        let audio = sourceRate < Endpointer.sampleRate ? ComfortNoise.added(to: samples, seed: UInt64(startSample)) : samples
+        return RepetitionGuard.clean(try self.gate.withModel(live: live) { try moonshine.transcribe(audio) }, audioSeconds: seconds)
     }
 }

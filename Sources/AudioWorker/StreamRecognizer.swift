@@ -16,8 +16,20 @@ final class StreamRecognizer {
         self.scratch = Array(repeating: [], count: channels.count)
     }
 
-    /// Feeds one chunk of 16-bit interleaved PCM; returns the segments it closed, by channel.
-    func append(seq: UInt64, pcm: ByteBuffer) -> [(channel: Int, segment: ClosedSegment)] {
+    /// What one chunk (or the end) produced, by channel: pieces of open segments, to be decoded
+    /// first, and closed segments.
+    struct Output {
+        var pieces: [(channel: Int, piece: SpeechPiece)] = []
+        var closed: [(channel: Int, segment: ClosedSegment)] = []
+
+        mutating func add(_ channel: Int, _ recognizer: ChannelRecognizer, closed: [ClosedSegment]) {
+            self.pieces += recognizer.takePieces().map { (channel, $0) }
+            self.closed += closed.map { (channel, $0) }
+        }
+    }
+
+    /// Feeds one chunk of 16-bit interleaved PCM.
+    func append(seq: UInt64, pcm: ByteBuffer) -> Output {
         let count = self.channels.count
         for channel in 0..<count { self.scratch[channel].removeAll(keepingCapacity: true) }
         pcm.withUnsafeReadableBytes { raw in
@@ -29,9 +41,9 @@ final class StreamRecognizer {
                 }
             }
         }
-        var closed: [(Int, ClosedSegment)] = []
+        var output = Output()
         for (channel, recognizer) in self.channels.enumerated() {
-            closed += recognizer.append(self.scratch[channel]).map { (channel, $0) }
+            output.add(channel, recognizer, closed: recognizer.append(self.scratch[channel]))
         }
         self.chunkEnds.append((seq, self.channels[0].position))
         // A segment is at most 20 s plus its pre-roll: older chunks can no longer be named.
@@ -39,12 +51,16 @@ final class StreamRecognizer {
         if let first = self.chunkEnds.first, first.end < horizon {
             self.chunkEnds.removeFirst(self.chunkEnds.prefix { $0.end < horizon }.count)
         }
-        return closed
+        return output
     }
 
     /// Ends every channel: their open segments.
-    func finish() -> [(channel: Int, segment: ClosedSegment)] {
-        self.channels.enumerated().flatMap { channel, recognizer in recognizer.finish().map { (channel, $0) } }
+    func finish() -> Output {
+        var output = Output()
+        for (channel, recognizer) in self.channels.enumerated() {
+            output.add(channel, recognizer, closed: recognizer.finish())
+        }
+        return output
     }
 
     /// The first and last seq whose audio the segment covers.

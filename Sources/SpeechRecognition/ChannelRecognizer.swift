@@ -10,6 +10,10 @@ public struct ClosedSegment: Sendable {
     public var unfinished: PocketSphinxDecoder?
     /// The channel's own rate, before resampling (below 16 kHz: telephone-band audio).
     public var sourceRate = Endpointer.sampleRate
+    /// Where its pieces ended, if it was cut into any (see `SpeechPiece`), and whether speech
+    /// followed them.
+    public var piecesEnd: Int?
+    public var speechAfterPieces = true
 
     public var startMs: Int { self.startSample / 16 }
     public var endMs: Int { self.endSample / 16 }
@@ -48,9 +52,16 @@ public final class ChannelRecognizer {
     /// 16 kHz samples produced so far: where the next chunk's audio starts.
     public private(set) var position = 0
 
-    public init(inputRate: Int, decoder: PocketSphinxDecoder?, nextDecoder: (() -> PocketSphinxDecoder?)? = nil) {
+    /// `pieceSilenceMs`: cut open segments into pieces at pauses this long (see `SpeechPiece`).
+    public init(
+        inputRate: Int,
+        decoder: PocketSphinxDecoder?,
+        nextDecoder: (() -> PocketSphinxDecoder?)? = nil,
+        pieceSilenceMs: Int? = nil
+    ) {
         self.resampler = inputRate == Endpointer.sampleRate ? nil : Resampler(from: inputRate, to: Endpointer.sampleRate)
         self.inputRate = inputRate
+        self.endpointer.pieceSilenceMs = pieceSilenceMs
         self.decoder = decoder
         self.nextDecoder = nextDecoder
     }
@@ -82,6 +93,15 @@ public final class ChannelRecognizer {
         return self.consume(finishing: true)
     }
 
+    /// The pieces cut by the last `append` or `finish`, to be decoded before the segments it
+    /// returned.
+    public func takePieces() -> [SpeechPiece] {
+        self.endpointer.takePieces()
+    }
+
+    /// The channel's own rate, before resampling.
+    public var sourceRate: Int { self.inputRate }
+
     /// Hands the decoder back to its owner (after `finish`).
     public func releaseDecoder() -> PocketSphinxDecoder? {
         defer { self.decoder = nil }
@@ -96,6 +116,8 @@ public final class ChannelRecognizer {
         for segment in segments {
             var result = ClosedSegment(startSample: segment.startSample, endSample: segment.endSample, samples: segment.samples)
             result.sourceRate = self.inputRate
+            result.piecesEnd = segment.piecesEnd
+            result.speechAfterPieces = segment.speechAfterPieces
             if let decoder = self.decoder {
                 if let feeding = self.feeding, feeding.startSample != segment.startSample {
                     _ = decoder.finish()  // a segment the endpointer dropped

@@ -6,8 +6,22 @@ public struct SpeechSegment: Sendable, Equatable {
     public var endSample: Int
     public var samples: [Float]
 
+    /// With pieces (`Endpointer.pieceSilenceMs`): where the last piece of this segment ended,
+    /// and whether speech came after it (only then is the rest worth decoding).
+    public var piecesEnd: Int?
+    public var speechAfterPieces = true
+
     public var startMs: Int { self.startSample / 16 }
     public var endMs: Int { self.endSample / 16 }
+}
+
+/// The front of an open segment, cut at a short pause so that it can be decoded while the
+/// speaker goes on (or, at the end of a sentence, while the endpointer waits out its closing
+/// silence): the segment that starts at `segmentStart` is these pieces and what follows them.
+public struct SpeechPiece: Sendable, Equatable {
+    public var segmentStart: Int
+    public var startSample: Int
+    public var samples: [Float]
 }
 
 /// Cuts a 16 kHz mono stream into speech segments by frame energy: a segment opens on
@@ -30,6 +44,13 @@ public struct Endpointer: Sendable {
     /// A frame is speech above the noise floor plus this, and never below `floorDBFS`.
     public var marginDB: Float = 12
     public var floorDBFS: Float = -45
+    /// Cut a piece at this much silence inside an open segment (nil: no pieces)...
+    public var pieceSilenceMs: Int?
+    /// ...once the piece would be this long: a short segment decodes fast anyway, and a short
+    /// piece decoded without the rest of its sentence loses words (on call30.wav, pieces from
+    /// 1 s took Moonshine's WER from 4 % to 14 %, from 2 s to 4 % and 14 % at 8 kHz, from 2.5 s,
+    /// where only whole sentences are cut, as they end, 2 % and 10 %).
+    public var minPieceMs = 2_500
 
     private var pending: [Float] = []
     private var pendingStart = 0
@@ -41,6 +62,10 @@ public struct Endpointer: Sendable {
     /// A slowly rising, quickly falling estimate of the background level, in dBFS.
     private var noiseDB: Float = -70
     private var preRoll: [Float] = []
+    /// Where in the open segment the next piece starts, and whether it holds speech yet.
+    private var pieceStart = 0
+    private var speechSincePiece = false
+    private var cutPieces: [SpeechPiece] = []
 
     public init() {}
 
@@ -69,6 +94,13 @@ public struct Endpointer: Sendable {
         return closed
     }
 
+    /// The pieces cut since the last call, oldest first (before the segments they belong to
+    /// are returned by `append`).
+    public mutating func takePieces() -> [SpeechPiece] {
+        defer { self.cutPieces.removeAll() }
+        return self.cutPieces
+    }
+
     /// Ends the stream: the open segment, if it holds speech.
     public mutating func finish() -> SpeechSegment? {
         self.open?.append(contentsOf: self.pending)
@@ -94,8 +126,10 @@ public struct Endpointer: Sendable {
             if speech {
                 self.speechFrames += 1
                 self.silentFrames = 0
+                self.speechSincePiece = true
             } else {
                 self.silentFrames += 1
+                self.cutPieceIfDue()
             }
             let length = self.open!.count * 1000 / Self.sampleRate
             if self.silentFrames * 10 >= self.closingSilenceMs || length >= self.maxSegmentMs {
@@ -108,6 +142,8 @@ public struct Endpointer: Sendable {
             self.openStart = start - self.preRoll.count
             self.speechFrames = 1
             self.silentFrames = 0
+            self.pieceStart = 0
+            self.speechSincePiece = true
             self.preRoll.removeAll(keepingCapacity: true)
         } else {
             self.preRoll.append(contentsOf: frame)
@@ -117,6 +153,20 @@ public struct Endpointer: Sendable {
         return nil
     }
 
+    private mutating func cutPieceIfDue() {
+        guard let pieceSilenceMs = self.pieceSilenceMs, let open = self.open, self.speechSincePiece,
+            self.silentFrames * 10 == pieceSilenceMs,
+            (open.count - self.pieceStart) * 1000 >= self.minPieceMs * Self.sampleRate,
+            // A segment with a piece is never dropped for too little speech.
+            self.speechFrames * 10 >= self.minSpeechMs
+        else { return }
+        self.cutPieces.append(
+            SpeechPiece(segmentStart: self.openStart, startSample: self.openStart + self.pieceStart, samples: Array(open[self.pieceStart...]))
+        )
+        self.pieceStart = open.count
+        self.speechSincePiece = false
+    }
+
     private mutating func close() -> SpeechSegment? {
         guard var samples = self.open else { return nil }
         self.open = nil
@@ -124,6 +174,11 @@ public struct Endpointer: Sendable {
         // Trim the closing silence to the tail kept after the last loud frame.
         let trailing = max(0, self.silentFrames * Self.frameSamples - self.tailMs * Self.sampleRate / 1000)
         samples.removeLast(min(trailing, samples.count))
-        return SpeechSegment(startSample: self.openStart, endSample: self.openStart + samples.count, samples: samples)
+        var segment = SpeechSegment(startSample: self.openStart, endSample: self.openStart + samples.count, samples: samples)
+        if self.pieceStart > 0 {
+            segment.piecesEnd = self.openStart + self.pieceStart
+            segment.speechAfterPieces = self.speechSincePiece
+        }
+        return segment
     }
 }
