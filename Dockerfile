@@ -8,11 +8,10 @@ RUN apt-get update \
        pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev libpocketsphinx-dev \
        python3-pip unzip \
     && rm -rf /var/lib/apt/lists/*
-# Moonshine: the moonshine-cpp wheel's C library, onnxruntime and model (no Python needed to
-# run them), with the soname link libmoonshine.so expects.
+# Moonshine: the moonshine-cpp wheel's onnxruntime and model (no Python needed to run them;
+# the worker has its own decoding loop and does not use the wheel's libmoonshine.so).
 RUN pip3 download --no-deps --break-system-packages -d /tmp/wheel moonshine-cpp==0.1.4 \
-    && unzip -q /tmp/wheel/*.whl 'moonshine_cpp/*' -d /opt \
-    && ln -s "$(cd /opt/moonshine_cpp && ls libonnxruntime.so.1.*)" /opt/moonshine_cpp/libonnxruntime.so.1
+    && unzip -q /tmp/wheel/*.whl 'moonshine_cpp/*' -d /opt
 WORKDIR /src
 # Dependencies first: they change less often than the sources.
 COPY Package.swift ./

@@ -16,9 +16,8 @@ setup:
 	@# PyPI tools (schemathesis, PyYAML) in the project's own virtual environment.
 	@[ -x .venv/bin/python ] || $(PYTHON) -m venv .venv
 	@.venv/bin/pip install -q -r scripts/requirements.txt
-	@# The Moonshine engine: the moonshine-cpp wheel's library and model, linked as .venv/moonshine.
+	@# The Moonshine engine: the moonshine-cpp wheel's onnxruntime and model, linked as .venv/moonshine.
 	@ln -sfn "$$(.venv/bin/python -c 'import os, moonshine_cpp; print(os.path.dirname(moonshine_cpp.__file__))')" .venv/moonshine
-	@ln -sf libonnxruntime.so.1.22.1 .venv/moonshine/libonnxruntime.so.1
 
 build: setup
 	$(SWIFT) build

@@ -151,8 +151,8 @@ final class FinalDecoder: @unchecked Sendable {
             }
             if frame.readableBytes > 0 { self.write(&frame) }
             self.condition.lock()
-            if item.decodedSamples != nil {
-                self.queuedSamples -= item.decodedSamples!
+            if let samples = item.decodedSamples {
+                self.queuedSamples -= samples
                 self.queuedSegments -= 1
             }
             self.busy = false
