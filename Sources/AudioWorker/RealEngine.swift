@@ -58,7 +58,7 @@ struct RealEngine: TranscriptionEngine {
     /// Pieces first: a segment's final is made of its pieces' texts.
     private func submit(_ output: StreamRecognizer.Output, of stream: StreamRecognizer, clientID: UInt64) {
         for (channel, piece) in output.pieces {
-            self.finals.submit(.piece(clientID: clientID, channel: channel, piece, sourceRate: stream.channels[channel].sourceRate))
+            self.finals.submit(.piece(clientID: clientID, channel: channel, piece, sourceRate: stream.channels[channel].inputRate))
         }
         for (channel, segment) in output.closed {
             let seqs = stream.seqs(of: segment)

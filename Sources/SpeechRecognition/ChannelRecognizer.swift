@@ -41,7 +41,8 @@ public struct ClosedSegment: Sendable {
 /// channel goes on with a fresh decoder from `nextDecoder`.
 public final class ChannelRecognizer {
     private var resampler: Resampler?
-    private let inputRate: Int
+    /// The channel's own rate, before resampling.
+    public let inputRate: Int
     private var endpointer = Endpointer()
     /// Lent by the owner; handed back by `releaseDecoder` after `finish`.
     public private(set) var decoder: PocketSphinxDecoder?
@@ -98,9 +99,6 @@ public final class ChannelRecognizer {
     public func takePieces() -> [SpeechPiece] {
         self.endpointer.takePieces()
     }
-
-    /// The channel's own rate, before resampling.
-    public var sourceRate: Int { self.inputRate }
 
     /// Hands the decoder back to its owner (after `finish`).
     public func releaseDecoder() -> PocketSphinxDecoder? {

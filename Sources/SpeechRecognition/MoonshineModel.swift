@@ -72,7 +72,7 @@ public final class MoonshineModel: @unchecked Sendable {
         let audio = try OnnxTensor(runtime: runtime, samples, shape: [1, Int64(samples.count)], type: 1)
         let hidden = try self.encoder.run([("input_values", audio)], outputs: ["last_hidden_state"])[0]
 
-        let seconds = Double(samples.count) / 16_000
+        let seconds = Double(samples.count) / Double(Endpointer.sampleRate)
         let limit = max(4, Int(seconds * Self.maximumTokensPerSecond))
         // The first step has no cache (empty tensors) and computes the cross-attention cache,
         // which stays the same for the rest; later steps take the cache branch.
