@@ -20,6 +20,33 @@ public enum CallFields {
         return date
     }
 
+    /// A telephony system's own id for the call (Twilio's `CallSid`, Asterisk's channel UUID,
+    /// a PBX's record id): optional, 1 to 128 printable ASCII characters, no leading or trailing
+    /// space, kept as given.
+    public static func externalID(_ fields: [String: JSONValue]) throws(InputError) -> String? {
+        switch fields["external_id"] {
+        case nil, .null: return nil
+        case .string(let text):
+            guard let id = Self.externalID(text) else { throw Self.invalidExternalID }
+            return id
+        default: throw Self.invalidExternalID
+        }
+    }
+
+    /// `text` if it is a valid external id.
+    public static func externalID(_ text: String) -> String? {
+        let bytes = text.utf8
+        guard (1...128).contains(bytes.count), bytes.allSatisfy({ (0x20...0x7e).contains($0) }), bytes.first != 0x20, bytes.last != 0x20 else {
+            return nil
+        }
+        return text
+    }
+
+    static let invalidExternalID = InputError(
+        code: "invalid_external_id",
+        message: "external_id must be 1 to 128 printable ASCII characters without leading or trailing spaces"
+    )
+
     public static func isPrivate(_ fields: [String: JSONValue]) throws(InputError) -> Bool {
         switch fields["private"] {
         case nil: return false

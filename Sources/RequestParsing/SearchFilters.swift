@@ -11,6 +11,8 @@ public struct SearchFilters: Equatable, Sendable {
     public var from: Date?
     public var to: Date?
     public var status: String?
+    /// The telephony system's id for the call, exactly.
+    public var externalID: String?
     /// Words the call's transcript contains (all of them, anywhere in it).
     public var text: SpokenWords?
     public var limit = 50
@@ -41,6 +43,10 @@ public struct SearchFilters: Equatable, Sendable {
                 throw InputError(code: "invalid_status", message: "status must be one of \(statuses.joined(separator: ", "))")
             }
             self.status = String(status)
+        }
+        if let externalID = parameter("external_id") {
+            guard let id = CallFields.externalID(String(externalID)) else { throw CallFields.invalidExternalID }
+            self.externalID = id
         }
         if let text = parameter("text") {
             guard let words = try SpokenWords(text, parameter: "text") else {

@@ -14,6 +14,8 @@ public enum SessionRequest {
         public var receiver: String
         public var startedAt: Date
         public var isPrivate: Bool
+        /// A new call's `external_id`.
+        public var externalID: String? = nil
     }
 
     /// `{"type":"resume","resume_token","last_seq"}`
@@ -57,11 +59,12 @@ public enum SessionRequest {
         if fields["caller"] != nil { start.caller = try CallFields.phone(fields, "caller") }
         if fields["receiver"] != nil { start.receiver = try CallFields.phone(fields, "receiver") }
         if fields["started_at"] != nil { start.startedAt = try CallFields.startedAt(fields) }
+        start.externalID = try CallFields.externalID(fields)
         switch fields["call_id"] {
         case nil, .null: break
         case .string(let text):
             guard let id = UUID(uuidString: text) else { throw Refusal(code: "call_not_found", message: "no call with this id") }
-            let newCallFields = ["caller", "receiver", "started_at", "private"].filter { fields[$0] != nil }
+            let newCallFields = ["caller", "receiver", "started_at", "private", "external_id"].filter { fields[$0] != nil }
             guard newCallFields.isEmpty else {
                 throw Refusal(
                     code: "invalid_start",

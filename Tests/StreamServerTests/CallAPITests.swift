@@ -76,6 +76,7 @@ import Testing
             #expect(call["status"] as? String == "created")
             #expect(call["private"] as? Bool == false)
             #expect(call["recording"] is NSNull)
+            #expect(call["external_id"] is NSNull)
             let id = try #require(call["id"] as? String)
             let fetched = try await server.request("GET", "/calls/\(id)")
             #expect(fetched.status == 200)
@@ -94,6 +95,11 @@ import Testing
         (#"{"caller":"1","receiver":"2"}"#, 422, "invalid_date"),
         (#"{"caller":"1","receiver":"2","started_at":"yesterday"}"#, 422, "invalid_date"),
         (#"{"caller":"1","receiver":"2","started_at":"2026-11-23T09:30:00Z","private":"yes"}"#, 422, "invalid_private"),
+        (#"{"caller":"1","receiver":"2","started_at":"2026-11-23T09:30:00Z","external_id":""}"#, 422, "invalid_external_id"),
+        (#"{"caller":"1","receiver":"2","started_at":"2026-11-23T09:30:00Z","external_id":" CA1"}"#, 422, "invalid_external_id"),
+        (#"{"caller":"1","receiver":"2","started_at":"2026-11-23T09:30:00Z","external_id":"CA\n1"}"#, 422, "invalid_external_id"),
+        (#"{"caller":"1","receiver":"2","started_at":"2026-11-23T09:30:00Z","external_id":"é"}"#, 422, "invalid_external_id"),
+        (#"{"caller":"1","receiver":"2","started_at":"2026-11-23T09:30:00Z","external_id":42}"#, 422, "invalid_external_id"),
     ])
     func badCallsAreRefusedWithTheirCode(body: String, status: Int, code: String) async throws {
         try await withServer { server in
@@ -102,6 +108,41 @@ import Testing
             #expect(answer.errorCode == code)
             let list = try await server.request("GET", "/calls")
             #expect(list.json["total"] as? Int == 0)
+        }
+    }
+
+    @Test func aCallsExternalIDIsShownAndFindsIt() async throws {
+        try await withServer { server in
+            let sid = "CA" + String(repeating: "0123456789abcdef", count: 2)
+            func create(_ externalID: String?) async throws -> String {
+                var body: [String: Any] = ["caller": "+15550100", "receiver": "+15550200", "started_at": "2026-11-23T09:30:00Z"]
+                if let externalID { body["external_id"] = externalID }
+                let answer = try await server.request("POST", "/calls", body: Self.json(body))
+                #expect(answer.status == 201, "\(String(decoding: answer.body, as: UTF8.self))")
+                #expect(answer.json["external_id"] as? String == externalID)
+                return try #require(answer.json["id"] as? String)
+            }
+            let twilio = try await create(sid)
+            let other = try await create("7c9e6679-7425-40de-944b-e07fc1f90ae7")
+            _ = try await create(nil)
+            let longest = try await create(String(repeating: "x", count: 128))
+            let fetched = try await server.request("GET", "/calls/\(twilio)")
+            #expect(fetched.json["external_id"] as? String == sid)
+            func found(_ externalID: String) async throws -> [String] {
+                let query = externalID.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? externalID
+                let answer = try await server.request("GET", "/calls?external_id=\(query)")
+                #expect(answer.status == 200)
+                return (answer.json["items"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+            }
+            #expect(try await found(sid) == [twilio])
+            #expect(try await found("7c9e6679-7425-40de-944b-e07fc1f90ae7") == [other])
+            #expect(try await found(String(repeating: "x", count: 128)) == [longest])
+            // Exact, not a prefix or a case-folded match.
+            #expect(try await found("CA0123").isEmpty)
+            #expect(try await found(sid.uppercased()).isEmpty)
+            let tooLong = try await server.request("GET", "/calls?external_id=\(String(repeating: "x", count: 129))")
+            #expect(tooLong.status == 422)
+            #expect(tooLong.errorCode == "invalid_external_id")
         }
     }
 

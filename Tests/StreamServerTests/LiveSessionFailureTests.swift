@@ -30,6 +30,8 @@ import Testing
                 (["started_at": "yesterday"], "invalid_date"),
                 (["private": "yes"], "invalid_private"),
                 (["record": "no"], "invalid_record"),
+                (["external_id": ""], "invalid_external_id"),
+                (["external_id": ["CA1"]], "invalid_external_id"),
                 (["call_id": UUID().uuidString], "call_not_found"),
                 (["call_id": "nope"], "call_not_found"),
                 (["call_id": recorded], "recording_already_exists"),

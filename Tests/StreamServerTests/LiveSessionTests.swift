@@ -50,7 +50,7 @@ import Testing
             let chunks = pcm.pcmChunks(ms: 100)
             let (started, session, close) = try await Self.stream(
                 server,
-                start: Self.start(codec: "pcm_s16le", pcm, extra: ["caller": "+1 555 010 2030"]),
+                start: Self.start(codec: "pcm_s16le", pcm, extra: ["caller": "+1 555 010 2030", "external_id": "CA-live-1"]),
                 chunks: chunks
             )
             let call = try #require(started.callID)
@@ -70,6 +70,7 @@ import Testing
             let settled = try await CallAPITests.settled(server, call: call)
             #expect(settled["status"] as? String == "ready", "\(settled)")
             #expect(settled["caller"] as? String == "+15550102030")
+            #expect(settled["external_id"] as? String == "CA-live-1")
             let recording = try #require(settled["recording"] as? [String: Any])
             #expect(abs((recording["duration_sec"] as? Double ?? 0) - 30) <= 0.05)
             #expect(recording["origin"] as? String == "live")

@@ -21,9 +21,12 @@ struct Call: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     var isPrivate: Bool
     var createdAt: Timestamp
     var updatedAt: Timestamp
+    /// The telephony system's own id for the call (`external_id`), if it has one.
+    var externalID: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case id, caller, receiver, status
+        case externalID = "external_id"
         case startedAt = "started_at"
         case isPrivate = "private"
         case createdAt = "created_at"
@@ -37,6 +40,7 @@ struct Call: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
         static let startedAt = Column(CodingKeys.startedAt)
         static let status = Column(CodingKeys.status)
         static let updatedAt = Column(CodingKeys.updatedAt)
+        static let externalID = Column(CodingKeys.externalID)
     }
 
     static let recording = hasOne(Recording.self)

@@ -121,7 +121,8 @@ struct CallController<Context: RequestContext>: Sendable {
             status: .created,
             isPrivate: fields.isPrivate,
             createdAt: now,
-            updatedAt: now
+            updatedAt: now,
+            externalID: fields.externalID
         )
         try await self.repository.create(call)
         context.logger.info(

@@ -141,6 +141,16 @@ enum CallDatabase {
                     """
             )
         }
+        migrator.registerMigration("v5: external ids") { db in
+            try db.execute(
+                sql: """
+                    -- The telephony system's own id for a call (Twilio's CallSid, Asterisk's channel
+                    -- UUID), for GET /calls?external_id= and for matching ingress to a call.
+                    ALTER TABLE calls ADD COLUMN external_id TEXT;
+                    CREATE INDEX calls_by_external_id ON calls (external_id, started_at) WHERE external_id IS NOT NULL;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -9,6 +9,7 @@ struct CallJSON: ResponseEncodable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, caller, receiver, status, recording
+        case externalID = "external_id"
         case startedAt = "started_at"
         case isPrivate = "private"
         case createdAt = "created_at"
@@ -21,6 +22,7 @@ struct CallJSON: ResponseEncodable, Equatable {
         try container.encode(call.id.uuidString.lowercased(), forKey: .id)
         try container.encode(call.caller, forKey: .caller)
         try container.encode(call.receiver, forKey: .receiver)
+        try container.encode(call.externalID, forKey: .externalID)
         try container.encode(call.startedAt.iso8601, forKey: .startedAt)
         try container.encode(call.isPrivate, forKey: .isPrivate)
         try container.encode(call.status, forKey: .status)
@@ -121,6 +123,7 @@ struct NewCallRequest {
     var receiver: String
     var startedAt: Timestamp
     var isPrivate: Bool
+    var externalID: String?
 
     init(json: ByteBuffer) throws {
         guard let fields = JSONValue.object(Data(buffer: json)) else {
@@ -130,5 +133,6 @@ struct NewCallRequest {
         self.receiver = try CallFields.phone(fields, "receiver")
         self.startedAt = Timestamp(try CallFields.startedAt(fields))
         self.isPrivate = try CallFields.isPrivate(fields)
+        self.externalID = try CallFields.externalID(fields)
     }
 }

@@ -12,6 +12,7 @@ struct CallSearch: Sendable, Equatable {
     var from: Date?
     var to: Date?
     var status: CallStatus?
+    var externalID: String?
     /// Words said in the call: results are ranked by how well a segment matches.
     var text: SpokenWords?
     var limit = 50
@@ -29,6 +30,7 @@ struct CallSearch: Sendable, Equatable {
         self.to = filters.to
         self.status = filters.status.flatMap(CallStatus.init(rawValue:))
         self.text = filters.text
+        self.externalID = filters.externalID
         self.limit = filters.limit
         self.offset = filters.offset
     }

@@ -54,6 +54,10 @@ struct SQLiteCallRepository: CallRepository {
             conditions.append("status = ?")
             arguments += [status.rawValue]
         }
+        if let externalID = search.externalID {
+            conditions.append("external_id = ?")
+            arguments += [externalID]
+        }
         var join = ""
         var order = "started_at DESC, id DESC"
         var joinArguments = StatementArguments()

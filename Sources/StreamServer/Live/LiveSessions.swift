@@ -146,7 +146,8 @@ final class LiveSessions: Service, Sendable {
                 status: .processing,
                 isPrivate: request.isPrivate,
                 createdAt: now,
-                updatedAt: now
+                updatedAt: now,
+                externalID: request.externalID
             ) : nil
         do {
             _ = try await self.repository.beginLive(recording, newCall: newCall)

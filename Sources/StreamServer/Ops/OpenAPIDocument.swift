@@ -107,6 +107,11 @@ enum OpenAPIDocument {
                   in: query
                   schema:
                     $ref: "#/components/schemas/CallStatus"
+                - name: external_id
+                  in: query
+                  description: The telephony system's id for the call (e.g. Twilio's CallSid), exactly.
+                  schema:
+                    $ref: "#/components/schemas/ExternalID"
                 - name: limit
                   in: query
                   schema:
@@ -563,10 +568,20 @@ enum OpenAPIDocument {
                   type: boolean
                   default: false
                   description: A private call's recording and transcript are never served.
+                external_id:
+                  $ref: "#/components/schemas/ExternalID"
+
+            ExternalID:
+              type: string
+              description: |
+                The telephony system's own id for the call: Twilio's CallSid, an Asterisk channel's UUID,
+                a PBX's record id. 1 to 128 printable ASCII characters, no leading or trailing space.
+              pattern: "^[!-~]([ -~]{0,126}[!-~])?$"
+              examples: ["CA5d0a2e9f7b1c4e3a8f6d2b1c0e9a8f7d"]
 
             Call:
               type: object
-              required: [id, caller, receiver, started_at, private, status, created_at, updated_at, recording]
+              required: [id, caller, receiver, external_id, started_at, private, status, created_at, updated_at, recording]
               additionalProperties: false
               properties:
                 id:
@@ -576,6 +591,8 @@ enum OpenAPIDocument {
                   type: string
                 receiver:
                   type: string
+                external_id:
+                  type: [string, "null"]
                 started_at:
                   type: string
                   format: date-time
