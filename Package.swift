@@ -56,6 +56,9 @@ let package = Package(
         // What clients send, parsed and checked (control messages, a call's fields, Range
         // headers, search parameters): a library so the fuzzers run the server's own code.
         .target(name: "RequestParsing", dependencies: ["Protocol"]),
+        // Telephony providers' protocols (Twilio Media Streams, Asterisk AudioSocket) and the
+        // track alignment they need: pure Swift, a library so each is unit-tested and fuzzed.
+        .target(name: "Telephony", dependencies: ["RequestParsing", "Protocol"]),
         // pocketsphinx 0.8 and sphinxbase (Debian's libpocketsphinx-dev), found with pkg-config.
         .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev"])]),
         // The speech engines and what feeds them (resampling to 16 kHz, endpointing, the
@@ -68,6 +71,7 @@ let package = Package(
             dependencies: [
                 "Protocol",
                 "RequestParsing",
+                "Telephony",
                 "CProcessSpawn",
                 "AudioAnalysis",
                 "HTTPMultipart",
@@ -150,6 +154,7 @@ let package = Package(
         ),
         .testTarget(name: "AudioAnalysisTests", dependencies: ["AudioAnalysis"]),
         .testTarget(name: "AudioCodecsTests", dependencies: ["AudioCodecs"]),
+        .testTarget(name: "TelephonyTests", dependencies: ["Telephony", "RequestParsing", "Protocol"]),
         .testTarget(name: "SpeechRecognitionTests", dependencies: ["SpeechRecognition", "AudioAnalysis"]),
         .testTarget(
             name: "WebSocketDeflateTests",

@@ -16,6 +16,26 @@ public enum SessionRequest {
         public var isPrivate: Bool
         /// A new call's `external_id`.
         public var externalID: String? = nil
+
+        public init(
+            format: StreamFormat,
+            record: Bool,
+            callID: UUID?,
+            caller: String,
+            receiver: String,
+            startedAt: Date,
+            isPrivate: Bool,
+            externalID: String? = nil
+        ) {
+            self.format = format
+            self.record = record
+            self.callID = callID
+            self.caller = caller
+            self.receiver = receiver
+            self.startedAt = startedAt
+            self.isPrivate = isPrivate
+            self.externalID = externalID
+        }
     }
 
     /// `{"type":"resume","resume_token","last_seq"}`

@@ -62,6 +62,11 @@ final class AudioStreamHandler: ChannelDuplexHandler {
     private let deflate: PerMessageDeflate?
     /// The test-only echo endpoint: data messages come back unchanged (Autobahn's cases).
     private let echo: Bool
+    /// A Twilio Media Streams connection (`/api/twilio/ws`): Twilio's events in, nothing but
+    /// control frames out.
+    private var twilio: TwilioIngress?
+    /// Skipped Twilio messages after the first are logged at debug level only.
+    private var twilioSkips = 0
     private var outgoing: ByteBuffer?
     private var readPaused = false
     private var readRequested = false
@@ -80,11 +85,13 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         logger: Logger,
         frameWriter: ChannelHandlerContext,
         deflate: PerMessageDeflate? = nil,
-        echo: Bool = false
+        echo: Bool = false,
+        twilio: TwilioIngress? = nil
     ) {
         self.frameWriter = frameWriter
         self.deflate = deflate
         self.echo = echo
+        self.twilio = twilio
         self.streams = streams
         self.sessions = sessions
         self.workers = workers
@@ -119,7 +126,8 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.timeouts?.remove(self)
         // Results still owed to a plain stream are dropped by the router, which counts them; a
         // session keeps them for a resume.
-        if case .session(let session, _) = self.mode {
+        if case .session(let session, let stopping) = self.mode {
+            if self.twilio != nil { self.endTwilioCall(session, stopping: stopping) }
             session.detach(ObjectIdentifier(self))
         }
         self.outgoing = nil
@@ -242,6 +250,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
             self.backlog.append((opcode, data))
             return
         }
+        if self.twilio != nil { return self.handleTwilio(opcode, data) }
         if opcode == .binary {
             self.handleChunk(data)
         } else {
@@ -330,6 +339,10 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         } catch {
             return self.sendError(error.code, error.message)
         }
+        self.startSession(request)
+    }
+
+    private func startSession(_ request: SessionRequest.Start) {
         guard let worker = self.worker, let connection = self.connection, let context = self.context else { return }
         self.mode = .starting
         self.updateReadPause()
@@ -366,6 +379,10 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         case .failure(let refusal):
             self.mode = .plain
             self.sendError(refusal.code, refusal.message)
+            if self.twilio != nil {
+                self.logger.warning("twilio stream refused", metadata: ["error": "\(refusal.code): \(refusal.message)"])
+                self.close(code: .policyViolation, reason: "\(refusal.code): \(refusal.message)")
+            }
         }
         let backlog = self.backlog
         self.backlog = []
@@ -460,6 +477,68 @@ final class AudioStreamHandler: ChannelDuplexHandler {
         self.flushOutgoing { channel?.close(promise: nil) }
     }
 
+    // MARK: Twilio Media Streams
+
+    private func handleTwilio(_ opcode: WebSocketOpcode, _ data: ByteBuffer) {
+        guard let step = self.twilio?.handle(opcode, data) else { return }
+        switch step {
+        case .none:
+            break
+        case .start(let request, let ignored):
+            if let start = self.twilio?.start {
+                self.logger[metadataKey: "stream_sid"] = .string(start.streamSid)
+                self.logger.info(
+                    "twilio stream",
+                    metadata: ["call_sid": "\(start.callSid)", "tracks": "\(start.tracks.map(\.rawValue).joined(separator: ","))"]
+                )
+            }
+            if !ignored.isEmpty {
+                self.logger.warning(
+                    "twilio parameters that are not phone numbers left out",
+                    metadata: ["fields": "\(ignored.joined(separator: ","))"]
+                )
+            }
+            self.startSession(request)
+        case .audio(let chunks):
+            self.submitTwilio(chunks)
+        case .stop(let chunks):
+            self.submitTwilio(chunks)
+            self.handleStop()
+        case .skip(let skip, let detail):
+            self.streams.metrics.twilioSkipped(skip)
+            self.twilioSkips += 1
+            self.logger.log(
+                level: self.twilioSkips == 1 ? .warning : .debug,
+                "twilio message skipped",
+                metadata: ["reason": "\(skip.rawValue)", "detail": "\(detail)"]
+            )
+        case .refuse(let reason):
+            self.logger.warning("twilio stream closed", metadata: ["reason": "\(reason)"])
+            self.close(code: .policyViolation, reason: reason)
+        }
+    }
+
+    /// Aligned chunks, each submitted as a binary message would be.
+    private func submitTwilio(_ chunks: [[UInt8]]) {
+        guard case .session(_, stopping: false) = self.mode, let allocator = self.context?.channel.allocator else { return }
+        for chunk in chunks {
+            self.handleChunk(allocator.buffer(bytes: chunk))
+        }
+    }
+
+    /// A Twilio stream's connection is gone: the call ends (Twilio never resumes a stream),
+    /// with what the aligner still held.
+    private func endTwilioCall(_ session: LiveSession, stopping: Bool) {
+        guard !stopping else { return session.expire() }
+        let receivedAt = NIODeadline.now()
+        for chunk in self.twilio?.finish() ?? [] {
+            guard session.submit(ByteBuffer(bytes: chunk), receivedAt: receivedAt) != nil else { break }
+            self.streams.inFlight.wrappingIncrement(ordering: .relaxed)
+        }
+        session.stop(from: ObjectIdentifier(self))
+        session.expire()
+    }
+
     // MARK: results from the workers
 
     /// Called on this stream's loop by the router, once per result, in seq order.
@@ -516,6 +595,9 @@ final class AudioStreamHandler: ChannelDuplexHandler {
 
     private func appendFrame(_ opcode: WebSocketOpcode, body: (inout ByteBuffer) -> Void) {
         guard !self.closed, let context = self.context else { return }
+        // Twilio takes only its own events from us (and needs none): acks, transcripts and
+        // errors are not sent; subscribers get the call's results.
+        if self.twilio != nil, opcode == .text || opcode == .binary { return }
         if self.outgoing == nil {
             self.outgoing = context.channel.allocator.buffer(capacity: 512)
         }

@@ -62,6 +62,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             let requestID = NIOLoopBoundBox<String?>(nil, eventLoop: channel.eventLoop)
             let deflate = NIOLoopBoundBox<PerMessageDeflate.Parameters?>(nil, eventLoop: channel.eventLoop)
             let echo = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            let twilio = NIOLoopBoundBox<TwilioIngress?>(nil, eventLoop: channel.eventLoop)
             let compression = self.compression
             let echoEndpoint = self.echoEndpoint
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
@@ -69,7 +70,14 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                 maxFrameSize: max(streams.limits.maxChunkBytes, streams.limits.maxTextBytes),
                 // Only upgrades the `UpgradeGate` let through get here.
                 shouldUpgrade: { channel, head in
-                    echo.value = URI(head.uri).path == Self.echoPath
+                    let uri = URI(head.uri)
+                    echo.value = uri.path == Self.echoPath
+                    if uri.path == TwilioIngress.path {
+                        // Twilio cannot send a token with the upgrade; without one, its start must carry it.
+                        let fields = HTTPFields(head.headers, splitCookie: false)
+                        let authenticated = access.check(uri: uri, headers: fields, isUpgradePath: true) == nil
+                        twilio.value = TwilioIngress(tokens: authenticated ? nil : access.tokens)
+                    }
                     let id = RequestIDs.accept(head.headers.first(name: "X-Request-Id")) ?? RequestIDs.make()
                     requestID.value = id
                     var headers = HTTPHeaders([("X-Request-Id", id)])
@@ -95,7 +103,8 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                             logger: logger,
                             frameWriter: frameWriter,
                             deflate: try deflate.value.map { try PerMessageDeflate($0) },
-                            echo: echo.value
+                            echo: echo.value,
+                            twilio: twilio.value
                         )
                         try channel.pipeline.syncOperations.addHandler(handler)
                         streams.metrics.connectionsAccepted.increment()
@@ -131,9 +140,13 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                 // or full, 401 without a token, 403 from a foreign origin, 404 elsewhere).
                 let uri = URI(head.uri)
                 let path = uri.path
-                return (path == Self.path || (echoEndpoint && path == Self.echoPath)) && streams.isAccepting
-                    && access.check(uri: uri, headers: HTTPFields(head.headers, splitCookie: false), isUpgradePath: true) == nil
-                    && streams.reserveConnection(for: channel)
+                let fields = HTTPFields(head.headers, splitCookie: false)
+                let allowed =
+                    path == TwilioIngress.path
+                    ? access.allowsOrigin(fields[.origin])
+                    : access.check(uri: uri, headers: fields, isUpgradePath: true) == nil
+                return (path == Self.path || path == TwilioIngress.path || (echoEndpoint && path == Self.echoPath)) && streams.isAccepting
+                    && allowed && streams.reserveConnection(for: channel)
             }
             try channel.pipeline.syncOperations.addHandler(gate, position: .before(upgradeHandler))
             // Slowloris: the first request's head must arrive in time; later ones are timed by

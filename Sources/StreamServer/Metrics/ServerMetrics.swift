@@ -103,6 +103,12 @@ final class ServerMetrics: Sendable {
         CoreMetrics.Counter(label: "callstream_retention_deleted_calls_total", factory: self.factory).increment(by: Int64(calls))
     }
 
+    /// A Twilio message that was logged and skipped.
+    func twilioSkipped(_ skip: TwilioIngress.Skip) {
+        CoreMetrics.Counter(label: "callstream_twilio_messages_skipped_total", dimensions: [("reason", skip.rawValue)], factory: self.factory)
+            .increment()
+    }
+
     func workerRestarted(_ reason: RestartReason) {
         self.restarts[reason]?.increment()
     }
