@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "RequestParsing", dependencies: ["Protocol"]),
         // Telephony providers' protocols (Twilio Media Streams, Asterisk AudioSocket) and the
         // track alignment they need: pure Swift, a library so each is unit-tested and fuzzed.
-        .target(name: "Telephony", dependencies: ["RequestParsing", "Protocol"]),
+        .target(name: "Telephony", dependencies: ["RequestParsing", "Protocol", .product(name: "NIOCore", package: "swift-nio")]),
         // pocketsphinx 0.8 and sphinxbase (Debian's libpocketsphinx-dev), found with pkg-config.
         .systemLibrary(name: "CPocketSphinx", pkgConfig: "pocketsphinx", providers: [.apt(["libpocketsphinx-dev"])]),
         // The speech engines and what feeds them (resampling to 16 kHz, endpointing, the
@@ -154,7 +154,10 @@ let package = Package(
         ),
         .testTarget(name: "AudioAnalysisTests", dependencies: ["AudioAnalysis"]),
         .testTarget(name: "AudioCodecsTests", dependencies: ["AudioCodecs"]),
-        .testTarget(name: "TelephonyTests", dependencies: ["Telephony", "RequestParsing", "Protocol"]),
+        .testTarget(
+            name: "TelephonyTests",
+            dependencies: ["Telephony", "RequestParsing", "Protocol", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(name: "SpeechRecognitionTests", dependencies: ["SpeechRecognition", "AudioAnalysis"]),
         .testTarget(
             name: "WebSocketDeflateTests",

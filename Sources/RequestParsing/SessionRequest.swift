@@ -16,6 +16,9 @@ public enum SessionRequest {
         public var isPrivate: Bool
         /// A new call's `external_id`.
         public var externalID: String? = nil
+        /// Whether a call made beforehand with this `external_id` (and no recording yet)
+        /// takes the session instead of a new call (Asterisk's UUID).
+        public var joinsExternalID = false
 
         public init(
             format: StreamFormat,
@@ -25,7 +28,8 @@ public enum SessionRequest {
             receiver: String,
             startedAt: Date,
             isPrivate: Bool,
-            externalID: String? = nil
+            externalID: String? = nil,
+            joinsExternalID: Bool = false
         ) {
             self.format = format
             self.record = record
@@ -35,6 +39,7 @@ public enum SessionRequest {
             self.startedAt = startedAt
             self.isPrivate = isPrivate
             self.externalID = externalID
+            self.joinsExternalID = joinsExternalID
         }
     }
 

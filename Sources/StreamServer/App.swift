@@ -106,6 +106,12 @@ struct StreamServerCommand: AsyncParsableCommand {
     )
     var authTokensFile: String?
 
+    @Option(
+        help:
+            "Asterisk AudioSocket: listen for AudioSocket() connections (plain TCP, no auth: keep it on a private network) on this port of --host; 0 picks a free one. default: off. (env: CALLSTREAM_AUDIOSOCKET_PORT)"
+    )
+    var audiosocketPort: Int?
+
     @Option(help: "TLS certificate chain (PEM): serve HTTPS and wss:// (needs --tls-key). default: none (plain HTTP). (env: CALLSTREAM_TLS_CERT)")
     var tlsCert: String?
 
@@ -197,6 +203,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--auth-tokens-file", "CALLSTREAM_AUTH_TOKENS_FILE"),
         ("--tls-cert", "CALLSTREAM_TLS_CERT"),
         ("--tls-key", "CALLSTREAM_TLS_KEY"),
+        ("--audiosocket-port", "CALLSTREAM_AUDIOSOCKET_PORT"),
     ]
     /// Repeatable options: the variable holds comma-separated values.
     static let environmentLists: [(flag: String, variable: String)] = [
@@ -270,6 +277,9 @@ struct StreamServerCommand: AsyncParsableCommand {
             throw ValidationError("--request-timeout must be > 0 and at most 86400 s")
         }
         guard (0...86_400).contains(self.sendTimeout) else { throw ValidationError("--send-timeout must be 0...86400 s") }
+        if let port = self.audiosocketPort, !(0...65_535).contains(port) {
+            throw ValidationError("--audiosocket-port must be 0...65535")
+        }
         guard (self.tlsCert == nil) == (self.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for origin in self.corsOrigin where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) || origin.hasSuffix("/") {
             throw ValidationError("--cors-origin takes an origin like https://app.example.com, not '\(origin)'")

@@ -140,10 +140,21 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         eventLoopGroupProvider: .shared(eventLoopGroup),
         logger: logger
     )
+    let audioSocket = arguments.audiosocketPort.map { port in
+        AudioSocketServer(
+            host: arguments.host,
+            port: port,
+            eventLoopGroup: eventLoopGroup,
+            streams: streams,
+            sessions: sessions,
+            workers: workers,
+            logger: logger
+        )
+    }
     let drain = DrainService(streams: streams, drainTimeout: .milliseconds(Int64(arguments.drainTimeout * 1000)), logger: logger)
     return ServiceGroup(
         configuration: .init(
-            services: [analyses, workers, sessions, retention, app, drain]
+            services: [analyses, workers, sessions, retention, app] + (audioSocket.map { [$0] } ?? []) + [drain]
                 + (access.tokens.map { [TokenReloadService(tokens: $0, logger: logger)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger

@@ -111,6 +111,40 @@ import Testing
         }
     }
 
+    /// PATCH changes only what it names; anything it cannot change is refused and leaves the
+    /// call as it was.
+    @Test func aPatchChangesTheNumbersAndPrivacyOnly() async throws {
+        try await withServer { server in
+            let id = try await Self.createCall(server)
+            let patched = try await server.request(
+                "PATCH",
+                "/calls/\(id)",
+                body: Self.json(["receiver": "(555) 010-0300"]),
+                headers: ["Content-Type": "application/merge-patch+json"]
+            )
+            #expect(patched.status == 200)
+            #expect(patched.json["receiver"] as? String == "5550100300" && patched.json["caller"] as? String == "+15550100")
+            #expect(patched.json["private"] as? Bool == false && patched.json["status"] as? String == "created")
+            let refusals: [(Data, [String: String], Int, String)] = [
+                (Self.json(["started_at": "2026-11-24T09:30:00Z"]), [:], 422, "invalid_patch"),
+                (Self.json(["caler": "+15550999"]), [:], 422, "invalid_patch"),
+                (Self.json(["caller": "not a number"]), [:], 422, "invalid_phone"),
+                (Self.json(["private": "yes"]), [:], 422, "invalid_private"),
+                (Data("[1]".utf8), [:], 400, "invalid_json"),
+                (Self.json(["caller": "+15550999"]), ["Content-Type": "text/plain"], 415, "unsupported_media_type"),
+            ]
+            for (body, headers, status, code) in refusals {
+                let answer = try await server.request("PATCH", "/calls/\(id)", body: body, headers: headers)
+                #expect(answer.status == status && answer.errorCode == code, "\(String(decoding: body, as: UTF8.self))")
+            }
+            let missing = try await server.request("PATCH", "/calls/\(UUID().uuidString)", body: Self.json(["private": true]))
+            #expect(missing.status == 404 && missing.errorCode == "call_not_found")
+            let stored = try await server.request("GET", "/calls/\(id)")
+            #expect(stored.json["caller"] as? String == "+15550100" && stored.json["receiver"] as? String == "5550100300")
+            #expect(stored.json["private"] as? Bool == false)
+        }
+    }
+
     @Test func aCallsExternalIDIsShownAndFindsIt() async throws {
         try await withServer { server in
             let sid = "CA" + String(repeating: "0123456789abcdef", count: 2)

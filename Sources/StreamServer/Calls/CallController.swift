@@ -28,6 +28,7 @@ struct CallController<Context: RequestContext>: Sendable {
         router.get("/calls/:id/download") { request, context in try await self.download(request, context: context) }
         router.get("/calls/:id/transcript") { request, context in try await self.transcript(request, context: context) }
         router.delete("/calls/:id") { _, context in try await self.delete(context) }
+        router.patch("/calls/:id") { request, context in try await self.update(request, context: context) }
     }
 
     /// `DELETE /calls/{id}`: the call, its recording, its transcript and its file; 409 while a
@@ -130,6 +131,36 @@ struct CallController<Context: RequestContext>: Sendable {
             metadata: ["call_id": "\(call.id.uuidString.lowercased())", "caller": "\(call.caller)", "receiver": "\(call.receiver)"]
         )
         return try RenderedResponse(status: .created, json: CallJSON(item: CallWithRecording(call: call, recording: nil)))
+    }
+
+    /// `PATCH /calls/{id}`: caller, receiver or private changed (e.g. an AudioSocket call's
+    /// numbers, known only once it is over).
+    func update(_ request: Request, context: Context) async throws -> CallJSON {
+        if let type = request.headers[.contentType], !Self.acceptsAsJSON(type) {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "a patch is sent as application/json")
+        }
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw Self.callNotFound }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maxCallBytes)
+        } catch {
+            throw APIError(.contentTooLarge, code: "body_too_large", message: "a patch is at most 64 KiB of JSON")
+        }
+        guard let fields = JSONValue.object(Data(buffer: body)) else {
+            throw APIError(.badRequest, code: "invalid_json", message: "the body must be a JSON object")
+        }
+        let patch = try CallPatch(fields)
+        do {
+            let updated = try await self.repository.update(callID: id, patch)
+            context.logger.info(
+                "call updated",
+                metadata: ["call_id": "\(text.lowercased())", "fields": "\(fields.keys.sorted().joined(separator: ","))"]
+            )
+            return CallJSON(item: updated)
+        } catch {
+            throw Self.apiError(error)
+        }
     }
 
     func search(_ request: Request) async throws -> CallListJSON {

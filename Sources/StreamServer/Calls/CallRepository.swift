@@ -7,6 +7,8 @@ import RequestParsing
 protocol CallRepository: Sendable {
     func create(_ call: Call) async throws
     func find(id: UUID) async throws -> CallWithRecording?
+    /// Applies `patch` to the call; throws `notFound`.
+    func update(callID: UUID, _ patch: CallPatch) async throws -> CallWithRecording
     func search(_ search: CallSearch) async throws -> CallPage
     /// Adds a call's recording and moves the call to `processing`. Throws `conflict` when the
     /// call has one already and `notFound` when the call does not exist.
@@ -22,8 +24,10 @@ protocol CallRepository: Sendable {
     func pendingRecordings() async throws -> [Recording]
     /// A live session that records: creates `newCall` (when given) and attaches its
     /// recording in one transaction; the call is `processing` while the session lasts.
+    /// `joiningExternalID`: a call without a recording that already has `newCall`'s
+    /// `external_id` (made beforehand with `POST /calls`) takes the recording instead.
     /// Throws like `attach`.
-    func beginLive(_ recording: Recording, newCall: Call?) async throws -> CallWithRecording
+    func beginLive(_ recording: Recording, newCall: Call?, joiningExternalID: Bool) async throws -> CallWithRecording
     /// The live recording's file is final: stores its size and hash.
     func finishLive(recordingID: UUID, sizeBytes: Int64, sha256: String) async throws
     /// Stores transcript segments (a segment stored again replaces the first).

@@ -19,6 +19,19 @@ struct SQLiteCallRepository: CallRepository {
         }
     }
 
+    func update(callID: UUID, _ patch: CallPatch) async throws -> CallWithRecording {
+        try await self.database.write { db in
+            let key = callID.uuidString.lowercased()
+            guard var call = try Call.fetchOne(db, key: key) else { throw CallRepositoryError.notFound }
+            call.caller = patch.caller ?? call.caller
+            call.receiver = patch.receiver ?? call.receiver
+            call.isPrivate = patch.isPrivate ?? call.isPrivate
+            call.updatedAt = .now
+            try call.update(db)
+            return CallWithRecording(call: call, recording: try Recording.filter(Recording.Columns.callID == key).fetchOne(db))
+        }
+    }
+
     func find(recordingID: UUID) async throws -> Recording? {
         try await self.database.read { db in try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()) }
     }
@@ -159,9 +172,28 @@ struct SQLiteCallRepository: CallRepository {
         }
     }
 
-    func beginLive(_ recording: Recording, newCall: Call?) async throws -> CallWithRecording {
+    func beginLive(_ recording: Recording, newCall: Call?, joiningExternalID: Bool) async throws -> CallWithRecording {
         if let newCall {
             return try await self.database.write { db in
+                if joiningExternalID, let externalID = newCall.externalID,
+                    var call = try Call.fetchOne(
+                        db,
+                        sql: """
+                            SELECT * FROM calls WHERE external_id = ? AND NOT EXISTS (SELECT 1 FROM recordings WHERE recordings.call_id = calls.id)
+                            ORDER BY started_at DESC LIMIT 1
+                            """,
+                        arguments: [externalID]
+                    )
+                {
+                    var recording = recording
+                    recording.callID = call.id
+                    recording.filename = "live-\(call.id.uuidString.lowercased()).wav"
+                    call.status = .processing
+                    call.updatedAt = recording.createdAt
+                    try call.update(db)
+                    try recording.insert(db)
+                    return CallWithRecording(call: call, recording: recording)
+                }
                 var call = newCall
                 call.status = .processing
                 try call.insert(db)

@@ -18,7 +18,7 @@ import Protocol
 /// `maxInFlightBytes` bytes awaiting transcripts, or while the socket's send buffer is over its
 /// high-water mark (a client that does not read). TCP then pushes back on the client; the
 /// server never buffers more than those bounds for one stream.
-final class AudioStreamHandler: ChannelDuplexHandler {
+final class AudioStreamHandler: ChannelDuplexHandler, LiveConnectionHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -677,7 +677,7 @@ final class AudioStreamHandler: ChannelDuplexHandler {
 
     /// Starts the closing handshake with `code`; the socket closes when the client answers
     /// or after `closeTimeout`.
-    func close(code: WebSocketErrorCode, reason: String = "") {
+    func close(code: WebSocketErrorCode, reason: String) {
         guard !self.closing, !self.closed, let context = self.context else { return }
         self.closing = true
         self.fragments = nil

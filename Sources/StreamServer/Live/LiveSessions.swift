@@ -149,8 +149,9 @@ final class LiveSessions: Service, Sendable {
                 updatedAt: now,
                 externalID: request.externalID
             ) : nil
+        let stored: CallWithRecording
         do {
-            _ = try await self.repository.beginLive(recording, newCall: newCall)
+            stored = try await self.repository.beginLive(recording, newCall: newCall, joiningExternalID: request.joinsExternalID)
         } catch {
             self.files.remove(storedPath)
             switch error as? CallRepositoryError {
@@ -159,7 +160,7 @@ final class LiveSessions: Service, Sendable {
             case nil: throw error
             }
         }
-        return (recording, file)
+        return (stored.recording ?? recording, file)
     }
 
     private func open(

@@ -30,7 +30,7 @@ final class LiveStreams: WorkerResultSink, Sendable {
     /// A registered stream: its loop and its handler, usable only on that loop.
     struct Connection: Sendable {
         let eventLoop: any EventLoop
-        let handler: NIOLoopBound<AudioStreamHandler>
+        let handler: NIOLoopBound<any LiveConnectionHandler>
         /// The handler's identity, comparable from any thread.
         let id: ObjectIdentifier
     }
@@ -93,7 +93,7 @@ final class LiveStreams: WorkerResultSink, Sendable {
     }
 
     /// Registers a new stream and returns its `client_id`: unique since start, never reused.
-    func register(_ handler: AudioStreamHandler, on eventLoop: any EventLoop) -> (UInt64, Connection) {
+    func register(_ handler: any LiveConnectionHandler, on eventLoop: any EventLoop) -> (UInt64, Connection) {
         let clientID = self.lastClientID.wrappingIncrementThenLoad(ordering: .relaxed)
         let connection = Connection(eventLoop: eventLoop, handler: NIOLoopBound(handler, eventLoop: eventLoop), id: ObjectIdentifier(handler))
         self.routes.withLockedValue { $0.connections[clientID] = connection }
@@ -196,7 +196,7 @@ final class LiveStreams: WorkerResultSink, Sendable {
             }
         }
         for (connection, _) in items {
-            connection.handler.value.flushOutgoing()
+            connection.handler.value.flushOutgoing(then: nil)
         }
     }
 

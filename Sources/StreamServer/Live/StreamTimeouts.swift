@@ -21,7 +21,7 @@ final class StreamTimeouts: @unchecked Sendable {
 
     let eventLoop: any EventLoop
     let settings: Settings
-    private var streams: [ObjectIdentifier: AudioStreamHandler] = [:]
+    private var streams: [ObjectIdentifier: any LiveConnectionHandler] = [:]
     private var task: RepeatedTask?
 
     init(eventLoop: any EventLoop, settings: Settings) {
@@ -29,7 +29,7 @@ final class StreamTimeouts: @unchecked Sendable {
         self.settings = settings
     }
 
-    func add(_ handler: AudioStreamHandler) {
+    func add(_ handler: any LiveConnectionHandler) {
         self.eventLoop.preconditionInEventLoop()
         self.streams[ObjectIdentifier(handler)] = handler
         if self.task == nil, let interval = self.settings.sweepInterval {
@@ -37,7 +37,7 @@ final class StreamTimeouts: @unchecked Sendable {
         }
     }
 
-    func remove(_ handler: AudioStreamHandler) {
+    func remove(_ handler: any LiveConnectionHandler) {
         self.streams.removeValue(forKey: ObjectIdentifier(handler))
     }
 

@@ -159,6 +159,45 @@ enum OpenAPIDocument {
                         $ref: "#/components/schemas/Call"
                 "404":
                   $ref: "#/components/responses/NotFound"
+            patch:
+              tags: [calls]
+              operationId: updateCall
+              summary: Change a call's caller, receiver or private flag (a JSON merge patch).
+              description: |
+                Each field given replaces the stored one; any other field is refused (422
+                `invalid_patch`). For calls whose numbers are known only later (an Asterisk AudioSocket
+                call, for one).
+              requestBody:
+                required: true
+                content:
+                  application/json:
+                    schema:
+                      $ref: "#/components/schemas/CallPatch"
+                  application/merge-patch+json:
+                    schema:
+                      $ref: "#/components/schemas/CallPatch"
+              responses:
+                "200":
+                  description: The call as it is now.
+                  headers:
+                    X-Request-Id:
+                      $ref: "#/components/headers/RequestId"
+                  content:
+                    application/json:
+                      schema:
+                        $ref: "#/components/schemas/Call"
+                "400":
+                  $ref: "#/components/responses/BadRequest"
+                "404":
+                  $ref: "#/components/responses/NotFound"
+                "413":
+                  $ref: "#/components/responses/ContentTooLarge"
+                "415":
+                  $ref: "#/components/responses/UnsupportedMediaType"
+                "422":
+                  $ref: "#/components/responses/Unprocessable"
+                "507":
+                  $ref: "#/components/responses/InsufficientStorage"
             delete:
               tags: [calls]
               operationId: deleteCall
@@ -571,6 +610,17 @@ enum OpenAPIDocument {
                   description: A private call's recording and transcript are never served.
                 external_id:
                   $ref: "#/components/schemas/ExternalID"
+
+            CallPatch:
+              type: object
+              additionalProperties: false
+              properties:
+                caller:
+                  $ref: "#/components/schemas/PhoneNumber"
+                receiver:
+                  $ref: "#/components/schemas/PhoneNumber"
+                private:
+                  type: boolean
 
             ExternalID:
               type: string
