@@ -109,7 +109,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         deleter: deleter,
         maxRecordingSeconds: arguments.maxRecordingMinutes.map { $0 * 60 }
     ).addRoutes(to: router)
-    LiveStreamRoutes(streams: streams).addRoutes(to: router)
+    LiveStreamRoutes(streams: streams, sessions: sessions, repository: repository).addRoutes(to: router)
     MetricsController(metrics: metrics, streams: streams, sessions: sessions, workers: workers, repository: repository).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
     routes.set(from: router)
@@ -119,6 +119,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         streams: streams,
         sessions: sessions,
         workers: workers,
+        repository: repository,
         requestBodyTimeout: .milliseconds(Int64(arguments.requestBodyTimeout * 1000)),
         requestTimeout: .milliseconds(Int64(arguments.requestTimeout * 1000)),
         access: access,

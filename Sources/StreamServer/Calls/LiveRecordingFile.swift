@@ -206,7 +206,7 @@ final class LiveRecordingFile: Sendable {
         buffer.writeInteger(data, endianness: .little)
     }
 
-    private static func pwriteAll(fd: Int32, _ bytes: ByteBuffer, at offset: Int64) throws {
+    static func pwriteAll(fd: Int32, _ bytes: ByteBuffer, at offset: Int64) throws {
         try bytes.withUnsafeReadableBytes { raw in
             var done = 0
             while done < raw.count {

@@ -91,6 +91,8 @@ final class LiveSession: Sendable {
     /// The recording's row and file, when the session records.
     let recording: Recording?
     let file: LiveRecordingFile?
+    /// The call's messages for its subscribers (a recorded session's only).
+    let feed: TranscriptFeed?
     let worker: WorkerSlot
     let token: ResumeToken
     private let owner: LiveSessions
@@ -101,10 +103,12 @@ final class LiveSession: Sendable {
         format: StreamFormat,
         recording: Recording?,
         file: LiveRecordingFile?,
+        feed: TranscriptFeed?,
         worker: WorkerSlot,
         connection: LiveStreams.Connection,
         owner: LiveSessions
     ) {
+        self.feed = feed
         self.clientID = clientID
         self.format = format
         self.callID = recording?.callID
@@ -184,10 +188,13 @@ final class LiveSession: Sendable {
             state.lastAnswered = result.seq
             var json: ByteBuffer
             var notice: ByteBuffer?
+            // Subscribers get transcripts and finals, not this stream's errors.
+            var isTranscript = true
             switch result.outcome {
             case .decoded(_, _) where state.limitReached || state.storageFull:
                 // Past --max-recording-minutes, or past a failed write: acked before that was
                 // known, not kept.
+                isTranscript = false
                 state.errors += 1
                 json = Self.answerBuffer(for: "")
                 if state.storageFull {
@@ -224,6 +231,7 @@ final class LiveSession: Sendable {
                 let at = self.format.milliseconds(frames: state.frames)
                 json.writeTranscriptJSON(clientID: self.clientID, seq: result.seq, text: text, startMs: at, endMs: at)
             case .failed(let code, let message):
+                isTranscript = false
                 state.errors += 1
                 json = Self.answerBuffer(for: code + message)
                 json.writeErrorJSON(code: code, message: message, seq: result.seq)
@@ -237,7 +245,9 @@ final class LiveSession: Sendable {
                 state.retained.append(Answer(seq: result.seq, endMs: endMs, json: notice))
                 messages.append(notice)
             }
-            messages += self.releaseFinals(upTo: result.seq, &state)
+            let finals = self.releaseFinals(upTo: result.seq, &state)
+            messages += finals
+            self.feed?.publish(isTranscript ? [json] + finals : finals)
             self.trimRetained(&state)
             let allAnswered = state.inFlightSizes.isEmpty
             switch state.phase {
@@ -283,6 +293,7 @@ final class LiveSession: Sendable {
                 return nil
             }
             let json = self.retain(final, &state)
+            self.feed?.publish([json])
             self.trimRetained(&state)
             return state.phase.connection.map { Delivery(connection: $0, messages: [json], closeAfter: false) }
         }
@@ -299,11 +310,17 @@ final class LiveSession: Sendable {
             state.phase = .ended
             finished = true
             var messages = self.releaseFinals(upTo: .max, &state)
+            // Subscribers learn the call is over however it ended.
+            let stopped = self.stoppedJSON(&state)
+            self.feed?.publish(messages + [stopped])
             guard state.stopRequested else { return nil }
-            messages.append(self.stoppedJSON(&state))
+            messages.append(stopped)
             return connection.map { Delivery(connection: $0, messages: messages, closeAfter: true) }
         }
-        if finished { self.owner.finalise(self) }
+        if finished {
+            self.feed?.end()
+            self.owner.finalise(self)
+        }
         return delivery
     }
 

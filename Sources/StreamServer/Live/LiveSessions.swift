@@ -49,6 +49,8 @@ final class LiveSessions: Service, Sendable {
     let logger: Logger
     /// Open sessions by the digest of their resume token.
     private let byToken = NIOLockedValueBox<[Data: LiveSession]>([:])
+    /// The feeds of live calls, by call id (for `GET /calls/{id}/live`).
+    private let feeds = NIOLockedValueBox<[UUID: TranscriptFeed]>([:])
     private let segments = NIOLockedValueBox<[TranscriptSegment]>([])
     private let jobs: AsyncStream<Job>
     private let jobSink: AsyncStream<Job>.Continuation
@@ -83,13 +85,23 @@ final class LiveSessions: Service, Sendable {
         let promise = connection.eventLoop.makePromise(of: Result<LiveSession, SessionRequest.Refusal>.self)
         guard request.record else {
             promise.succeed(
-                .success(self.open(clientID: clientID, format: request.format, recording: nil, file: nil, worker: worker, connection: connection))
+                .success(
+                    self.open(
+                        clientID: clientID,
+                        format: request.format,
+                        recording: nil,
+                        file: nil,
+                        feed: nil,
+                        worker: worker,
+                        connection: connection
+                    )
+                )
             )
             return promise.futureResult
         }
         let queued = self.jobSink.yield {
             do {
-                let (recording, file) = try await self.createRecording(request, eventLoop: worker.eventLoop)
+                let (recording, file, feed) = try await self.createRecording(request, eventLoop: worker.eventLoop)
                 promise.succeed(
                     .success(
                         self.open(
@@ -97,6 +109,7 @@ final class LiveSessions: Service, Sendable {
                             format: request.format,
                             recording: recording,
                             file: file,
+                            feed: feed,
                             worker: worker,
                             connection: connection
                         )
@@ -115,7 +128,10 @@ final class LiveSessions: Service, Sendable {
         return promise.futureResult
     }
 
-    private func createRecording(_ request: SessionRequest.Start, eventLoop: any EventLoop) async throws -> (Recording, LiveRecordingFile) {
+    private func createRecording(
+        _ request: SessionRequest.Start,
+        eventLoop: any EventLoop
+    ) async throws -> (Recording, LiveRecordingFile, TranscriptFeed?) {
         let now = Timestamp.now
         let id = UUID()
         let storedPath = self.files.relativePath(id: id, format: .wav)
@@ -160,7 +176,10 @@ final class LiveSessions: Service, Sendable {
             case nil: throw error
             }
         }
-        return (stored.recording ?? recording, file)
+        let feedPath = self.files.feedPath(recordingID: id)
+        let feed = try? await NIOThreadPool.singleton.runIfActive { try TranscriptFeed(path: feedPath, eventLoop: eventLoop) }
+        if feed == nil { self.logger.error("cannot make a live call's feed: it will have no subscribers", metadata: ["path": "\(feedPath)"]) }
+        return (stored.recording ?? recording, file, feed)
     }
 
     private func open(
@@ -168,6 +187,7 @@ final class LiveSessions: Service, Sendable {
         format: StreamFormat,
         recording: Recording?,
         file: LiveRecordingFile?,
+        feed: TranscriptFeed?,
         worker: WorkerSlot,
         connection: LiveStreams.Connection
     ) -> LiveSession {
@@ -176,14 +196,21 @@ final class LiveSessions: Service, Sendable {
             format: format,
             recording: recording,
             file: file,
+            feed: feed,
             worker: worker,
             connection: connection,
             owner: self
         )
         self.byToken.withLockedValue { $0[ResumeToken.key(session.token.digest)] = session }
+        if let callID = session.callID, let feed { self.feeds.withLockedValue { $0[callID] = feed } }
         self.streams.route(session)
         file?.onFailure { [weak session] error in session?.recordingFailed(error) }
         return session
+    }
+
+    /// The feed of the live call `callID`, or nil when no session is recording it.
+    func feed(forCall callID: UUID) -> TranscriptFeed? {
+        self.feeds.withLockedValue { $0[callID] }
     }
 
     /// Finds the session a `resume` names and attaches it to `connection`.
@@ -242,6 +269,7 @@ final class LiveSessions: Service, Sendable {
             _ = self.byToken.withLockedValue { $0.removeValue(forKey: key) }
         }
         self.streams.unroute(session.clientID)
+        if let callID = session.callID { _ = self.feeds.withLockedValue { $0.removeValue(forKey: callID) } }
         guard let recording = session.recording, let file = session.file else { return }
         let queued = self.jobSink.yield {
             await self.finish(recording, file: file)
@@ -351,7 +379,10 @@ final class LiveSessions: Service, Sendable {
             if sinceAudioFlush >= self.settings.audioFlushInterval {
                 sinceAudioFlush = .zero
                 let open = self.byToken.withLockedValue { Array($0.values) }
-                for session in open { session.file?.flushStale() }
+                for session in open {
+                    session.file?.flushStale()
+                    session.feed?.flushStale()
+                }
             }
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -36,6 +37,8 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
     let streams: LiveStreams
     let sessions: LiveSessions
     let workers: WorkerPool
+    /// For live subscribers: whether the call is private.
+    let repository: any CallRepository
     let requestBodyTimeout: TimeAmount
     /// How long a connection may take to send a request's head (`--request-timeout`).
     let requestTimeout: TimeAmount
@@ -63,6 +66,8 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             let deflate = NIOLoopBoundBox<PerMessageDeflate.Parameters?>(nil, eventLoop: channel.eventLoop)
             let echo = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let twilio = NIOLoopBoundBox<TwilioIngress?>(nil, eventLoop: channel.eventLoop)
+            let subscription = NIOLoopBoundBox<(UUID, TranscriptFeed)?>(nil, eventLoop: channel.eventLoop)
+            let repository = self.repository
             let compression = self.compression
             let echoEndpoint = self.echoEndpoint
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
@@ -72,6 +77,9 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                 shouldUpgrade: { channel, head in
                     let uri = URI(head.uri)
                     echo.value = uri.path == Self.echoPath
+                    if let callID = Self.liveCallID(uri.path), let feed = sessions.feed(forCall: callID) {
+                        subscription.value = (callID, feed)
+                    }
                     if uri.path == TwilioIngress.path {
                         // Twilio cannot send a token with the upgrade; without one, its start must carry it.
                         let fields = HTTPFields(head.headers, splitCookie: false)
@@ -81,7 +89,7 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                     let id = RequestIDs.accept(head.headers.first(name: "X-Request-Id")) ?? RequestIDs.make()
                     requestID.value = id
                     var headers = HTTPHeaders([("X-Request-Id", id)])
-                    if compression,
+                    if compression, subscription.value == nil,
                         let offer = PerMessageDeflate.negotiate(head.headers[canonicalForm: "Sec-WebSocket-Extensions"].joined(separator: ","))
                     {
                         deflate.value = offer
@@ -96,6 +104,12 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                         // Our handler writes encoded frames straight to the encoder's context; no
                         // encoder, no stream (the upgrade fails and the connection closes).
                         let frameWriter = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
+                        if let (callID, feed) = subscription.value {
+                            try channel.pipeline.syncOperations.addHandler(
+                                LiveSubscriberHandler(feed: feed, callID: callID, repository: repository, frameWriter: frameWriter, logger: logger)
+                            )
+                            return UpgradeResult.webSocket
+                        }
                         let handler = AudioStreamHandler(
                             streams: streams,
                             sessions: sessions,
@@ -145,8 +159,10 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
                     path == TwilioIngress.path
                     ? access.allowsOrigin(fields[.origin])
                     : access.check(uri: uri, headers: fields, isUpgradePath: true) == nil
-                return (path == Self.path || path == TwilioIngress.path || (echoEndpoint && path == Self.echoPath)) && streams.isAccepting
-                    && allowed && streams.reserveConnection(for: channel)
+                // A subscription only to a call being recorded now; the routes explain the rest.
+                let isLiveCall = Self.liveCallID(path).map { sessions.feed(forCall: $0) != nil } ?? false
+                return (path == Self.path || path == TwilioIngress.path || isLiveCall || (echoEndpoint && path == Self.echoPath))
+                    && streams.isAccepting && allowed && streams.reserveConnection(for: channel)
             }
             try channel.pipeline.syncOperations.addHandler(gate, position: .before(upgradeHandler))
             // Slowloris: the first request's head must arrive in time; later ones are timed by
@@ -161,6 +177,13 @@ struct LiveStreamChannel: ServerChildChannel, HTTPChannelHandler {
             result.whenComplete { _ in headTimer.cancel() }
             return Value(upgradeResult: result, channel: channel)
         }
+    }
+
+    /// The call of a `/calls/{id}/live` path.
+    static func liveCallID(_ path: String) -> UUID? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].isEmpty, parts[1] == "calls", parts[3] == "live" else { return nil }
+        return UUID(uuidString: String(parts[2]))
     }
 
     /// Serves HTTP until the connection closes. An upgraded stream needs nothing from here:
@@ -184,6 +207,7 @@ extension HTTPServerBuilder {
         streams: LiveStreams,
         sessions: LiveSessions,
         workers: WorkerPool,
+        repository: any CallRepository,
         requestBodyTimeout: TimeAmount,
         requestTimeout: TimeAmount,
         access: AccessPolicy,
@@ -205,6 +229,7 @@ extension HTTPServerBuilder {
                 streams: streams,
                 sessions: sessions,
                 workers: workers,
+                repository: repository,
                 requestBodyTimeout: requestBodyTimeout,
                 requestTimeout: requestTimeout,
                 access: access,

@@ -12,7 +12,9 @@ enum OpenAPIDocument {
             (`GET /api/audio/ws`, a WebSocket) is not REST and is described message by message in
             `docs/protocol.md`, with the HTTP errors a request that is not a valid upgrade gets
             (426 `upgrade_required`, 400 `bad_upgrade`, 503 `shutting_down`); so is Twilio Media
-            Streams' (`GET /api/twilio/ws`, the README's "Telephony"), with the same errors.
+            Streams' (`GET /api/twilio/ws`, the README's "Telephony"), with the same errors, and a live
+            call's subscribers (`GET /calls/{id}/live`: 404 `call_not_found`, 409 `call_not_live`, 403
+            `recording_private`).
 
             Every error is `{"error":{"code","message"}}` with the status given below. Every response
             carries `X-Request-Id` (the client's, when it sent a sane one).

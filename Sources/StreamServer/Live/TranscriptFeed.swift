@@ -1,0 +1,171 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A live call's messages for its subscribers (`GET /calls/{id}/live`): every `transcript`,
+/// `final` and `stopped`, in order, whichever ingress the audio comes by.
+///
+/// Each message is appended to a spool file (a 4-byte length, then the message), written in
+/// small batches on NIO's thread pool like the recording, so a subscriber that joins late
+/// replays all of the call's messages however long it has run, while the server holds at most
+/// a batch of them. Appending and subscribing share one lock: a subscriber's snapshot ends
+/// exactly where its live messages begin (none missed, none twice).
+///
+/// The file is unlinked when the call ends; its descriptor stays open while anyone holds the
+/// feed (a subscriber still replaying).
+final class TranscriptFeed: Sendable {
+    /// Batches of this many bytes go to disk (and whatever gathered, once a second).
+    static let batchBytes = 2048
+
+    /// A subscriber: told on its own loop.
+    struct Subscriber: Sendable {
+        let id: ObjectIdentifier
+        let eventLoop: any EventLoop
+        let handler: NIOLoopBound<LiveSubscriberHandler>
+    }
+
+    /// What a new subscriber replays: the file's first `fileBytes`, then `tail` (written or not).
+    struct Snapshot: Sendable {
+        let fileBytes: Int64
+        let tail: [ByteBuffer]
+    }
+
+    private struct State {
+        var pending = ByteBuffer()
+        /// Batches handed to the thread pool and not yet written, oldest first.
+        var unwritten: [ByteBuffer] = []
+        var writtenBytes: Int64 = 0
+        var appendedBytes: Int64 = 0
+        var lastWrite: EventLoopFuture<Void>
+        var subscribers: [ObjectIdentifier: Subscriber] = [:]
+        var ended = false
+        var failed = false
+    }
+
+    let path: String
+    private let fd: Int32
+    private let eventLoop: any EventLoop
+    private let state: NIOLockedValueBox<State>
+
+    /// Creates the spool file. Blocking: call it off the event loops.
+    init(path: String, eventLoop: any EventLoop) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
+        self.fd = fd
+        self.path = path
+        self.eventLoop = eventLoop
+        self.state = NIOLockedValueBox(State(lastWrite: eventLoop.makeSucceededVoidFuture()))
+    }
+
+    deinit {
+        close(self.fd)
+    }
+
+    /// Appends messages and hands them to every subscriber. The session calls it under its own
+    /// lock, so messages are appended in the order they are produced.
+    func publish(_ messages: [ByteBuffer]) {
+        guard !messages.isEmpty else { return }
+        let subscribers = self.state.withLockedValue { state -> [Subscriber] in
+            guard !state.ended else { return [] }
+            for message in messages {
+                var message = message
+                state.appendedBytes += Int64(4 + message.readableBytes)
+                state.pending.writeInteger(UInt32(message.readableBytes), endianness: .big)
+                state.pending.writeBuffer(&message)
+            }
+            if state.pending.readableBytes >= Self.batchBytes { self.handOver(&state) }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers {
+            subscriber.eventLoop.execute { subscriber.handler.value.receive(messages) }
+        }
+    }
+
+    /// The call is over: subscribers are told (after its last messages) and the file goes.
+    func end() {
+        let subscribers = self.state.withLockedValue { state -> [Subscriber] in
+            guard !state.ended else { return [] }
+            state.ended = true
+            if state.pending.readableBytes > 0 { self.handOver(&state) }
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers {
+            subscriber.eventLoop.execute { subscriber.handler.value.feedEnded() }
+        }
+        let path = self.path
+        NIOThreadPool.singleton.submit { _ in _ = unlink(path) }
+    }
+
+    /// Registers a subscriber; nil once the call has ended (or its spool could not be written).
+    func subscribe(_ subscriber: Subscriber) -> Snapshot? {
+        self.state.withLockedValue { state in
+            guard !state.ended, !state.failed else { return nil }
+            state.subscribers[subscriber.id] = subscriber
+            return Snapshot(fileBytes: state.writtenBytes, tail: state.unwritten + [state.pending])
+        }
+    }
+
+    func unsubscribe(_ id: ObjectIdentifier) {
+        _ = self.state.withLockedValue { $0.subscribers.removeValue(forKey: id) }
+    }
+
+    /// Writes whatever has gathered (the sessions' timer, once a second).
+    func flushStale() {
+        self.state.withLockedValue { state in
+            if state.pending.readableBytes > 0 { self.handOver(&state) }
+        }
+    }
+
+    /// `length` bytes of the file from `offset` (a replay reads what was written before it
+    /// subscribed, piece by piece).
+    func read(offset: Int64, length: Int, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
+        let fd = self.fd
+        return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
+            var buffer = ByteBufferAllocator().buffer(capacity: length)
+            var done = 0
+            while done < length {
+                let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) {
+                    max(pread(fd, $0.baseAddress, length - done, off_t(offset + Int64(done))), 0)
+                }
+                if got == 0 { throw UploadFile.IOError(operation: "read the live feed", code: errno) }
+                done += got
+            }
+            return buffer
+        }
+    }
+
+    /// Called with the lock held: the pending bytes become the next write in the chain.
+    private func handOver(_ state: inout State) {
+        guard !state.failed else {
+            state.pending = ByteBuffer()
+            return
+        }
+        let batch = state.pending
+        let offset = state.appendedBytes - Int64(batch.readableBytes)
+        state.pending = ByteBuffer()
+        state.unwritten.append(batch)
+        let fd = self.fd
+        state.lastWrite = state.lastWrite.flatMap {
+            NIOThreadPool.singleton.runIfActive(eventLoop: self.eventLoop) {
+                do {
+                    try LiveRecordingFile.pwriteAll(fd: fd, batch, at: offset)
+                    self.state.withLockedValue { state in
+                        state.writtenBytes += Int64(batch.readableBytes)
+                        state.unwritten.removeFirst()
+                    }
+                } catch {
+                    // A full disk: later subscribers cannot replay the call, those attached go on.
+                    self.state.withLockedValue { state in
+                        state.failed = true
+                        state.unwritten = []
+                    }
+                }
+            }
+        }
+    }
+}

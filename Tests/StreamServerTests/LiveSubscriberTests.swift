@@ -1,0 +1,136 @@
+import Foundation
+import NIOCore
+import NIOWebSocket
+import Testing
+
+/// `GET /calls/{id}/live`: subscribers of a live call against the real server.
+@Suite struct LiveSubscriberTests {
+    /// Text messages until the server closes, and its close code.
+    static func texts(_ socket: inout TestWebSocket) async throws -> ([String], WebSocketErrorCode?) {
+        var texts: [String] = []
+        while let frame = try await socket.nextFrame(timeout: .seconds(20)) {
+            if frame.opcode == .text { texts.append(String(buffer: frame.unmaskedData)) }
+            if frame.opcode == .connectionClose { break }
+        }
+        return (texts, socket.closeCode)
+    }
+
+    /// What a subscriber sees of a stream's messages: its transcripts, finals and `stopped`.
+    static func subscriberView(_ texts: [String]) -> [String] {
+        texts.filter { text in ["transcript", "final", "stopped"].contains { text.hasPrefix(#"{"type":"\#($0)""#) } }
+    }
+
+    static func subscribe(_ server: TestServer, call: String) async throws -> TestWebSocket {
+        try await TestWebSocket.connect(port: server.port, path: "/calls/\(call)/live")
+    }
+
+    /// A subscriber from the start gets exactly the stream's transcripts and `stopped`, in order.
+    @Test func anEarlySubscriberGetsTheCallsMessagesAsTheyCome() async throws {
+        try await withServer { server in
+            let pcm = try TestPCM.load("call30.wav")
+            var stream = try await TestWebSocket.connect(port: server.port)
+            let started = try #require(try await stream.control(LiveSessionTests.start(codec: "pcm_s16le", pcm)))
+            let call = try #require(started.callID)
+            var subscriber = try await Self.subscribe(server, call: call)
+            try await Task.sleep(for: .milliseconds(200))  // subscribed before the first chunk
+            for chunk in pcm.pcmChunks(ms: 100) { try await stream.sendChunk(chunk) }
+            try await stream.sendText(#"{"type":"stop"}"#)
+            let (sent, _) = try await Self.texts(&stream)
+            let (seen, close) = try await Self.texts(&subscriber)
+            #expect(seen.count == 301)
+            #expect(seen == Self.subscriberView(sent))
+            #expect(seen.last?.hasPrefix(#"{"type":"stopped""#) == true)
+            #expect(close == .normalClosure)
+            // The call's spool goes with it.
+            let tmp = server.dataDir.appendingPathComponent("tmp").path
+            var spools = ["?"]
+            for _ in 0..<100 where !spools.isEmpty {
+                spools = try FileManager.default.contentsOfDirectory(atPath: tmp).filter { $0.hasSuffix(".feed") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(spools.isEmpty)
+        }
+    }
+
+    /// A subscriber that joins after a minute of audio (two of call30, some of it already in
+    /// the spool file) gets every earlier message replayed, then the live ones: none missed,
+    /// none twice.
+    @Test func aLateSubscriberGetsEverythingSoFarThenLive() async throws {
+        try await withServer { server in
+            let pcm = try TestPCM.load("call30.wav")
+            let chunks = pcm.pcmChunks(ms: 100)
+            var stream = try await TestWebSocket.connect(port: server.port)
+            let started = try #require(try await stream.control(LiveSessionTests.start(codec: "pcm_s16le", pcm)))
+            let call = try #require(started.callID)
+            var sent: [String] = []
+            for chunk in chunks + chunks { try await stream.sendChunk(chunk) }
+            // Every answer so far has arrived, and the spool has been flushed at least once.
+            while sent.filter({ $0.hasPrefix(#"{"type":"transcript""#) }).count < 2 * chunks.count {
+                let frame = try #require(try await stream.nextFrame())
+                if frame.opcode == .text { sent.append(String(buffer: frame.unmaskedData)) }
+            }
+            try await Task.sleep(for: .milliseconds(1_500))
+            var subscriber = try await Self.subscribe(server, call: call)
+            for chunk in chunks.prefix(50) { try await stream.sendChunk(chunk) }
+            try await stream.sendText(#"{"type":"stop"}"#)
+            sent += try await Self.texts(&stream).0
+            let (seen, close) = try await Self.texts(&subscriber)
+            #expect(seen.count == 2 * chunks.count + 50 + 1)
+            #expect(seen == Self.subscriberView(sent))
+            #expect(close == .normalClosure)
+        }
+    }
+
+    /// Whichever ingress: a Twilio stream's call has subscribers too.
+    @Test func aTwilioCallHasSubscribers() async throws {
+        try await withServer { server in
+            let sid = TwilioStreamTests.callSid("7")
+            var twilio = try await TwilioTestClient.connect(port: server.port)
+            try await twilio.start(callSid: sid, tracks: ["inbound"], parameters: [:])
+            var call: String?
+            for _ in 0..<250 where call == nil {
+                let found = try await server.request("GET", "/calls?external_id=\(sid)")
+                call = (found.json["items"] as? [[String: Any]])?.first?["id"] as? String
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            var subscriber = try await Self.subscribe(server, call: try #require(call))
+            let packets = try TestPCM.load("call30_8k.wav").mulawChunks(ms: 20).prefix(100)
+            for (index, packet) in packets.enumerated() {
+                try await twilio.media("inbound", timestampMs: index * 20, chunk: index + 1, packet)
+            }
+            try await twilio.stop(callSid: sid)
+            let (seen, close) = try await Self.texts(&subscriber)
+            #expect(seen.filter { $0.hasPrefix(#"{"type":"transcript""#) }.count == 20)
+            #expect(seen.last?.hasPrefix(#"{"type":"stopped""#) == true)
+            #expect(close == .normalClosure)
+        }
+    }
+
+    /// No such call: 404; a call not being recorded now: 409 (for an upgrade too); a private
+    /// call: the upgrade is taken and closed with 1008.
+    @Test func subscriptionsAreRefusedWithAReason() async throws {
+        try await withServer { server in
+            let unknown = try await server.request("GET", "/calls/\(UUID().uuidString)/live")
+            #expect(unknown.status == 404 && unknown.errorCode == "call_not_found")
+            let idle = try await CallAPITests.createCall(server)
+            let notLive = try await server.request("GET", "/calls/\(idle)/live")
+            #expect(notLive.status == 409 && notLive.errorCode == "call_not_live")
+            let raw = try RawConnection(port: server.port)
+            try raw.send(RawConnection.upgradeRequest(path: "/calls/\(idle)/live"))
+            #expect(try await raw.receiveJSONAnswer().status == 409)
+            raw.close()
+
+            let pcm = try TestPCM.load("call30.wav")
+            var stream = try await TestWebSocket.connect(port: server.port)
+            let started = try #require(try await stream.control(LiveSessionTests.start(codec: "pcm_s16le", pcm, extra: ["private": true])))
+            let call = try #require(started.callID)
+            let plain = try await server.request("GET", "/calls/\(call)/live")
+            #expect(plain.status == 403 && plain.errorCode == "recording_private")
+            var subscriber = try await Self.subscribe(server, call: call)
+            let (seen, close) = try await Self.texts(&subscriber)
+            #expect(seen.isEmpty && close == .policyViolation)
+            #expect(subscriber.closeReason?.hasPrefix("recording_private") == true)
+            await stream.close()
+        }
+    }
+}
