@@ -2,7 +2,7 @@
 SWIFT ?= swift
 PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
-APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev curl openssl libpocketsphinx-dev pocketsphinx-en-us
+APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev libmp3lame-dev zlib1g-dev curl openssl libpocketsphinx-dev pocketsphinx-en-us
 
 .PHONY: setup run build release test lint smoke contract fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions bench-asr format clean
 

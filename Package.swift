@@ -40,10 +40,12 @@ let package = Package(
         .systemLibrary(name: "CMpg123", pkgConfig: "libmpg123", providers: [.apt(["libmpg123-dev"])]),
         // libopus (Opus decoding in the worker, encoding in the load client), found with pkg-config.
         .systemLibrary(name: "COpus", pkgConfig: "opus", providers: [.apt(["libopus-dev"])]),
+        // libmp3lame (Debian's libmp3lame-dev): the permanent MP3 copies of recordings.
+        .systemLibrary(name: "CMp3Lame", pkgConfig: "lame", providers: [.apt(["libmp3lame-dev"])]),
         // Live-session codecs (G.711 tables, libopus) and the worker's per-session decoders: a
         // library so the worker decodes with it, the load client encodes with it, both
         // directions are unit-tested, and the fuzzers feed it.
-        .target(name: "AudioCodecs", dependencies: ["COpus", "Protocol", .product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "AudioCodecs", dependencies: ["COpus", "CMp3Lame", "Protocol", .product(name: "NIOCore", package: "swift-nio")]),
         // Streaming multipart/form-data reading for uploads: a library so its edge cases
         // (delimiters split across reads) are unit-tested without a server.
         .target(name: "HTTPMultipart", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
@@ -111,6 +113,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(

@@ -28,9 +28,33 @@ public struct WAVDecoder {
     public func decodeMono(channel: Int? = nil, blockFrames: Int = 32_768, _ body: (UnsafeBufferPointer<Float>) throws -> Void) throws -> Int {
         let header = self.header
         let picked = channel.map { min($0, header.channels - 1)..<(min($0, header.channels - 1) + 1) } ?? 0..<header.channels
+        var mono = [Float](repeating: 0, count: blockFrames)
+        return try self.forEachBlock(blockFrames: blockFrames) { raw, count in
+            Self.mix(raw, frames: count, header: header, picking: picked, into: &mono)
+            try mono.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+
+    /// Feeds every frame to `body` in blocks as one float buffer per entry of `groups`, each
+    /// the average of its channels (`[0..<1, 1..<2]`: a stereo file's two sides); returns the
+    /// number of frames.
+    @discardableResult
+    public func decode(groups: [Range<Int>], blockFrames: Int = 32_768, _ body: ([ArraySlice<Float>]) throws -> Void) throws -> Int {
+        let header = self.header
+        var buffers = groups.map { _ in [Float](repeating: 0, count: blockFrames) }
+        return try self.forEachBlock(blockFrames: blockFrames) { raw, count in
+            for (index, group) in groups.enumerated() {
+                Self.mix(raw, frames: count, header: header, picking: group.clamped(to: 0..<header.channels), into: &buffers[index])
+            }
+            try body(buffers.map { $0[0..<count] })
+        }
+    }
+
+    /// Reads the data chunk a block of whole frames at a time.
+    private func forEachBlock(blockFrames: Int, _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws -> Int {
+        let header = self.header
         try self.handle.seek(toOffset: UInt64(header.dataOffset))
         var remaining = header.declaredDataLength - header.declaredDataLength % header.blockAlign
-        var mono = [Float](repeating: 0, count: blockFrames)
         var frames = 0
         var carry = Data()
         while remaining > 0 {
@@ -42,10 +66,7 @@ public struct WAVDecoder {
             let count = bytes.count / header.blockAlign
             carry = bytes.suffix(from: bytes.startIndex + count * header.blockAlign)
             remaining -= count * header.blockAlign
-            bytes.withUnsafeBytes { raw in
-                Self.mix(raw, frames: count, header: header, picking: picked, into: &mono)
-            }
-            try mono.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+            try bytes.withUnsafeBytes { raw in try body(raw, count) }
             frames += count
         }
         return frames

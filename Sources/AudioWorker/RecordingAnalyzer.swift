@@ -89,12 +89,15 @@ struct RecordingAnalyzer {
             silence: silenceTime.seconds,
             transcribe: (clock.now - transcribing).seconds
         )
+        // The permanent copy: WAV only (an MP3 upload is kept as it came).
+        let archive = try job.archive.flatMap { request in kind == .wav ? try RecordingArchiver.archive(wavPath: job.path, request) : nil }
         return AnalysisResult(
             durationSec: Double(frames) / Double(sampleRate),
             silences: marks.map { AnalysisResult.Span(startMs: UInt32(clamping: $0.lowerBound), endMs: UInt32(clamping: $0.upperBound)) },
             transcription: transcription,
             segments: segments,
-            timings: timings
+            timings: timings,
+            archive: archive
         )
     }
 }

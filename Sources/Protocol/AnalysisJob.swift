@@ -9,14 +9,48 @@ public struct AnalysisJob: Equatable, Sendable {
     public var silenceThresholdDBFS: Double
     /// How much of the opening to transcribe.
     public var transcribeSeconds: UInt32
+    /// Also transcode the recording for permanent storage (`--archive-format mp3`).
+    public var archive: ArchiveRequest?
 
-    public init(jobID: UInt64, recordingID: String, path: String, minSilenceMs: UInt32, silenceThresholdDBFS: Double, transcribeSeconds: UInt32) {
+    public init(
+        jobID: UInt64,
+        recordingID: String,
+        path: String,
+        minSilenceMs: UInt32,
+        silenceThresholdDBFS: Double,
+        transcribeSeconds: UInt32,
+        archive: ArchiveRequest? = nil
+    ) {
         self.jobID = jobID
         self.recordingID = recordingID
         self.path = path
         self.minSilenceMs = minSilenceMs
         self.silenceThresholdDBFS = silenceThresholdDBFS
         self.transcribeSeconds = transcribeSeconds
+        self.archive = archive
+    }
+}
+
+/// Server → worker: write the recording as MP3 at `path` (through `path.part`, renamed once
+/// whole and synced, so a crash never leaves half a file under the final name).
+public struct ArchiveRequest: Equatable, Sendable {
+    public var path: String
+    public var bitrateKbps: UInt32
+
+    public init(path: String, bitrateKbps: UInt32) {
+        self.path = path
+        self.bitrateKbps = bitrateKbps
+    }
+}
+
+/// Worker → server: the archive written.
+public struct ArchiveResult: Equatable, Sendable {
+    public var sizeBytes: Int64
+    public var sha256: String
+
+    public init(sizeBytes: Int64, sha256: String) {
+        self.sizeBytes = sizeBytes
+        self.sha256 = sha256
     }
 }
 
@@ -53,12 +87,22 @@ public struct AnalysisResult: Equatable, Sendable {
     /// with the mock engine.
     public var segments: [RecognizedSegment]
     public var timings: Timings
+    /// The permanent copy, when the job asked for one.
+    public var archive: ArchiveResult?
 
-    public init(durationSec: Double, silences: [Span], transcription: String, segments: [RecognizedSegment] = [], timings: Timings = Timings()) {
+    public init(
+        durationSec: Double,
+        silences: [Span],
+        transcription: String,
+        segments: [RecognizedSegment] = [],
+        timings: Timings = Timings(),
+        archive: ArchiveResult? = nil
+    ) {
         self.durationSec = durationSec
         self.silences = silences
         self.transcription = transcription
         self.segments = segments
         self.timings = timings
+        self.archive = archive
     }
 }

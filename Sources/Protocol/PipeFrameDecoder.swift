@@ -85,7 +85,9 @@ public struct PipeFrameDecoder: Sendable {
                 let threshold = body.readInteger(endianness: .little, as: UInt64.self),
                 let seconds = body.readInteger(endianness: .little, as: UInt32.self),
                 let idLength = body.readInteger(endianness: .little, as: UInt16.self),
-                let recordingID = body.readString(length: Int(idLength))
+                let recordingID = body.readString(length: Int(idLength)),
+                let bitrate = body.readInteger(endianness: .little, as: UInt32.self),
+                let archivePath = body.readLengthPrefixed()
             else { throw .truncatedPayload(kind) }
             return .analyse(
                 AnalysisJob(
@@ -94,7 +96,8 @@ public struct PipeFrameDecoder: Sendable {
                     path: body.readString(length: body.readableBytes)!,
                     minSilenceMs: minSilenceMs,
                     silenceThresholdDBFS: Double(bitPattern: threshold),
-                    transcribeSeconds: seconds
+                    transcribeSeconds: seconds,
+                    archive: bitrate == 0 ? nil : ArchiveRequest(path: archivePath, bitrateKbps: bitrate)
                 )
             )
         case .analysis:
@@ -122,6 +125,9 @@ public struct PipeFrameDecoder: Sendable {
                 guard let segment = body.readSegment() else { throw .truncatedPayload(kind) }
                 segments.append(segment)
             }
+            guard let archiveSize = body.readInteger(endianness: .little, as: Int64.self), let archiveHash = body.readLengthPrefixed() else {
+                throw .truncatedPayload(kind)
+            }
             let timings = AnalysisResult.Timings(
                 decode: Double(bitPattern: decode),
                 silence: Double(bitPattern: silence),
@@ -134,7 +140,8 @@ public struct PipeFrameDecoder: Sendable {
                     silences: silences,
                     transcription: text,
                     segments: segments,
-                    timings: timings
+                    timings: timings,
+                    archive: archiveSize < 0 ? nil : ArchiveResult(sizeBytes: archiveSize, sha256: archiveHash)
                 )
             )
         case .analysisFailed:

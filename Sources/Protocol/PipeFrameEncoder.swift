@@ -30,7 +30,8 @@ extension ByteBuffer {
         case .shutdown:
             return self.writeFrame(.shutdown) { _ in }
         case .analyse(let job):
-            // [u64 job][u32 min silence ms][f64 threshold][u32 seconds][u16 id length][id][path]
+            // [u64 job][u32 min silence ms][f64 threshold][u32 seconds][u16 id length][id]
+            // [u32 archive bitrate, 0: none][u32 length][archive path][path]
             return self.writeFrame(.analyse) { buffer in
                 buffer.writeInteger(job.jobID, endianness: .little)
                 buffer.writeInteger(job.minSilenceMs, endianness: .little)
@@ -39,11 +40,13 @@ extension ByteBuffer {
                 let idBytes = Array(job.recordingID.utf8.prefix(Int(UInt16.max)))
                 buffer.writeInteger(UInt16(idBytes.count), endianness: .little)
                 buffer.writeBytes(idBytes)
+                buffer.writeInteger(job.archive?.bitrateKbps ?? 0, endianness: .little)
+                buffer.writeLengthPrefixed(job.archive?.path ?? "")
                 buffer.writeString(job.path)
             }
         case .analysis(let jobID, let result):
             // [u64 job][f64 duration][f64 × 3 stage seconds][u32 count][(u32 start, u32 end) × count]
-            // [u32 length][transcription][u32 count][segment × count]
+            // [u32 length][transcription][u32 count][segment × count][i64 archive size, -1: none][u32 length][sha256]
             return self.writeFrame(.analysis) { buffer in
                 buffer.writeInteger(jobID, endianness: .little)
                 buffer.writeInteger(result.durationSec.bitPattern, endianness: .little)
@@ -58,6 +61,8 @@ extension ByteBuffer {
                 buffer.writeLengthPrefixed(result.transcription)
                 buffer.writeInteger(UInt32(result.segments.count), endianness: .little)
                 for segment in result.segments { buffer.writeSegment(segment) }
+                buffer.writeInteger(result.archive?.sizeBytes ?? -1, endianness: .little)
+                buffer.writeLengthPrefixed(result.archive?.sha256 ?? "")
             }
         case .analysisFailed(let jobID, let message):
             return self.writeFrame(.analysisFailed) { buffer in

@@ -108,6 +108,18 @@ struct StreamServerCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "Permanent storage of finished recordings: wav keeps them as they came; mp3 has the workers transcode each WAV to MP3 (stereo stays stereo) after its analysis, and the MP3 replaces it. (env: CALLSTREAM_ARCHIVE_FORMAT)"
+    )
+    var archiveFormat = "wav"
+
+    @Option(
+        help:
+            "MP3 bitrate in kbps for --archive-format mp3 (8–320; libmp3lame rounds to what the sample rate allows). (env: CALLSTREAM_ARCHIVE_BITRATE)"
+    )
+    var archiveBitrate = 48
+
+    @Option(
+        help:
             "Asterisk AudioSocket: listen for AudioSocket() connections (plain TCP, no auth: keep it on a private network) on this port of --host; 0 picks a free one. default: off. (env: CALLSTREAM_AUDIOSOCKET_PORT)"
     )
     var audiosocketPort: Int?
@@ -204,6 +216,8 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--tls-cert", "CALLSTREAM_TLS_CERT"),
         ("--tls-key", "CALLSTREAM_TLS_KEY"),
         ("--audiosocket-port", "CALLSTREAM_AUDIOSOCKET_PORT"),
+        ("--archive-format", "CALLSTREAM_ARCHIVE_FORMAT"),
+        ("--archive-bitrate", "CALLSTREAM_ARCHIVE_BITRATE"),
     ]
     /// Repeatable options: the variable holds comma-separated values.
     static let environmentLists: [(flag: String, variable: String)] = [
@@ -277,6 +291,8 @@ struct StreamServerCommand: AsyncParsableCommand {
             throw ValidationError("--request-timeout must be > 0 and at most 86400 s")
         }
         guard (0...86_400).contains(self.sendTimeout) else { throw ValidationError("--send-timeout must be 0...86400 s") }
+        guard ["wav", "mp3"].contains(self.archiveFormat) else { throw ValidationError("--archive-format must be wav or mp3") }
+        guard (8...320).contains(self.archiveBitrate) else { throw ValidationError("--archive-bitrate must be 8...320 (kbps)") }
         if let port = self.audiosocketPort, !(0...65_535).contains(port) {
             throw ValidationError("--audiosocket-port must be 0...65535")
         }

@@ -65,6 +65,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     var analysisSettings = RecordingAnalyses.Settings()
     analysisSettings.minSilenceMs = arguments.minSilenceMs
     analysisSettings.silenceThresholdDBFS = arguments.silenceThresholdDb
+    analysisSettings.archiveBitrateKbps = arguments.archiveFormat == "mp3" ? arguments.archiveBitrate : nil
     let repository = SQLiteCallRepository(database: database)
     let analyses = RecordingAnalyses(
         repository: repository,

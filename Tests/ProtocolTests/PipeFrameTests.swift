@@ -21,6 +21,21 @@ import Testing
                 transcribeSeconds: 20
             )
         ),
+        .analyse(
+            AnalysisJob(
+                jobID: 45,
+                recordingID: "9f1d",
+                path: "/data/recordings/9f1d.wav",
+                minSilenceMs: 500,
+                silenceThresholdDBFS: -40,
+                transcribeSeconds: 20,
+                archive: ArchiveRequest(path: "/data/recordings/9f1d.mp3", bitrateKbps: 48)
+            )
+        ),
+        .analysis(
+            jobID: 45,
+            result: AnalysisResult(durationSec: 1, silences: [], transcription: "", archive: ArchiveResult(sizeBytes: 6_000, sha256: "ab12"))
+        ),
         .analysis(
             jobID: 42,
             result: AnalysisResult(

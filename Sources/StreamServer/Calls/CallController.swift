@@ -303,11 +303,11 @@ struct CallController<Context: RequestContext>: Sendable {
         guard let recording = existing.recording else {
             throw APIError(.notFound, code: "recording_not_found", message: "this call has no recording yet")
         }
-        let size = recording.sizeBytes
+        let size = recording.servedSizeBytes
         var headers: HTTPFields = [
-            .contentType: recording.format.contentType,
+            .contentType: recording.servedFormat.contentType,
             .acceptRanges: "bytes",
-            .contentDisposition: Self.contentDisposition(filename: recording.filename),
+            .contentDisposition: Self.contentDisposition(filename: recording.servedFilename),
         ]
         let path = self.files.absolutePath(recording.storedPath)
         switch ByteRange(header: request.headers[.range], size: size) {

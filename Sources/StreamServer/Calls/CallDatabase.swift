@@ -151,6 +151,17 @@ enum CallDatabase {
                     """
             )
         }
+        migrator.registerMigration("v6: archived recordings") { db in
+            try db.execute(
+                sql: """
+                    -- The permanent copy (--archive-format mp3): once written, stored_path names it and the
+                    -- original is gone; size_bytes and sha256 stay the original's.
+                    ALTER TABLE recordings ADD COLUMN archived_format TEXT;
+                    ALTER TABLE recordings ADD COLUMN archived_size_bytes INTEGER;
+                    ALTER TABLE recordings ADD COLUMN archived_sha256 TEXT;
+                    """
+            )
+        }
         return migrator
     }
 }

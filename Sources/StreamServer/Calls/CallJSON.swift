@@ -45,6 +45,7 @@ struct RecordingJSON: ResponseEncodable, Equatable {
         case durationSec = "duration_sec"
         case silenceMarks = "silence_marks"
         case createdAt = "created_at"
+        case archivedFormat = "archived_format"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -63,6 +64,7 @@ struct RecordingJSON: ResponseEncodable, Equatable {
         try container.encode(self.status, forKey: .status)
         try container.encode(recording.error, forKey: .error)
         try container.encode(recording.createdAt.iso8601, forKey: .createdAt)
+        try container.encode(recording.archivedFormat, forKey: .archivedFormat)
     }
 }
 

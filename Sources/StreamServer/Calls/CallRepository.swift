@@ -87,4 +87,13 @@ struct RecordingAnalysis: Sendable, Equatable {
     /// A real engine's segments of the whole recording; they replace the call's stored
     /// transcript (a live session's finals). Empty with the mock engine.
     var segments: [RecognizedSegment] = []
+    /// The permanent copy the worker wrote: it replaces the original file.
+    var archive: Archive?
+
+    struct Archive: Sendable, Equatable {
+        var storedPath: String
+        var format: AudioFileFormat
+        var sizeBytes: Int64
+        var sha256: String
+    }
 }

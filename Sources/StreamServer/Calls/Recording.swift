@@ -52,6 +52,20 @@ struct Recording: Codable, Sendable, Equatable, FetchableRecord, PersistableReco
     var attempts: Int
     var createdAt: Timestamp
     var updatedAt: Timestamp
+    /// The permanent copy's format, once it replaced the original (`storedPath` is then its).
+    var archivedFormat: AudioFileFormat? = nil
+    var archivedSizeBytes: Int64? = nil
+    var archivedSHA256: String? = nil
+
+    /// What a download serves: the archive once it exists, the original until then.
+    var servedFormat: AudioFileFormat { self.archivedFormat ?? self.format }
+    var servedSizeBytes: Int64 { self.archivedSizeBytes ?? self.sizeBytes }
+    /// The download's file name: the original's, with the archive's extension once archived.
+    var servedFilename: String {
+        guard let archived = self.archivedFormat, archived != self.format else { return self.filename }
+        let base = (self.filename as NSString).deletingPathExtension
+        return (base.isEmpty ? "recording" : base) + "." + archived.rawValue
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, filename, format, sha256, transcription, error, attempts, origin
@@ -62,6 +76,9 @@ struct Recording: Codable, Sendable, Equatable, FetchableRecord, PersistableReco
         case silenceMarks = "silence_marks"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
+        case archivedFormat = "archived_format"
+        case archivedSizeBytes = "archived_size_bytes"
+        case archivedSHA256 = "archived_sha256"
     }
 
     enum Columns {

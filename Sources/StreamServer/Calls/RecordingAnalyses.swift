@@ -31,6 +31,9 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
         var minSilenceMs = 500
         var silenceThresholdDBFS = -40.0
         var transcribeSeconds = 20
+        /// `--archive-format mp3`: each WAV recording's analysis also writes its permanent MP3
+        /// copy at this bitrate (kbps), which then replaces it. Nil keeps the WAV.
+        var archiveBitrateKbps: Int?
         /// Attempts (counted in the database, across restarts) before a recording whose
         /// analysis keeps killing workers is marked failed.
         var maxAttempts = 2
@@ -136,12 +139,19 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
                     path: self.files.absolutePath(storedPath),
                     minSilenceMs: UInt32(self.settings.minSilenceMs),
                     silenceThresholdDBFS: self.settings.silenceThresholdDBFS,
-                    transcribeSeconds: UInt32(self.settings.transcribeSeconds)
+                    transcribeSeconds: UInt32(self.settings.transcribeSeconds),
+                    archive: self.archiveRequest(for: recording)
                 )
             )
         } catch {
             self.logger.error("cannot start an analysis", metadata: ["recording": "\(recordingID)", "error": "\(error)"])
         }
+    }
+
+    /// A WAV recording not yet archived gets its MP3 copy, named like the recording.
+    private func archiveRequest(for recording: Recording) -> ArchiveRequest? {
+        guard let bitrate = self.settings.archiveBitrateKbps, recording.format == .wav, recording.archivedFormat == nil else { return nil }
+        return ArchiveRequest(path: self.files.absolutePath(self.files.relativePath(id: recording.id, format: .mp3)), bitrateKbps: UInt32(bitrate))
     }
 
     func finished(_ job: AnalysisJob, outcome: Result<AnalysisResult, AnalysisFailure>) {
@@ -158,13 +168,31 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
         do {
             switch outcome {
             case .success(let result):
+                let original = try await self.repository.find(recordingID: recordingID)?.storedPath
+                let archive = result.archive.map {
+                    RecordingAnalysis.Archive(
+                        storedPath: self.files.relativePath(id: recordingID, format: .mp3),
+                        format: .mp3,
+                        sizeBytes: $0.sizeBytes,
+                        sha256: $0.sha256
+                    )
+                }
                 let analysis = RecordingAnalysis(
                     durationSec: result.durationSec,
                     silenceMarks: result.silences.map { SilenceMark(startMs: Int($0.startMs), endMs: Int($0.endMs)) },
                     transcription: result.transcription,
-                    segments: result.segments
+                    segments: result.segments,
+                    archive: archive
                 )
-                try await self.repository.complete(recordingID: recordingID, analysis: analysis)
+                do {
+                    try await self.repository.complete(recordingID: recordingID, analysis: analysis)
+                } catch {
+                    // Not stored (the call was deleted meanwhile): nor is its archive kept.
+                    if let archive { self.files.remove(archive.storedPath) }
+                    throw error
+                }
+                // The archive is the recording now: the temporary original goes.
+                if let archive, let original, original != archive.storedPath { self.files.remove(original) }
             case .failure(let failure):
                 self.logger.notice("recording could not be analysed", metadata: ["recording": "\(recordingID)", "error": "\(failure.message)"])
                 try await self.repository.fail(recordingID: recordingID, error: failure.message)

@@ -21,6 +21,10 @@ struct RecordingFiles: Sendable {
         let manager = FileManager.default
         try manager.createDirectory(at: self.recordingsDirectory, withIntermediateDirectories: true)
         try manager.createDirectory(at: self.temporaryDirectory, withIntermediateDirectories: true)
+        // Half-written archives of a run that stopped mid-transcode (their jobs run again).
+        for name in try manager.contentsOfDirectory(atPath: self.recordingsDirectory.path) where name.hasSuffix(".part") {
+            try? manager.removeItem(at: self.recordingsDirectory.appendingPathComponent(name))
+        }
         for name in try manager.contentsOfDirectory(atPath: self.temporaryDirectory.path) {
             try? manager.removeItem(at: self.temporaryDirectory.appendingPathComponent(name))
         }

@@ -144,6 +144,12 @@ struct SQLiteCallRepository: CallRepository {
             recording.silenceMarks = analysis.silenceMarks
             recording.transcription = analysis.transcription
             recording.error = nil
+            if let archive = analysis.archive {
+                recording.storedPath = archive.storedPath
+                recording.archivedFormat = archive.format
+                recording.archivedSizeBytes = archive.sizeBytes
+                recording.archivedSHA256 = archive.sha256
+            }
         } alongside: { db, recording in
             guard !analysis.segments.isEmpty else { return }
             // The whole recording's transcript replaces what the live session stored.

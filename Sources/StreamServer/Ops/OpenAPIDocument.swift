@@ -666,7 +666,7 @@ enum OpenAPIDocument {
 
             Recording:
               type: object
-              required: [id, call_id, filename, format, origin, size_bytes, sha256, duration_sec, transcription, silence_marks, status, error, created_at]
+              required: [id, call_id, filename, format, origin, size_bytes, sha256, duration_sec, transcription, silence_marks, status, error, created_at, archived_format]
               additionalProperties: false
               properties:
                 id:
@@ -688,7 +688,7 @@ enum OpenAPIDocument {
                   minimum: 0
                 sha256:
                   type: string
-                  description: Hex SHA-256 of the stored file (empty while a live session records).
+                  description: Hex SHA-256 of the file as uploaded or streamed (empty while a live session records).
                 duration_sec:
                   type: [number, "null"]
                 transcription:
@@ -713,6 +713,12 @@ enum OpenAPIDocument {
                 created_at:
                   type: string
                   format: date-time
+                archived_format:
+                  description: |
+                    With `--archive-format mp3`: `mp3` once the permanent copy has replaced the original
+                    (downloads then serve it, as `audio/mpeg`); null while the original is kept and served.
+                  type: [string, "null"]
+                  enum: [mp3, null]
 
             CallList:
               type: object
