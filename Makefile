@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev libmp3lame-dev zlib1g-dev curl openssl libpocketsphinx-dev pocketsphinx-en-us
 
-.PHONY: setup run build release test lint smoke contract fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions bench-asr format clean
+.PHONY: setup run build release test lint smoke contract proto fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions bench-asr format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -30,11 +30,16 @@ run: release
 	.build/release/stream-server $(ARGS)
 
 test: setup lint
+	scripts/check-proto.sh
 	$(SWIFT) test
 	scripts/contract-test.sh
 	scripts/smoke.sh --debug
 	scripts/autobahn-test.sh
 	scripts/fuzz.sh 20
+
+# Regenerates Sources/CallStreamGRPC/Generated from proto/ (builds the generator plugins: ~10 min).
+proto:
+	scripts/generate-proto.sh
 
 # libFuzzer targets, each for SECONDS seconds (in .build-fuzz; see scripts/fuzz.sh).
 SECONDS ?= 60

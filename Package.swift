@@ -27,6 +27,10 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .target(
@@ -58,6 +62,18 @@ let package = Package(
         // What clients send, parsed and checked (control messages, a call's fields, Range
         // headers, search parameters): a library so the fuzzers run the server's own code.
         .target(name: "RequestParsing", dependencies: ["Protocol"]),
+        // The gRPC API's messages and service stubs, generated from proto/ by `make proto` and
+        // committed (the generator plugins take ten minutes to build): shared by the server
+        // and pbx-ingest.
+        .target(
+            name: "CallStreamGRPC",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            exclude: ["Generated/proto.sha256"]
+        ),
         // Telephony providers' protocols (Twilio Media Streams, Asterisk AudioSocket) and the
         // track alignment they need: pure Swift, a library so each is unit-tested and fuzzed.
         .target(name: "Telephony", dependencies: ["RequestParsing", "Protocol", .product(name: "NIOCore", package: "swift-nio")]),
@@ -74,6 +90,8 @@ let package = Package(
                 "Protocol",
                 "RequestParsing",
                 "Telephony",
+                "CallStreamGRPC",
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 "CProcessSpawn",
                 "AudioAnalysis",
                 "HTTPMultipart",

@@ -120,6 +120,12 @@ struct StreamServerCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "gRPC API (proto/callstream/v1/calls.proto) on this port of --host, HTTP/2 (TLS with --tls-cert), same tokens as REST; 0 picks a free one. default: off. (env: CALLSTREAM_GRPC_PORT)"
+    )
+    var grpcPort: Int?
+
+    @Option(
+        help:
             "Asterisk AudioSocket: listen for AudioSocket() connections (plain TCP, no auth: keep it on a private network) on this port of --host; 0 picks a free one. default: off. (env: CALLSTREAM_AUDIOSOCKET_PORT)"
     )
     var audiosocketPort: Int?
@@ -217,6 +223,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--tls-key", "CALLSTREAM_TLS_KEY"),
         ("--audiosocket-port", "CALLSTREAM_AUDIOSOCKET_PORT"),
         ("--archive-format", "CALLSTREAM_ARCHIVE_FORMAT"),
+        ("--grpc-port", "CALLSTREAM_GRPC_PORT"),
         ("--archive-bitrate", "CALLSTREAM_ARCHIVE_BITRATE"),
     ]
     /// Repeatable options: the variable holds comma-separated values.
@@ -295,6 +302,9 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard (8...320).contains(self.archiveBitrate) else { throw ValidationError("--archive-bitrate must be 8...320 (kbps)") }
         if let port = self.audiosocketPort, !(0...65_535).contains(port) {
             throw ValidationError("--audiosocket-port must be 0...65535")
+        }
+        if let port = self.grpcPort, !(0...65_535).contains(port) {
+            throw ValidationError("--grpc-port must be 0...65535")
         }
         guard (self.tlsCert == nil) == (self.tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         for origin in self.corsOrigin where !(origin.hasPrefix("http://") || origin.hasPrefix("https://")) || origin.hasSuffix("/") {

@@ -101,7 +101,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     router.add(middleware: ErrorResponseMiddleware(routes: routes))
     router.add(middleware: AccessMiddleware(policy: access))
     HealthController(streams: streams, workers: workers, metrics: metrics, engine: arguments.engine).addRoutes(to: router)
-    CallController(
+    let calls = CallController<BasicRequestContext>(
         repository: repository,
         files: files,
         maxUploadBytes: arguments.maxUploadBytes,
@@ -109,7 +109,8 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         transcribeSeconds: analysisSettings.transcribeSeconds,
         deleter: deleter,
         maxRecordingSeconds: arguments.maxRecordingMinutes.map { $0 * 60 }
-    ).addRoutes(to: router)
+    )
+    calls.addRoutes(to: router)
     LiveStreamRoutes(streams: streams, sessions: sessions, repository: repository).addRoutes(to: router)
     MetricsController(metrics: metrics, streams: streams, sessions: sessions, workers: workers, repository: repository).addRoutes(to: router)
     OpenAPIController().addRoutes(to: router)
@@ -153,11 +154,25 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
             logger: logger
         )
     }
+    let grpc = arguments.grpcPort.map { port in
+        GRPCServerService(
+            host: arguments.host,
+            port: port,
+            tls: arguments.tlsCert.flatMap { cert in arguments.tlsKey.map { (cert, $0) } },
+            service: GRPCCallService(calls: calls, logger: logger),
+            tokens: tokens,
+            logger: logger
+        )
+    }
     let drain = DrainService(streams: streams, drainTimeout: .milliseconds(Int64(arguments.drainTimeout * 1000)), logger: logger)
+    var services: [any Service] = [analyses, workers, sessions, retention, app]
+    if let grpc { services.append(grpc) }
+    if let audioSocket { services.append(audioSocket) }
+    services.append(drain)
+    if let tokens = access.tokens { services.append(TokenReloadService(tokens: tokens, logger: logger)) }
     return ServiceGroup(
         configuration: .init(
-            services: [analyses, workers, sessions, retention, app] + (audioSocket.map { [$0] } ?? []) + [drain]
-                + (access.tokens.map { [TokenReloadService(tokens: $0, logger: logger)] } ?? []),
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

@@ -101,17 +101,17 @@ struct CallController<Context: RequestContext>: Sendable {
         } catch {
             throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")
         }
-        guard let key else { return try await self.create(body, context: context).response }
+        guard let key else { return try await self.create(body, logger: context.logger).response }
         let requestHash = IdempotencyKeys.hash([Array("POST /calls".utf8), Array(body.readableBytesView)])
         if let answer = try await self.idempotency.claim(key) {
             return try self.idempotency.replay(answer, requestHash: requestHash)
         }
         return try await self.idempotency.run(key: key, requestHash: requestHash) {
-            try await self.create(body, context: context)
+            try await self.create(body, logger: context.logger)
         }
     }
 
-    private func create(_ body: ByteBuffer, context: Context) async throws -> RenderedResponse {
+    func create(_ body: ByteBuffer, logger: Logger) async throws -> RenderedResponse {
         let fields = try NewCallRequest(json: body)
         let now = Timestamp.now
         let call = Call(
@@ -126,7 +126,7 @@ struct CallController<Context: RequestContext>: Sendable {
             externalID: fields.externalID
         )
         try await self.repository.create(call)
-        context.logger.info(
+        logger.info(
             "call created",
             metadata: ["call_id": "\(call.id.uuidString.lowercased())", "caller": "\(call.caller)", "receiver": "\(call.receiver)"]
         )
@@ -180,7 +180,7 @@ struct CallController<Context: RequestContext>: Sendable {
             // Refuse before reading a byte of a body that cannot be used.
             guard existing.recording == nil else { throw Self.alreadyRecorded }
             let received = try await self.receive(request)
-            return try await self.store(received, for: existing, context: context).response
+            return try await self.store(received, for: existing, logger: context.logger).response
         }
         // With a key the body is always received: only the file it carries tells a retry of
         // the first request from a different one.
@@ -198,7 +198,7 @@ struct CallController<Context: RequestContext>: Sendable {
             return try self.idempotency.replay(previous, requestHash: requestHash)
         }
         return try await self.idempotency.run(key: key, requestHash: requestHash) {
-            try await self.store(received, for: existing, context: context)
+            try await self.store(received, for: existing, logger: context.logger)
         }
     }
 
@@ -237,7 +237,7 @@ struct CallController<Context: RequestContext>: Sendable {
 
     /// Checks the received file is audio we decode, moves it into place, attaches it to the
     /// call and queues its analysis. The file is discarded on any refusal.
-    private func store(_ received: ReceivedUpload, for existing: CallWithRecording, context: Context) async throws -> RenderedResponse {
+    func store(_ received: ReceivedUpload, for existing: CallWithRecording, logger: Logger) async throws -> RenderedResponse {
         let file = received.file
         do {
             let kind = try await NIOThreadPool.singleton.runIfActive {
@@ -282,7 +282,7 @@ struct CallController<Context: RequestContext>: Sendable {
                 throw Self.apiError(error)
             }
             self.analyses.enqueue(recording)
-            context.logger.info(
+            logger.info(
                 "recording uploaded",
                 metadata: [
                     "call_id": "\(existing.call.id.uuidString.lowercased())", "recording": "\(id.uuidString.lowercased())", "bytes": "\(file.size)",

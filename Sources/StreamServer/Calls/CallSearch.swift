@@ -23,7 +23,12 @@ struct CallSearch: Sendable, Equatable {
     init() {}
 
     init(parameters: Parameters) throws(InputError) {
-        let filters = try SearchFilters(parameter: { parameters[Substring($0)] }, statuses: CallStatus.allCases.map(\.rawValue))
+        try self.init(parameter: { parameters[Substring($0)] })
+    }
+
+    /// From named parameters (the query string's, or a gRPC request's fields).
+    init(parameter: (String) -> Substring?) throws(InputError) {
+        let filters = try SearchFilters(parameter: parameter, statuses: CallStatus.allCases.map(\.rawValue))
         self.fragment = filters.fragment
         self.phone = filters.phone
         self.from = filters.from

@@ -17,7 +17,12 @@ struct IdempotencyKeys: Sendable {
 
     /// The request's key: nil without one; 400 unless 1 to 255 visible ASCII characters.
     static func key(of request: Request) throws -> String? {
-        guard let value = request.headers[.idempotencyKey] else { return nil }
+        try Self.key(request.headers[.idempotencyKey])
+    }
+
+    /// A key's value checked (an HTTP header's, or gRPC metadata's).
+    static func key(_ value: String?) throws -> String? {
+        guard let value else { return nil }
         guard (1...255).contains(value.utf8.count), value.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
             throw APIError(.badRequest, code: "invalid_idempotency_key", message: "Idempotency-Key must be 1 to 255 visible ASCII characters")
         }
@@ -50,13 +55,7 @@ struct IdempotencyKeys: Sendable {
 
     /// The first answer again, if this request is the one it answered.
     func replay(_ answer: StoredAnswer, requestHash: String) throws -> Response {
-        guard answer.requestHash == requestHash else {
-            throw APIError(
-                .unprocessableContent,
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used for a different request in the last 24 hours"
-            )
-        }
+        try Self.check(answer, requestHash: requestHash)
         return Response(
             status: .init(code: answer.status),
             headers: [.contentType: answer.contentType],
@@ -64,8 +63,24 @@ struct IdempotencyKeys: Sendable {
         )
     }
 
+    /// Refuses a stored answer that answered a different request.
+    static func check(_ answer: StoredAnswer, requestHash: String) throws {
+        guard answer.requestHash == requestHash else {
+            throw APIError(
+                .unprocessableContent,
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used for a different request in the last 24 hours"
+            )
+        }
+    }
+
     /// Runs the claimed request and keeps its answer (see the type's comment).
     func run(key: String, requestHash: String, _ body: () async throws -> RenderedResponse) async throws -> Response {
+        try await self.runRendered(key: key, requestHash: requestHash, body).response
+    }
+
+    /// `run`, for callers that are not HTTP routes (gRPC).
+    func runRendered(key: String, requestHash: String, _ body: () async throws -> RenderedResponse) async throws -> RenderedResponse {
         let rendered: RenderedResponse
         do {
             rendered = try await body()
@@ -77,7 +92,7 @@ struct IdempotencyKeys: Sendable {
             throw error
         }
         try await self.keep(rendered, key: key, requestHash: requestHash)
-        return rendered.response
+        return rendered
     }
 
     private func keep(_ rendered: RenderedResponse, key: String, requestHash: String) async throws {
@@ -100,6 +115,11 @@ struct RenderedResponse: Sendable {
     init(status: HTTPResponse.Status, json value: some Encodable) throws {
         self.status = status
         self.body = try JSONEncoder().encode(value)
+    }
+
+    init(status: HTTPResponse.Status, body: Data) {
+        self.status = status
+        self.body = body
     }
 
     init(_ error: APIError) {
