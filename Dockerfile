@@ -5,7 +5,7 @@
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       pkg-config libsqlite3-dev libmpg123-dev libopus-dev zlib1g-dev libpocketsphinx-dev \
+       pkg-config libsqlite3-dev libmpg123-dev libopus-dev libmp3lame-dev zlib1g-dev libpocketsphinx-dev \
        python3-pip unzip \
     && rm -rf /var/lib/apt/lists/*
 # Moonshine: the moonshine-cpp wheel's onnxruntime and model (no Python needed to run them;
@@ -21,15 +21,16 @@ COPY Tests Tests
 RUN swift build -c release --static-swift-stdlib --product stream-server \
     && swift build -c release --static-swift-stdlib --product audio-worker \
     && swift build -c release --static-swift-stdlib --product load-client \
+    && swift build -c release --static-swift-stdlib --product pbx-ingest \
     && mkdir /out \
-    && cp .build/release/stream-server .build/release/audio-worker .build/release/load-client /out/
+    && cp .build/release/stream-server .build/release/audio-worker .build/release/load-client .build/release/pbx-ingest /out/
 
 FROM debian:bookworm-slim AS runtime
 # Exactly what `ldd` names besides glibc (checked by Tests/StreamServerTests/ContainerTests.swift),
 # and curl for the health check.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-       libsqlite3-0 libmpg123-0 libopus0 zlib1g libstdc++6 libgcc-s1 libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us curl \
+       libsqlite3-0 libmpg123-0 libopus0 libmp3lame0 zlib1g libstdc++6 libgcc-s1 libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin callstream \
     && mkdir -p /data \

@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "stream-server", targets: ["StreamServer"]),
         .executable(name: "audio-worker", targets: ["AudioWorker"]),
         .executable(name: "load-client", targets: ["LoadClient"]),
+        .executable(name: "pbx-ingest", targets: ["PBXIngest"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -131,6 +132,19 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // `pbx-ingest`: PBX recording folders to the gRPC API.
+        .executableTarget(
+            name: "PBXIngest",
+            dependencies: [
+                "Telephony",
+                "CallStreamGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
