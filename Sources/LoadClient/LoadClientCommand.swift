@@ -91,6 +91,12 @@ struct LoadClientCommand: AsyncParsableCommand {
     @Option(help: "With --wav: drop each connection every this many seconds (no close frame) and resume the session.")
     var dropAfterS: Double = 0
 
+    @Flag(
+        help:
+            "With --wav (8 kHz mono): speak Twilio Media Streams instead (use --url ws://…/api/twilio/ws): both tracks, the file inbound and silence outbound, 20 ms media events at real-time pace, then stop; prints JSON with each stream's callSid."
+    )
+    var twilio = false
+
     func validate() throws {
         guard self.clients >= 1 else { throw ValidationError("--clients must be at least 1") }
         guard self.messages >= 0, self.chunkBytes >= 1, self.inFlight >= 1, self.rateMs >= 0 else {
@@ -134,6 +140,12 @@ struct LoadClientCommand: AsyncParsableCommand {
         configuration.expectedText = try self.expectText.map(Self.referenceText(path:))
         if secure { configuration.tls = try WebSocketConnector.tlsContext(insecure: self.insecure) }
         if let token = self.token { configuration.headers.append(("Authorization", "Bearer \(token)")) }
+        if self.twilio {
+            guard let wav = self.wav else { throw ValidationError("--twilio needs --wav") }
+            let audio = try SessionAudio.load(path: wav, codec: "mulaw", chunkMs: 20)
+            guard audio.sampleRate == 8000, audio.channels == 1 else { throw ValidationError("--twilio needs an 8 kHz mono WAV") }
+            return try await self.runTwilio(audio, configuration: configuration)
+        }
         let audio = try self.wav.map { try SessionAudio.load(path: $0, codec: self.codec, chunkMs: self.chunkMs) }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
         let run = LoadRun(configuration: configuration, group: group)
@@ -149,6 +161,25 @@ struct LoadClientCommand: AsyncParsableCommand {
 }
 
 extension LoadClientCommand {
+    /// `--twilio`: the streams' outcomes as one JSON object; exits 1 unless every stream was
+    /// closed with 1000 after its stop and got nothing else.
+    func runTwilio(_ audio: SessionAudio, configuration: LoadConfiguration) async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: self.threads)
+        let started = ContinuousClock.now
+        let (outcomes, failed, errors) = await LoadRun(configuration: configuration, group: group).runTwilio(audio)
+        let elapsed = ContinuousClock.now - started
+        try? await group.shutdownGracefully()
+        let normal = outcomes.filter { $0.closeCode == 1000 && $0.dataFrames == 0 }.count
+        let report: [String: Any] = [
+            "streams": self.clients, "opened": outcomes.count, "failed": failed, "closed_normally": normal,
+            "data_frames": outcomes.reduce(0) { $0 + $1.dataFrames }, "media_sent": outcomes.reduce(0) { $0 + $1.mediaSent },
+            "elapsed_s": Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            "call_sids": outcomes.map(\.callSid), "connect_errors": errors, "ok": normal == self.clients,
+        ]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), as: UTF8.self))
+        if normal != self.clients { throw ExitCode(1) }
+    }
+
     /// A reference transcript: the file's text, or its JSON's `sentences` joined.
     static func referenceText(path: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--expect-text: cannot read \(path)") }

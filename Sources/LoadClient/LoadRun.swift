@@ -1,3 +1,4 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import WebSocketDeflate
@@ -19,6 +20,51 @@ struct LoadRun {
 
     /// Started sessions streaming `audio` (`--wav`): each connects, starts and streams on its
     /// own, at once.
+    /// `--twilio`: every client a Twilio Media Streams stream of the WAV (8 kHz mono), at
+    /// real-time pace; the outcomes once every stream has closed (or timed out).
+    func runTwilio(_ audio: SessionAudio) async -> (outcomes: [TwilioStream.Outcome], failed: Int, errors: [String]) {
+        let payloads = audio.chunks.map { Data($0).base64EncodedString() }
+        var streams: [TwilioStream] = []
+        var failed = 0
+        var errors: [String] = []
+        await withTaskGroup(of: (TwilioStream, String?).self) { group in
+            var launched = 0
+            func launch() {
+                let stream = TwilioStream(index: launched, configuration: self.configuration, payloads: payloads, eventLoop: self.group.next())
+                group.addTask {
+                    do {
+                        try await stream.run()
+                        return (stream, nil)
+                    } catch {
+                        return (stream, "\(error)")
+                    }
+                }
+                launched += 1
+            }
+            while launched < min(self.configuration.connectParallelism, self.configuration.clients) { launch() }
+            for await (stream, error) in group {
+                if let error {
+                    failed += 1
+                    if errors.count < 5 { errors.append(error) }
+                } else {
+                    streams.append(stream)
+                }
+                if launched < self.configuration.clients { launch() }
+            }
+        }
+        let deadline = ContinuousClock.now + .milliseconds(Int64((Double(payloads.count) * 0.02 + self.configuration.timeoutSeconds) * 1000))
+        var outcomes: [TwilioStream.Outcome] = []
+        for stream in streams {
+            let timer = Task {
+                try await Task.sleep(for: deadline - ContinuousClock.now)
+                stream.timeOut()
+            }
+            if let outcome = try? await stream.result.get() { outcomes.append(outcome) }
+            timer.cancel()
+        }
+        return (outcomes, failed, errors)
+    }
+
     func runSessions(_ audio: SessionAudio) async -> Result {
         var result = Result()
         var sessions: [SessionStream] = []
