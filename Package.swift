@@ -230,6 +230,9 @@ if ProcessInfo.processInfo.environment["CALLSTREAM_FUZZ"] == "1" {
         ("control-message", ["RequestParsing", "Protocol"]),
         ("range", ["RequestParsing"]),
         ("query", ["RequestParsing"]),
+        ("twilio", ["Telephony", "Protocol"]),
+        ("audiosocket", ["Telephony"]),
+        ("pbx-metadata", ["Telephony"]),
     ]
     for (name, dependencies) in fuzzTargets {
         package.targets.append(

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pipe-frame wav mp3 session-codecs multipart control-message range query)
+[ ${#targets[@]} -gt 0 ] || targets=(pipe-frame wav mp3 session-codecs multipart control-message range query twilio audiosocket pbx-metadata)
 export CALLSTREAM_FUZZ=1 SWIFT_BACKTRACE=enable=no
 flags=(--build-path .build-fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld)
 for target in "${targets[@]}"; do

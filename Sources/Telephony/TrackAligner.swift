@@ -51,7 +51,10 @@ public struct TrackAligner: Sendable {
             self.lateFrames += samples.count
             return []
         }
-        let position = Int(clamping: (timestampMs - origin) * UInt64(self.sampleRate) / 1000)
+        // Any timestamp may arrive: one whose place overflows is as far ahead as can be.
+        let (scaled, overflow) = (timestampMs - origin).multipliedReportingOverflow(by: UInt64(self.sampleRate))
+        guard !overflow else { throw .tooFarAhead }
+        let position = Int(clamping: scaled / 1000)
         guard position - self.emitted <= self.maxAheadFrames else { throw .tooFarAhead }
         var offset = position - self.emitted
         var incoming = samples[...]

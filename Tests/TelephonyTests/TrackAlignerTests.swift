@@ -72,6 +72,7 @@ import Testing
         var aligner = TrackAligner(channels: 1, maxAheadMs: 1_000)
         _ = try aligner.add(track: 0, timestampMs: 0, samples: Self.packet(1))
         #expect(throws: TrackAligner.Refusal.tooFarAhead) { try aligner.add(track: 0, timestampMs: 5_000, samples: Self.packet(1)) }
+        #expect(throws: TrackAligner.Refusal.tooFarAhead) { try aligner.add(track: 0, timestampMs: .max, samples: Self.packet(1)) }
         #expect(throws: TrackAligner.Refusal.unknownTrack) { try aligner.add(track: 1, timestampMs: 20, samples: Self.packet(1)) }
         #expect(aligner.finish() == [Self.packet(1)])
     }

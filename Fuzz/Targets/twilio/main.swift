@@ -1,0 +1,27 @@
+// Twilio Media Streams' text messages as `/api/twilio/ws` reads them: any bytes give a
+// message (a start becomes a session or a refusal with a code) or a named reason to skip it,
+// never a trap.
+import Foundation
+import FuzzDriver
+import Protocol
+import Telephony
+
+fuzz { input in
+    guard let message = try? TwilioMessage.parse(Data(input)) else { return }
+    switch message {
+    case .start(let start):
+        precondition((1...2).contains(start.channelCount))
+        if let session = try? start.session() {
+            precondition(session.start.format.codec == .mulaw && session.start.format.channels == start.channelCount)
+        }
+    case .media(let media):
+        // After a packet at 0, this one wherever its timestamp says.
+        var aligner = TrackAligner(channels: 2)
+        _ = try? aligner.add(track: 0, timestampMs: 0, samples: [UInt8](repeating: 0xFF, count: 160))
+        for chunk in (try? aligner.add(track: media.track == .inbound ? 0 : 1, timestampMs: media.timestampMs, samples: media.payload)) ?? [] {
+            precondition(chunk.count == 1_600)
+        }
+    default:
+        break
+    }
+}
