@@ -82,7 +82,10 @@ final class TwilioStream: @unchecked Sendable {
         let timestamp = self.next * 20
         let chunk = self.next + 1
         self.send([
-            self.event("media", #""media":{"track":"inbound","chunk":"\#(chunk)","timestamp":"\#(timestamp)","payload":"\#(self.payloads[self.next])"}"#),
+            self.event(
+                "media",
+                #""media":{"track":"inbound","chunk":"\#(chunk)","timestamp":"\#(timestamp)","payload":"\#(self.payloads[self.next])"}"#
+            ),
             self.event("media", #""media":{"track":"outbound","chunk":"\#(chunk)","timestamp":"\#(timestamp)","payload":"\#(self.silence)"}"#),
         ])
         self.outcome.mediaSent += 2

@@ -106,6 +106,33 @@ import Testing
         }
     }
 
+    /// A subscriber that never reads is dropped once it falls 1 MiB behind; the call and a
+    /// subscriber that keeps up lose nothing.
+    @Test func aSubscriberThatDoesNotReadIsDroppedAndNobodyElseNotices() async throws {
+        try await withServer { server in
+            // 10 ms chunks of 8 kHz PCM: many transcripts (about 150 bytes each) for little audio.
+            let pcm = TestPCM(rate: 8000, channels: 1, data: [UInt8](repeating: 0x11, count: 8000 * 2 * 150))
+            let chunks = pcm.pcmChunks(ms: 10)
+            var stream = try await TestWebSocket.connect(port: server.port)
+            let started = try #require(try await stream.control(LiveSessionTests.start(codec: "pcm_s16le", pcm)))
+            let call = try #require(started.callID)
+            let stalled = try RawConnection(port: server.port, receiveTimeoutSeconds: 30, receiveBufferBytes: 4096)
+            try stalled.send(RawConnection.upgradeRequest(path: "/calls/\(call)/live"))
+            // The test client reads everything into its own buffer: it keeps up.
+            var follower = try await Self.subscribe(server, call: call)
+            try await Task.sleep(for: .milliseconds(200))
+            for chunk in chunks { try await stream.sendChunk(chunk) }
+            try await stream.sendText(#"{"type":"stop"}"#)
+            let (sent, _) = try await Self.texts(&stream)
+            let (seen, close) = try await Self.texts(&follower)
+            #expect(seen == Self.subscriberView(sent) && seen.count == chunks.count + 1)
+            #expect(close == .normalClosure)
+            // The stalled one was cut off: reading now, it finds the end of the connection.
+            #expect(try await stalled.drainUntilClosed())
+            #expect(server.log.contains("dropping a live subscriber that does not keep up"))
+        }
+    }
+
     /// No such call: 404; a call not being recorded now: 409 (for an upgrade too); a private
     /// call: the upgrade is taken and closed with 1008.
     @Test func subscriptionsAreRefusedWithAReason() async throws {

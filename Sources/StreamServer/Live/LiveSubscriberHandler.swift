@@ -50,8 +50,12 @@ final class LiveSubscriberHandler: ChannelDuplexHandler {
         self.logger = logger
     }
 
+    /// The kernel's share of a subscriber's backlog: small, so `maxQueuedBytes` is what bounds it.
+    static let socketSendBufferBytes: Int32 = 64 << 10
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        _ = context.channel.setOption(.socketOption(.so_sndbuf), value: SocketOptionValue(Self.socketSendBufferBytes))
         // Privacy can change while a call runs (PATCH): read it now, off the loop.
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let promise = context.eventLoop.makePromise(of: Bool?.self)
@@ -205,9 +209,11 @@ final class LiveSubscriberHandler: ChannelDuplexHandler {
         return promise.futureResult
     }
 
+    /// Closes at once: a close frame would wait behind everything the subscriber did not read.
     private func drop() {
         self.logger.info("dropping a live subscriber that does not keep up", metadata: ["call_id": "\(self.callID.uuidString.lowercased())"])
         self.close(code: .policyViolation, reason: "too slow: the subscriber fell more than 1 MiB behind")
+        self.context?.channel.close(promise: nil)
     }
 
     // MARK: inbound
