@@ -124,6 +124,41 @@ def main():
                  grpc.StatusCode.NOT_FOUND, "recording_not_found:", "a call without a recording")
     expect_error(lambda: calls.GetCall(pb.GetCallRequest(call_id="7c9e6679-7425-40de-944b-e07fc1f90ae7"), metadata=auth),
                  grpc.StatusCode.NOT_FOUND, "call_not_found:", "an unknown call")
+    # StreamAudio: the live-session protocol as protobuf — started, an ack and a transcript per
+    # chunk with its place in the stream, stopped with the counts; then a ready call.
+    with open(os.path.join(audio_dir, "call30.wav"), "rb") as file:
+        pcm = file.read()[44:44 + 16000 * 2 * 3]
+    chunk_bytes = 3200
+
+    def session():
+        yield pb.StreamAudioRequest(audio=b"\0\0")
+        yield pb.StreamAudioRequest(start=pb.StartSession(codec="pcm_s16le", sample_rate=16000, channels=1, caller="+15550100304"))
+        for start in range(0, len(pcm), chunk_bytes):
+            yield pb.StreamAudioRequest(audio=pcm[start:start + chunk_bytes])
+        yield pb.StreamAudioRequest(stop=pb.StopSession())
+
+    answers = list(calls.StreamAudio(session(), metadata=auth))
+    kinds = [answer.WhichOneof("message") for answer in answers]
+    chunks = len(pcm) // chunk_bytes
+    expect(kinds[0] == "error" and answers[0].error.code == "not_started", f"audio before start: {answers[0]}")
+    expect(kinds[1] == "started" and answers[1].started.call_id, f"started: {answers[1]}")
+    acks = [a.ack.seq for a in answers if a.WhichOneof("message") == "ack"]
+    transcripts = [a.transcript for a in answers if a.WhichOneof("message") == "transcript"]
+    expect(acks == list(range(1, chunks + 1)), f"acks {acks}")
+    expect([t.seq for t in transcripts] == list(range(1, chunks + 1)), "a transcript per chunk, in order")
+    expect(all(t.start_ms == i * 100 and t.end_ms == i * 100 + 100 for i, t in enumerate(transcripts)), "transcript spans")
+    expect(kinds[-1] == "stopped" and answers[-1].stopped.chunks == chunks and abs(answers[-1].stopped.duration_sec - 3) < 0.01,
+           f"stopped: {answers[-1]}")
+    live_call = answers[1].started.call_id
+    for _ in range(500):
+        got = calls.GetCall(pb.GetCallRequest(call_id=live_call), metadata=auth)
+        if got.status != "processing":
+            break
+        time.sleep(0.02)
+    expect(got.status == "ready" and got.recording.origin == "live" and got.caller == "+15550100304", f"the live call: {got}")
+    bad = list(calls.StreamAudio(iter([pb.StreamAudioRequest(start=pb.StartSession(codec="flac", sample_rate=16000, channels=1))]),
+                                 metadata=auth))
+    expect(len(bad) == 1 and bad[0].error.code == "invalid_codec", f"a bad start: {bad}")
     print("grpc client checks: ok")
 
 

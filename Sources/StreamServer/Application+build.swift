@@ -159,7 +159,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
             host: arguments.host,
             port: port,
             tls: arguments.tlsCert.flatMap { cert in arguments.tlsKey.map { (cert, $0) } },
-            service: GRPCCallService(calls: calls, logger: logger),
+            service: GRPCCallService(calls: calls, streams: streams, sessions: sessions, workers: workers, logger: logger),
             tokens: tokens,
             logger: logger
         )

@@ -24,7 +24,7 @@ import Testing
         return try await runProcess(python, [script, String(port), CallAPITests.audioDirectory.path] + (token.map { [$0] } ?? []))
     }
 
-    /// Every RPC but StreamAudio, their errors and idempotency, as grpcio sees them.
+    /// Every RPC (StreamAudio too), their errors and idempotency, as grpcio sees them.
     @Test func pythonGrpcioCallsEveryRPC() async throws {
         try await withServer(arguments: ["--grpc-port", "0"]) { server in
             let (status, output) = try await Self.runClientCheck(server)

@@ -12,6 +12,10 @@ import RequestParsing
 /// `SearchFilters`) and the same idempotency keys (metadata `idempotency-key`).
 struct GRPCCallService: Callstream_V1_Calls.ServiceProtocol {
     let calls: CallController<BasicRequestContext>
+    /// For StreamAudio: live sessions, as the WebSocket streams have them.
+    let streams: LiveStreams
+    let sessions: LiveSessions
+    let workers: WorkerPool
     let logger: Logger
     static let downloadPieceBytes = 64 * 1024
 
@@ -172,8 +176,31 @@ struct GRPCCallService: Callstream_V1_Calls.ServiceProtocol {
         request: StreamingServerRequest<Callstream_V1_StreamAudioRequest>,
         context: ServerContext
     ) async throws -> StreamingServerResponse<Callstream_V1_StreamAudioResponse> {
-        // Not yet: live sessions go over /api/audio/ws, /api/twilio/ws or AudioSocket.
-        throw RPCError(code: .unimplemented, message: "unimplemented: StreamAudio is not available yet; use the WebSocket /api/audio/ws")
+        guard self.streams.isAccepting else { throw RPCError(code: .unavailable, message: "shutting_down: the server is shutting down") }
+        let (responses, output) = AsyncStream.makeStream(of: Callstream_V1_StreamAudioResponse.self)
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.next()
+        let (streams, sessions, workers, logger) = (self.streams, self.sessions, self.workers, self.logger)
+        let stream = try await eventLoop.submit {
+            GRPCAudioStream(eventLoop: eventLoop, streams: streams, sessions: sessions, workers: workers, output: output, logger: logger)
+        }.get()
+        return StreamingServerResponse { writer in
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask {
+                    do {
+                        for try await message in request.messages {
+                            try await eventLoop.flatSubmit { stream.handle(message) }.get()
+                        }
+                        eventLoop.execute { stream.inputEnded() }
+                    } catch {
+                        eventLoop.execute { stream.finish() }
+                    }
+                }
+                defer { eventLoop.execute { stream.finish() } }
+                for await response in responses { try await writer.write(response) }
+                group.cancelAll()
+            }
+            return [:]
+        }
     }
 
     // MARK: helpers
