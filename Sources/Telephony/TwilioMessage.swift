@@ -55,6 +55,12 @@ public enum TwilioMessage: Equatable, Sendable {
     }
 
     public static func parse(_ data: Data) throws(Invalid) -> TwilioMessage {
+        if let media = data.withUnsafeBytes(TwilioMediaScanner.media) { return .media(media) }
+        return try Self.parseDecoding(data)
+    }
+
+    /// `parse` without its fast path for `media` (what the fast path must agree with).
+    public static func parseDecoding(_ data: Data) throws(Invalid) -> TwilioMessage {
         let envelope: Envelope
         do {
             envelope = try JSONDecoder().decode(Envelope.self, from: data)

@@ -7,7 +7,11 @@ import Protocol
 import Telephony
 
 fuzz { input in
-    guard let message = try? TwilioMessage.parse(Data(input)) else { return }
+    let parsed = Result { () throws(TwilioMessage.Invalid) in try TwilioMessage.parse(Data(input)) }
+    // The fast path for media answers exactly what the full parser answers.
+    let decoded = Result { () throws(TwilioMessage.Invalid) in try TwilioMessage.parseDecoding(Data(input)) }
+    precondition(parsed == decoded, "fast path and decoder disagree")
+    guard let message = try? parsed.get() else { return }
     switch message {
     case .start(let start):
         precondition((1...2).contains(start.channelCount))
