@@ -12,12 +12,11 @@ enum TwilioMediaScanner {
         var media: TwilioMessage.Media?
         guard
             scanner.object({ scanner, key in
-                switch key {
-                case "event":
+                if key.elementsEqual("event".utf8) {
                     event = try scanner.string()
-                case "media":
+                } else if key.elementsEqual("media".utf8) {
                     media = try scanner.mediaBody()
-                default:
+                } else {
                     try scanner.skipValue()
                 }
             })
@@ -28,6 +27,53 @@ enum TwilioMediaScanner {
     }
 
     private struct Unusual: Error {}
+
+    /// Canonical base64 only (whole quads, `=` only as padding, unused bits zero): anything
+    /// else is left to Foundation.
+    private enum Base64 {
+        static let values: [Int8] = {
+            var table = [Int8](repeating: -1, count: 256)
+            for (index, byte) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+                table[Int(byte)] = Int8(index)
+            }
+            return table
+        }()
+
+        static func decode(_ text: Slice<UnsafeRawBufferPointer>) throws -> [UInt8] {
+            guard text.count % 4 == 0 else { throw Unusual() }
+            let padding = text.reversed().prefix(2).prefix { $0 == UInt8(ascii: "=") }.count
+            var output: [UInt8] = []
+            output.reserveCapacity(text.count / 4 * 3)
+            var quad: UInt32 = 0
+            var filled = 0
+            for byte in text.dropLast(padding) {
+                let value = Self.values[Int(byte)]
+                guard value >= 0 else { throw Unusual() }
+                quad = quad << 6 | UInt32(value)
+                filled += 1
+                if filled == 4 {
+                    output.append(UInt8(truncatingIfNeeded: quad >> 16))
+                    output.append(UInt8(truncatingIfNeeded: quad >> 8))
+                    output.append(UInt8(truncatingIfNeeded: quad))
+                    quad = 0
+                    filled = 0
+                }
+            }
+            switch filled {
+            case 0: break
+            case 2:
+                guard quad & 0xF == 0 else { throw Unusual() }
+                output.append(UInt8(truncatingIfNeeded: quad >> 4))
+            case 3:
+                guard quad & 0x3 == 0 else { throw Unusual() }
+                output.append(UInt8(truncatingIfNeeded: quad >> 10))
+                output.append(UInt8(truncatingIfNeeded: quad >> 2))
+            default:
+                throw Unusual()
+            }
+            return output
+        }
+    }
 
     private struct Scanner {
         let bytes: UnsafeRawBufferPointer
@@ -51,7 +97,7 @@ enum TwilioMediaScanner {
         }
 
         /// An object's members; false (not an error) when the input is not this shape.
-        mutating func object(_ member: (inout Scanner, String) throws -> Void) -> Bool {
+        mutating func object(_ member: (inout Scanner, Slice<UnsafeRawBufferPointer>) throws -> Void) -> Bool {
             do {
                 try self.members(member)
                 return true
@@ -60,17 +106,22 @@ enum TwilioMediaScanner {
             }
         }
 
-        mutating func members(_ member: (inout Scanner, String) throws -> Void) throws {
+        /// The keys read here: a repeated one (JSONDecoder keeps one of them) is left to it.
+        static let knownKeys = ["event", "media", "track", "timestamp", "payload"]
+
+        mutating func members(_ member: (inout Scanner, Slice<UnsafeRawBufferPointer>) throws -> Void) throws {
             try self.take(UInt8(ascii: "{"))
-            var seen: Set<String> = []
+            var seen = 0
             if self.peek() == UInt8(ascii: "}") {
                 self.index += 1
                 return
             }
             while true {
-                let key = String(decoding: try self.string(), as: UTF8.self)
-                // A repeated key: JSONDecoder keeps one of them; leave that to it.
-                guard seen.insert(key).inserted else { throw Unusual() }
+                let key = try self.string()
+                if let known = Self.knownKeys.firstIndex(where: { key.elementsEqual($0.utf8) }) {
+                    guard seen & (1 << known) == 0 else { throw Unusual() }
+                    seen |= 1 << known
+                }
                 try self.take(UInt8(ascii: ":"))
                 try member(&self, key)
                 guard let next = self.peek() else { throw Unusual() }
@@ -102,22 +153,27 @@ enum TwilioMediaScanner {
             var timestamp: UInt64?
             var payload: [UInt8]?
             try self.members { scanner, key in
-                switch key {
-                case "track":
-                    guard let value = TwilioMessage.Track(rawValue: String(decoding: try scanner.string(), as: UTF8.self)) else { throw Unusual() }
-                    track = value
-                case "timestamp":
+                if key.elementsEqual("track".utf8) {
+                    let name = try scanner.string()
+                    if name.elementsEqual("inbound".utf8) {
+                        track = .inbound
+                    } else if name.elementsEqual("outbound".utf8) {
+                        track = .outbound
+                    } else {
+                        throw Unusual()
+                    }
+                } else if key.elementsEqual("timestamp".utf8) {
                     let digits = try scanner.string()
-                    guard (1...19).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }),
-                        let value = UInt64(String(decoding: digits, as: UTF8.self))
-                    else { throw Unusual() }
+                    guard (1...19).contains(digits.count) else { throw Unusual() }
+                    var value: UInt64 = 0
+                    for digit in digits {
+                        guard (0x30...0x39).contains(digit) else { throw Unusual() }
+                        value = value * 10 + UInt64(digit - 0x30)
+                    }
                     timestamp = value
-                case "payload":
-                    guard let decoded = Data(base64Encoded: Data(try scanner.string())) else { throw Unusual() }
-                    payload = [UInt8](decoded)
-                case "chunk":
-                    _ = try scanner.string()
-                default:
+                } else if key.elementsEqual("payload".utf8) {
+                    payload = try Base64.decode(try scanner.string())
+                } else {
                     try scanner.skipValue()
                 }
             }

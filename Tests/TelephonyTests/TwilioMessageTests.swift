@@ -75,7 +75,9 @@ import Testing
         #"{"event":"media","media":null}"#,
         #"{"event":"media","media":{"timestamp":"1","payload":""}} x"#,
         #"{"event":"stop","media":{"timestamp":"1","payload":""}}"#,
-    ])
+    ] + ["AAAA", "AAA=", "AA==", "AB==", "AAB=", "A===", "AAAAA", "/+/+", "AA=A", "====", ""].map {
+        #"{"event":"media","media":{"timestamp":"1","payload":"\#($0)"}}"#
+    })
     func theMediaFastPathAgreesWithTheDecoder(text: String) {
         let fast = Result { () throws(TwilioMessage.Invalid) in try TwilioMessage.parse(Data(text.utf8)) }
         let slow = Result { () throws(TwilioMessage.Invalid) in try TwilioMessage.parseDecoding(Data(text.utf8)) }

@@ -40,6 +40,8 @@ struct TwilioIngress {
     let tokens: AuthTokens?
     private(set) var start: TwilioMessage.Start?
     private var aligner: TrackAligner?
+    /// Each track's channel (nil: not announced), worked out once at `start`.
+    private var channels: (inbound: Int?, outbound: Int?) = (nil, nil)
     private var stopped = false
 
     init(tokens: AuthTokens?) {
@@ -71,8 +73,8 @@ struct TwilioIngress {
             return self.begin(start)
         case .media(let media):
             guard !self.stopped else { return .skip(.afterStop, "media after stop") }
-            guard let start = self.start, self.aligner != nil else { return .refuse("media before start") }
-            guard let channel = start.channel(of: media.track) else {
+            guard self.aligner != nil else { return .refuse("media before start") }
+            guard let channel = media.track == .inbound ? self.channels.inbound : self.channels.outbound else {
                 return .skip(.unknownTrack, "media of the \(media.track.rawValue) track, which start did not announce")
             }
             do {
@@ -108,6 +110,7 @@ struct TwilioIngress {
             return .refuse("\(error.code): \(error.message)")
         }
         self.start = start
+        self.channels = (start.channel(of: .inbound), start.channel(of: .outbound))
         self.aligner = TrackAligner(channels: start.channelCount)
         return .start(session.start, ignored: session.ignored)
     }
