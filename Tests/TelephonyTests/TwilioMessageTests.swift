@@ -63,21 +63,24 @@ import Testing
     }
 
     /// The fast path for media agrees with the full parser, in the usual shape and in others.
-    @Test(arguments: [
-        #"{"event":"media","sequenceNumber":"4","media":{"track":"outbound","chunk":"2","timestamp":"5240","payload":"/38AgA=="},"streamSid":"MZ1"}"#,
-        #" { "streamSid" : "MZ1" , "media" : { "payload" : "/38AgA==" , "timestamp" : "0" } , "event" : "media" } "#,
-        #"{"event":"media","media":{"track":"inbound","timestamp":5240,"payload":"/38AgA=="}}"#,
-        #"{"event":"media","media":{"track":"inbound","timestamp":"+52","payload":"/38AgA=="}}"#,
-        #"{"event":"media","media":{"track":"inbound","timestamp":"99999999999999999999","payload":""}}"#,
-        #"{"event":"media","media":{"track":"inbound","timestamp":"1","payload":"%%"}}"#,
-        #"{"event":"media","media":{"track":"inbound","timestamp":"1","payload":""}}"#,
-        #"{"event":"media","event":"stop","media":{"timestamp":"1","payload":""}}"#,
-        #"{"event":"media","media":null}"#,
-        #"{"event":"media","media":{"timestamp":"1","payload":""}} x"#,
-        #"{"event":"stop","media":{"timestamp":"1","payload":""}}"#,
-    ] + ["AAAA", "AAA=", "AA==", "AB==", "AAB=", "A===", "AAAAA", "/+/+", "AA=A", "====", ""].map {
-        #"{"event":"media","media":{"timestamp":"1","payload":"\#($0)"}}"#
-    })
+    @Test(
+        arguments: [
+            #"{"event":"media","sequenceNumber":"4","media":{"track":"outbound","chunk":"2","timestamp":"5240","payload":"/38AgA=="},"streamSid":"MZ1"}"#,
+            #" { "streamSid" : "MZ1" , "media" : { "payload" : "/38AgA==" , "timestamp" : "0" } , "event" : "media" } "#,
+            #"{"event":"media","media":{"track":"inbound","timestamp":5240,"payload":"/38AgA=="}}"#,
+            #"{"event":"media","media":{"track":"inbound","timestamp":"+52","payload":"/38AgA=="}}"#,
+            #"{"event":"media","media":{"track":"inbound","timestamp":"99999999999999999999","payload":""}}"#,
+            #"{"event":"media","media":{"track":"inbound","timestamp":"1","payload":"%%"}}"#,
+            #"{"event":"media","media":{"track":"inbound","timestamp":"1","payload":""}}"#,
+            #"{"event":"media","event":"stop","media":{"timestamp":"1","payload":""}}"#,
+            #"{"event":"media","media":null}"#,
+            #"{"event":"media","media":{"timestamp":"1","payload":""}} x"#,
+            #"{"event":"stop","media":{"timestamp":"1","payload":""}}"#,
+        ]
+            + ["AAAA", "AAA=", "AA==", "AB==", "AAB=", "A===", "AAAAA", "/+/+", "AA=A", "====", ""].map {
+                #"{"event":"media","media":{"timestamp":"1","payload":"\#($0)"}}"#
+            }
+    )
     func theMediaFastPathAgreesWithTheDecoder(text: String) {
         let fast = Result { () throws(TwilioMessage.Invalid) in try TwilioMessage.parse(Data(text.utf8)) }
         let slow = Result { () throws(TwilioMessage.Invalid) in try TwilioMessage.parseDecoding(Data(text.utf8)) }
