@@ -4,7 +4,7 @@ PYTHON ?= python3
 # System packages the build and tests need (installed with apt when run as root).
 APT_PACKAGES ?= pkg-config libsqlite3-dev libmpg123-dev libopus-dev libmp3lame-dev zlib1g-dev curl openssl libpocketsphinx-dev pocketsphinx-en-us
 
-.PHONY: setup run build release test lint smoke contract proto fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions bench-asr format clean
+.PHONY: setup run build release test lint smoke contract proto fuzz test-sanitize bench bench-pipeline bench-upload bench-sessions bench-asr bench-ingest format clean
 
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -70,6 +70,9 @@ bench-sessions: setup
 
 bench-asr: setup
 	scripts/bench-asr.sh
+
+bench-ingest: setup
+	scripts/bench-ingest.sh
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Fuzz Package.swift
