@@ -136,7 +136,7 @@ struct AudioSocketTestClient {
                     AudioSocketTestClient.message(0x01, [UInt8](repeating: 1, count: 16)), AudioSocketTestClient.message(0x10, [0, 0]),
                     AudioSocketTestClient.message(0x12, [0, 0]),
                 ],  // the rate changes
-                [AudioSocketTestClient.message(0x01, [UInt8](repeating: 2, count: 16)), AudioSocketTestClient.message(0x17, [0, 0])],  // 96 kHz
+                [AudioSocketTestClient.message(0x01, [UInt8](repeating: 2, count: 16)), AudioSocketTestClient.message(0x10, [0])],  // half a sample
             ]
             for messages in bad {
                 let client = try await AudioSocketTestClient(server)
@@ -151,6 +151,24 @@ struct AudioSocketTestClient {
             let recording = try await LiveSessionTests.download(server, call: try #require(call["id"] as? String))
             #expect(recording.data == pcm.data)
             #expect(try await server.get("/healthz").0 == 200)
+        }
+    }
+
+    /// 192 kHz frames (kind 0x18) are recorded at 48 kHz, each four samples averaged.
+    @Test func highRatesAreKeptAt48kHz() async throws {
+        try await withServer(arguments: ["--audiosocket-port", "0"]) { server in
+            let client = try await AudioSocketTestClient(server)
+            try client.sendUUID()
+            let group = [Int16(100), 200, 300, 400].flatMap { withUnsafeBytes(of: $0.littleEndian, Array.init) }
+            let second = TestPCM(rate: 192_000, channels: 1, data: Array([[UInt8]](repeating: group, count: 48_000).joined()))
+            try client.sendAudio(second, kind: 0x18)
+            try client.hangUp()
+            #expect(try await client.receivedUntilClosed().isEmpty)
+            let call = try await TwilioStreamTests.call(server, externalID: client.externalID)
+            #expect(call["status"] as? String == "ready", "\(call)")
+            let recording = try await LiveSessionTests.download(server, call: try #require(call["id"] as? String))
+            #expect(recording.rate == 48_000 && recording.samples.count == 48_000)
+            #expect(recording.samples.allSatisfy { $0 == 250 })
         }
     }
 

@@ -15,7 +15,7 @@ import Telephony
 /// hang-up kind (when it ends the call: a limit, shutdown, idleness) and never an answer.
 /// A hang-up from Asterisk, or the socket closing, ends the call as a stopped session.
 /// Malformed input (an unknown kind, audio before the UUID, a rate that changes) closes this
-/// connection only; what arrived before it is kept.
+/// connection only; what arrived before it is kept. 96 and 192 kHz audio is kept at 48 kHz.
 final class AudioSocketHandler: ChannelDuplexHandler, LiveConnectionHandler {
     typealias InboundIn = AudioSocketMessage
     typealias OutboundIn = ByteBuffer
@@ -49,6 +49,11 @@ final class AudioSocketHandler: ChannelDuplexHandler, LiveConnectionHandler {
     private var pending = ByteBuffer()
     /// The call ended (hang-up, close) while its session was starting.
     private var endWhenStarted = false
+    /// 96 and 192 kHz audio is recorded at 48 kHz: every this many samples averaged into one
+    /// (speech has nothing up there; the session formats stop at 48 kHz).
+    private var decimation = 1
+    /// Bytes of a sample group cut at the end of the last frame.
+    private var undecimated: [UInt8] = []
     private var lastActivity = NIODeadline.now()
     private var readPaused = false
     private var readRequested = false
@@ -143,14 +148,33 @@ final class AudioSocketHandler: ChannelDuplexHandler, LiveConnectionHandler {
 
     private func append(_ samples: ByteBuffer) {
         var samples = samples
-        self.pending.writeBuffer(&samples)
+        if self.decimation > 1 {
+            self.decimate(samples)
+        } else {
+            self.pending.writeBuffer(&samples)
+        }
         self.submitChunks()
+    }
+
+    /// Averages each group of `decimation` samples (16-bit little-endian) into `pending`.
+    private func decimate(_ samples: ByteBuffer) {
+        let bytes = self.undecimated + Array(samples.readableBytesView)
+        let groupBytes = 2 * self.decimation
+        let whole = bytes.count - bytes.count % groupBytes
+        for group in stride(from: 0, to: whole, by: groupBytes) {
+            var sum = 0
+            for at in stride(from: group, to: group + groupBytes, by: 2) {
+                sum += Int(Int16(bitPattern: UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8))
+            }
+            self.pending.writeInteger(Int16(sum / self.decimation), endianness: .little)
+        }
+        self.undecimated = Array(bytes[whole...])
     }
 
     /// Hands the session every whole chunk gathered.
     private func submitChunks() {
         guard case .session(let session, let rate) = self.phase else { return }
-        let chunkBytes = rate * Self.chunkMs / 1000 * 2
+        let chunkBytes = rate / self.decimation * Self.chunkMs / 1000 * 2
         let receivedAt = NIODeadline.now()
         while self.pending.readableBytes >= chunkBytes, let chunk = self.pending.readSlice(length: chunkBytes) {
             guard session.submit(chunk, receivedAt: receivedAt) != nil else {
@@ -167,13 +191,16 @@ final class AudioSocketHandler: ChannelDuplexHandler, LiveConnectionHandler {
     // MARK: the session
 
     private func startSession(_ uuid: UUID, rate: Int) -> Bool {
-        guard StreamFormat.sampleRates.contains(rate) else {
-            self.malformed("\(rate) Hz audio is not supported (8000 to 48000 Hz)")
+        if rate > StreamFormat.sampleRates.upperBound, rate % StreamFormat.sampleRates.upperBound == 0 {
+            self.decimation = rate / StreamFormat.sampleRates.upperBound
+        }
+        guard StreamFormat.sampleRates.contains(rate / self.decimation) else {
+            self.malformed("\(rate) Hz audio is not supported")
             return false
         }
         guard let worker = self.worker, let connection = self.connection, let context = self.context else { return false }
         let request = SessionRequest.Start(
-            format: StreamFormat(codec: .pcmS16LE, sampleRate: rate, channels: 1),
+            format: StreamFormat(codec: .pcmS16LE, sampleRate: rate / self.decimation, channels: 1),
             record: true,
             callID: nil,
             caller: "",
