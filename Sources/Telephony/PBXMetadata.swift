@@ -34,7 +34,7 @@ public struct PBXMetadata: Equatable, Sendable {
         }
         let startedAt: String
         switch object["started_at"] {
-        case let text as String: startedAt = text
+        case let text as String where !text.isEmpty: startedAt = text
         case let seconds as Double where seconds > 0: startedAt = Self.iso8601(seconds)
         default: throw Invalid(description: "started_at must be an ISO 8601 date-time or Unix seconds")
         }

@@ -6,6 +6,6 @@ import Telephony
 
 fuzz { input in
     if let metadata = try? PBXMetadata.parse(Data(input)) {
-        precondition(!metadata.startedAt.isEmpty)
+        precondition(!metadata.startedAt.isEmpty, "started_at is given")
     }
 }

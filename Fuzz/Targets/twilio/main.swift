@@ -10,7 +10,13 @@ fuzz { input in
     let parsed = Result { () throws(TwilioMessage.Invalid) in try TwilioMessage.parse(Data(input)) }
     // The fast path for media answers exactly what the full parser answers.
     let decoded = Result { () throws(TwilioMessage.Invalid) in try TwilioMessage.parseDecoding(Data(input)) }
-    precondition(parsed == decoded, "fast path and decoder disagree")
+    // Two refusals need not name the same reason: with several bad fields, JSONDecoder reports
+    // whichever it meets first, and its order is a dictionary's.
+    switch (parsed, decoded) {
+    case (.success(let fast), .success(let full)): precondition(fast == full, "fast path and decoder disagree")
+    case (.failure, .failure): break
+    default: preconditionFailure("fast path and decoder disagree")
+    }
     guard let message = try? parsed.get() else { return }
     switch message {
     case .start(let start):
