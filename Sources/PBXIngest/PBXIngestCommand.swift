@@ -23,6 +23,12 @@ struct PBXIngestCommand: AsyncParsableCommand {
     @Option(help: "Bearer token (the server's --auth-tokens-file).")
     var token: String?
 
+    @Option(
+        help:
+            "With https://: trust the server certificates this PEM file's CA signed (a private CA, a self-signed server); default: the system's roots."
+    )
+    var caFile: String?
+
     @Option(help: "Move sent pairs here (same file names).")
     var doneDir: String?
 
@@ -53,7 +59,11 @@ struct PBXIngestCommand: AsyncParsableCommand {
                 throw ValidationError("\(folder) is not a folder")
             }
         }
-        _ = try self.endpoint()
+        let endpoint = try self.endpoint()
+        if let caFile = self.caFile {
+            guard endpoint.tls else { throw ValidationError("--ca-file goes with an https:// --server") }
+            guard FileManager.default.isReadableFile(atPath: caFile) else { throw ValidationError("--ca-file \(caFile) cannot be read") }
+        }
         guard self.settleSeconds >= 0, self.rescanSeconds > 0, self.concurrency >= 1, self.retryMaxSeconds > 0 else {
             throw ValidationError("--settle-seconds ≥ 0, --rescan-seconds > 0, --concurrency ≥ 1, --retry-max-seconds > 0")
         }
@@ -79,10 +89,19 @@ struct PBXIngestCommand: AsyncParsableCommand {
         let logger = Logger(label: "pbx-ingest")
         let endpoint = try self.endpoint()
         let folders = self.folders.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-        let transport = try HTTP2ClientTransport.Posix(
-            target: .dns(host: endpoint.host, port: endpoint.port),
-            transportSecurity: endpoint.tls ? .tls : .plaintext
-        )
+        let caFile = self.caFile
+        let security: HTTP2ClientTransport.Posix.TransportSecurity =
+            endpoint.tls
+            ? .tls { config in
+                if let caFile { config.trustRoots = .certificates([.file(path: caFile, format: .pem)]) }
+            } : .plaintext
+        // An IP address is not a name to send in TLS's SNI: it is resolved as it is.
+        let target: any ResolvableTarget =
+            endpoint.host.split(separator: ".", omittingEmptySubsequences: false).map { UInt8($0) }.allSatisfy({ $0 != nil })
+                && endpoint.host.split(separator: ".").count == 4
+            ? ResolvableTargets.IPv4(addresses: [.init(host: endpoint.host, port: endpoint.port)])
+            : ResolvableTargets.DNS(host: endpoint.host, port: endpoint.port)
+        let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security)
         let settings = Ingester.Settings(
             settle: .milliseconds(Int64(self.settleSeconds * 1000)),
             concurrency: self.concurrency,

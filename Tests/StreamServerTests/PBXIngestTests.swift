@@ -10,14 +10,15 @@ final class PBXIngestProcess: @unchecked Sendable {
     let process = Process()
     let logFile: URL
 
-    init(folder: URL, done: URL, port: Int, environment: [String: String] = [:]) throws {
+    init(folder: URL, done: URL, port: Int, server: String? = nil, extra: [String] = [], environment: [String: String] = [:]) throws {
         self.logFile = folder.deletingLastPathComponent().appendingPathComponent("pbx-ingest-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
         self.process.executableURL = URL(fileURLWithPath: Binaries.path("pbx-ingest"))
-        self.process.arguments = [
-            "--watch", folder.path, "--server", "http://127.0.0.1:\(port)", "--done-dir", done.path, "--settle-seconds", "0.3",
-            "--rescan-seconds", "1", "--retry-max-seconds", "1",
-        ]
+        self.process.arguments =
+            [
+                "--watch", folder.path, "--server", server ?? "http://127.0.0.1:\(port)", "--done-dir", done.path, "--settle-seconds", "0.3",
+                "--rescan-seconds", "1", "--retry-max-seconds", "1",
+            ] + extra
         self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let log = try FileHandle(forWritingTo: self.logFile)
         self.process.standardOutput = log
@@ -146,6 +147,34 @@ final class PBXIngestProcess: @unchecked Sendable {
             #expect(all.json["total"] as? Int == 1, "\(all.json)")
             let call = try #require((all.json["items"] as? [[String: Any]])?.first)
             #expect(call["caller"] as? String == "+15550100405")
+        }
+    }
+}
+
+extension PBXIngestTests {
+    /// `https://`: the server's gRPC port under its TLS certificate, which pbx-ingest trusts
+    /// through `--ca-file` (a self-signed one here).
+    @Test func pairsGoOverTLS() async throws {
+        let (watch, done) = try Self.folders()
+        let directory = watch.deletingLastPathComponent()
+        let cert = directory.appendingPathComponent("cert.pem").path
+        let key = directory.appendingPathComponent("key.pem").path
+        let (made, output) = try await runProcess(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ]
+        )
+        try #require(made == 0, "\(output)")
+        let port = try Self.freePort()
+        try await withServer(arguments: ["--grpc-port", String(port), "--tls-cert", cert, "--tls-key", key], waitForReady: false) { server in
+            try Self.write(watch, "t.wav", try CallAPITests.audio("call30_8k.wav"))
+            try Self.write(watch, "t.json", Self.json(["caller": "+15550100407", "receiver": "+15550100408", "started_at": "2026-12-04T08:00:00Z"]))
+            let ingest = try PBXIngestProcess(folder: watch, done: done, port: port, server: "https://127.0.0.1:\(port)", extra: ["--ca-file", cert])
+            defer { ingest.stop() }
+            try await Self.waitFor("the pair sent over TLS") { Self.names(done) == ["t.wav", "t.json"] }
+            #expect(server.log.contains("gRPC on port"))
         }
     }
 }
