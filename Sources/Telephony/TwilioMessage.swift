@@ -77,6 +77,8 @@ public enum TwilioMessage: Equatable, Sendable {
                 throw Invalid(reason: .invalidFields, detail: "start needs streamSid and start")
             }
             let format = start.mediaFormat
+            // Twilio names one track or both; an empty list would make a call of no channels.
+            guard start.tracks?.isEmpty != true else { throw Invalid(reason: .invalidFields, detail: "start.tracks names no track") }
             return .start(
                 Start(
                     streamSid: streamSid,

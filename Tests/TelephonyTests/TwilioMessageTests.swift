@@ -107,6 +107,7 @@ import Testing
         (#"{"event":"media"}"#, .invalidFields),
         (#"{"event":"start","start":{"callSid":"CA1"}}"#, .invalidFields),
         (#"{"event":1}"#, .invalidFields),
+        (#"{"event":"start","streamSid":"MZ1","start":{"callSid":"CA1","tracks":[]}}"#, .invalidFields),
     ])
     func badMessagesAreNamed(text: String, reason: TwilioMessage.Invalid.Reason) {
         #expect(throws: TwilioMessage.Invalid.self) { try Self.parse(text) }
