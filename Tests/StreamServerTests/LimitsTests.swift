@@ -55,10 +55,11 @@ import Testing
     /// A stream that sends nothing is closed with 1001 after `--idle-timeout`; one that pings,
     /// or waits for its own transcript, is not.
     @Test func idleStreamsAreClosedAndBusyOnesAreNot() async throws {
-        // 5 s, not less: at the start of a parallel run this process can stall for seconds, and a
-        // stall between a socket's connect and its first frame would make a busy socket idle.
-        let idleSeconds = 5 * TestTime.scale
-        let latencyMs = 11_000 * TestTime.scale
+        // 10 s, not less: in a parallel run (the suite starts dozens of servers, workers and
+        // clients at once) this process can stall for seconds, and a stall between a socket's
+        // connect and its first frame would make a busy socket idle (seen at 5 s).
+        let idleSeconds = 10 * TestTime.scale
+        let latencyMs = 21_000 * TestTime.scale
         // The worker sleeping in the mock latency answers no heartbeat: the worker timeout is longer.
         let arguments = ["--idle-timeout", "\(idleSeconds)", "--mock-latency-ms", "\(latencyMs)", "--worker-timeout", "\(latencyMs / 500)"]
         try await withServer(arguments: arguments) { server in
@@ -80,7 +81,7 @@ import Testing
             #expect(ack?.type == "ack", "got \(String(describing: ack)), close reason: \(waiting.closeReason ?? "none")")
             #expect(
                 try await waiting.nextMessage(timeout: .seconds(2 * idleSeconds))?.type == "transcript",
-                "a stream awaiting its transcript (11 s) is busy, not idle"
+                "a stream awaiting its transcript (21 s) is busy, not idle"
             )
             var pongs = 0
             while pongs < pings, let message = try await pinging.nextMessage(timeout: .seconds(idleSeconds)) {
