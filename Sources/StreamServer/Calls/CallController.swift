@@ -85,22 +85,25 @@ struct CallController<Context: RequestContext>: Sendable {
         return type == "application/json" || type.hasSuffix("+json") || type == "application/x-www-form-urlencoded"
     }
 
+    /// A JSON request body (`what` names it in errors: "a call", "a patch"): 415 for another
+    /// type, 413 past 64 KiB — refused on its declared length before any of it is read.
+    static func jsonBody(of request: Request, what: String) async throws -> ByteBuffer {
+        if let type = request.headers[.contentType], !Self.acceptsAsJSON(type) {
+            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "\(what) is sent as application/json")
+        }
+        let tooLarge = APIError(.contentTooLarge, code: "body_too_large", message: "\(what) is at most 64 KiB of JSON")
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxCallBytes { throw tooLarge }
+        var request = request
+        do {
+            return try await request.collectBody(upTo: Self.maxCallBytes)
+        } catch {
+            throw tooLarge
+        }
+    }
+
     func create(_ request: Request, context: Context) async throws -> Response {
         let key = try IdempotencyKeys.key(of: request)
-        if let type = request.headers[.contentType], !Self.acceptsAsJSON(type) {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "a call is sent as application/json")
-        }
-        // Refused on its declared length before any of it is read.
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxCallBytes {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")
-        }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: Self.maxCallBytes)
-        } catch {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "a call is at most 64 KiB of JSON")
-        }
+        let body = try await Self.jsonBody(of: request, what: "a call")
         guard let key else { return try await self.create(body, logger: context.logger).response }
         let requestHash = IdempotencyKeys.hash([Array("POST /calls".utf8), Array(body.readableBytesView)])
         if let answer = try await self.idempotency.claim(key) {
@@ -136,17 +139,8 @@ struct CallController<Context: RequestContext>: Sendable {
     /// `PATCH /calls/{id}`: caller, receiver or private changed (e.g. an AudioSocket call's
     /// numbers, known only once it is over).
     func update(_ request: Request, context: Context) async throws -> CallJSON {
-        if let type = request.headers[.contentType], !Self.acceptsAsJSON(type) {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "a patch is sent as application/json")
-        }
+        let body = try await Self.jsonBody(of: request, what: "a patch")
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw Self.callNotFound }
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: Self.maxCallBytes)
-        } catch {
-            throw APIError(.contentTooLarge, code: "body_too_large", message: "a patch is at most 64 KiB of JSON")
-        }
         guard let fields = JSONValue.object(Data(buffer: body)) else {
             throw APIError(.badRequest, code: "invalid_json", message: "the body must be a JSON object")
         }
@@ -215,7 +209,7 @@ struct CallController<Context: RequestContext>: Sendable {
         }
         let file = try self.files.beginUpload()
         do {
-            var upload = MultipartUpload(maxBytes: self.maxUploadBytes, allowedExtensions: ["wav", "mp3"])
+            var upload = MultipartUpload(maxBytes: self.maxUploadBytes)
             if let limit = self.maxRecordingSeconds {
                 // A WAV is refused mid-upload once more audio than the limit has arrived.
                 upload.check = { opening, size in
