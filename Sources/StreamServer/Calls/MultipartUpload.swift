@@ -13,7 +13,6 @@ struct MultipartUpload {
     }
 
     let maxBytes: Int64
-    let allowedExtensions: Set<String>
     /// Called as the file arrives with its first bytes (up to `openingBytes`) and its size so
     /// far; throwing stops the upload there (a recording found too long, say).
     var check: ((_ opening: [UInt8], _ size: Int64) throws -> Void)? = nil
@@ -49,9 +48,7 @@ struct MultipartUpload {
                         let disposition = Self.dispositionParameters(headers["content-disposition"] ?? "")
                         guard filename == nil, disposition["name"] == "file" else { return }
                         let name = disposition["filename"] ?? ""
-                        guard self.allowedExtensions.contains((name as NSString).pathExtension.lowercased()) else {
-                            throw APIError(.unprocessableContent, code: "unsupported_extension", message: "the file must be .wav or .mp3")
-                        }
+                        try Self.checkExtension(of: name)
                         filename = name
                         inFile = true
                     case .body(let bytes):
@@ -91,6 +88,13 @@ struct MultipartUpload {
 
     /// What a form may carry beyond the file itself: part headers, boundaries, small fields.
     static let formOverheadBytes: Int64 = 64 * 1024
+
+    /// A recording is uploaded (over REST or gRPC) as a file named `.wav` or `.mp3`.
+    static func checkExtension(of filename: String) throws {
+        guard ["wav", "mp3"].contains((filename as NSString).pathExtension.lowercased()) else {
+            throw APIError(.unprocessableContent, code: "unsupported_extension", message: "the file must be .wav or .mp3")
+        }
+    }
 
     static func tooLarge(_ maxBytes: Int64) -> APIError {
         APIError(.contentTooLarge, code: "upload_too_large", message: "the file is larger than \(maxBytes) bytes")

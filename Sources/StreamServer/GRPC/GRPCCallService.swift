@@ -76,9 +76,7 @@ struct GRPCCallService: Callstream_V1_Calls.ServiceProtocol {
         _ filename: String,
         from messages: inout RPCAsyncSequence<Callstream_V1_UploadRecordingRequest, any Error>.AsyncIterator
     ) async throws -> CallController<BasicRequestContext>.ReceivedUpload {
-        guard ["wav", "mp3"].contains((filename as NSString).pathExtension.lowercased()) else {
-            throw APIError(.unprocessableContent, code: "unsupported_extension", message: "the file must be .wav or .mp3")
-        }
+        try MultipartUpload.checkExtension(of: filename)
         let file = try self.calls.files.beginUpload()
         do {
             var size: Int64 = 0
