@@ -60,14 +60,7 @@ final class SessionStream: @unchecked Sendable {
 
     private func connect() async throws {
         let loopBound = self
-        let (channel, _) = try await WebSocketConnector.connect(
-            host: self.configuration.host,
-            port: self.configuration.port,
-            path: self.configuration.path,
-            group: self.eventLoop,
-            headers: self.configuration.headers,
-            tls: self.configuration.tls
-        ) { channel in (SessionFrameHandler(stream: loopBound), ()) }
+        let channel = try await self.configuration.connect(on: self.eventLoop) { SessionFrameHandler(stream: loopBound) }
         try await self.eventLoop.submit { self.channel = channel }.get()
     }
 

@@ -46,14 +46,7 @@ final class TwilioStream: @unchecked Sendable {
 
     func run() async throws {
         let stream = self
-        let (channel, _) = try await WebSocketConnector.connect(
-            host: self.configuration.host,
-            port: self.configuration.port,
-            path: self.configuration.path,
-            group: self.eventLoop,
-            headers: self.configuration.headers,
-            tls: self.configuration.tls
-        ) { _ in (TwilioFrameHandler(stream: stream), ()) }
+        let channel = try await self.configuration.connect(on: self.eventLoop) { TwilioFrameHandler(stream: stream) }
         try await self.eventLoop.submit {
             self.channel = channel
             self.send([
