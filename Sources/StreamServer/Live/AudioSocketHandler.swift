@@ -246,14 +246,10 @@ final class AudioSocketHandler: ChannelDuplexHandler, LiveConnectionHandler {
             self.endWhenStarted = true
         case .session(let session, _):
             self.phase = .ended
-            if self.pending.readableBytes > 0, session.submit(self.pending, receivedAt: .now()) != nil {
-                self.streams.inFlight.wrappingIncrement(ordering: .relaxed)
-            }
+            let lastAudio = self.pending.readableBytes > 0 ? [self.pending] : []
             self.pending = ByteBuffer()
-            let id = ObjectIdentifier(self)
-            session.stop(from: id)
-            session.expire()
-            session.detach(id)
+            let submitted = session.hangUp(from: ObjectIdentifier(self), lastAudio: lastAudio)
+            self.streams.inFlight.wrappingIncrement(by: submitted, ordering: .relaxed)
         case .waitingForUUID, .waitingForAudio, .ended:
             self.phase = .ended
         }

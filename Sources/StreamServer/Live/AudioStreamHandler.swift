@@ -127,8 +127,14 @@ final class AudioStreamHandler: ChannelDuplexHandler, LiveConnectionHandler {
         // Results still owed to a plain stream are dropped by the router, which counts them; a
         // session keeps them for a resume.
         if case .session(let session, let stopping) = self.mode {
-            if self.twilio != nil { self.endTwilioCall(session, stopping: stopping) }
-            session.detach(ObjectIdentifier(self))
+            if self.twilio != nil {
+                // After Twilio's `stop` the session is stopping already; its audio is all in.
+                let lastAudio = stopping ? [] : (self.twilio?.finish() ?? []).map { ByteBuffer(bytes: $0) }
+                let submitted = session.hangUp(from: ObjectIdentifier(self), lastAudio: lastAudio)
+                self.streams.inFlight.wrappingIncrement(by: submitted, ordering: .relaxed)
+            } else {
+                session.detach(ObjectIdentifier(self))
+            }
         }
         self.outgoing = nil
         self.fragments = nil
@@ -528,17 +534,6 @@ final class AudioStreamHandler: ChannelDuplexHandler, LiveConnectionHandler {
 
     /// A Twilio stream's connection is gone: the call ends (Twilio never resumes a stream),
     /// with what the aligner still held.
-    private func endTwilioCall(_ session: LiveSession, stopping: Bool) {
-        guard !stopping else { return session.expire() }
-        let receivedAt = NIODeadline.now()
-        for chunk in self.twilio?.finish() ?? [] {
-            guard session.submit(ByteBuffer(bytes: chunk), receivedAt: receivedAt) != nil else { break }
-            self.streams.inFlight.wrappingIncrement(ordering: .relaxed)
-        }
-        session.stop(from: ObjectIdentifier(self))
-        session.expire()
-    }
-
     // MARK: results from the workers
 
     /// Called on this stream's loop by the router, once per result, in seq order.

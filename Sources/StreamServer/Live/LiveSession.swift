@@ -382,6 +382,22 @@ final class LiveSession: Sendable {
         if flush { self.worker.endSession(clientID: self.clientID) }
     }
 
+    /// A telephony call is over (Twilio's stream closed, Asterisk hung up) and nothing will
+    /// resume it: the audio still gathered goes in, the session stops and ends at once, and
+    /// `handler` is let go. Returns how many chunks went in, for the caller's in-flight count.
+    func hangUp(from handler: ObjectIdentifier, lastAudio: [ByteBuffer]) -> Int {
+        let receivedAt = NIODeadline.now()
+        var submitted = 0
+        for chunk in lastAudio {
+            guard self.submit(chunk, receivedAt: receivedAt) != nil else { break }
+            submitted += 1
+        }
+        self.stop(from: handler)
+        self.expire()
+        self.detach(handler)
+        return submitted
+    }
+
     /// The resume window ran out, or the server is shutting down: no connection will come back.
     func expire() {
         var flush = false
