@@ -149,8 +149,7 @@ final class GRPCAudioStream: LiveConnectionHandler, @unchecked Sendable {
     }
 
     private func hasRoom(_ session: LiveSession) -> Bool {
-        let inFlight = session.inFlight
-        return inFlight.chunks < self.streams.limits.maxInFlightChunks && inFlight.bytes < self.streams.limits.maxInFlightBytes
+        self.streams.limits.hasRoom(after: session.inFlight)
     }
 
     private func stop() {

@@ -55,8 +55,7 @@ final class AudioSocketHandler: ChannelDuplexHandler, LiveConnectionHandler {
     /// Bytes of a sample group cut at the end of the last frame.
     private var undecimated: [UInt8] = []
     private var lastActivity = NIODeadline.now()
-    private var readPaused = false
-    private var readRequested = false
+    private var readGate = ReadGate()
     private var closed = false
 
     init(streams: LiveStreams, sessions: LiveSessions, workers: WorkerPool, logger: Logger) {
@@ -298,11 +297,7 @@ final class AudioSocketHandler: ChannelDuplexHandler, LiveConnectionHandler {
     // MARK: backpressure
 
     func read(context: ChannelHandlerContext) {
-        if self.readPaused {
-            self.readRequested = true
-        } else {
-            context.read()
-        }
+        self.readGate.read(context)
     }
 
     /// Reading stops while the session starts and while its chunks in flight are at the
@@ -313,15 +308,9 @@ final class AudioSocketHandler: ChannelDuplexHandler, LiveConnectionHandler {
         switch self.phase {
         case .starting: pause = true
         case .session(let session, _):
-            let inFlight = session.inFlight
-            pause = inFlight.chunks >= self.streams.limits.maxInFlightChunks || inFlight.bytes >= self.streams.limits.maxInFlightBytes
+            pause = !self.streams.limits.hasRoom(after: session.inFlight)
         case .waitingForUUID, .waitingForAudio, .ended: pause = false
         }
-        guard pause != self.readPaused else { return }
-        self.readPaused = pause
-        if !pause && self.readRequested {
-            self.readRequested = false
-            context.read()
-        }
+        self.readGate.set(paused: pause, context)
     }
 }

@@ -68,8 +68,7 @@ final class AudioStreamHandler: ChannelDuplexHandler, LiveConnectionHandler {
     /// Skipped Twilio messages after the first are logged at debug level only.
     private var twilioSkips = 0
     private var outgoing: ByteBuffer?
-    private var readPaused = false
-    private var readRequested = false
+    private var readGate = ReadGate()
     private var closing = false
     private var closed = false
     /// This loop's chunk-path metrics, and when the acks and answers waiting in `outgoing` came in.
@@ -561,11 +560,7 @@ final class AudioStreamHandler: ChannelDuplexHandler, LiveConnectionHandler {
     // MARK: outbound
 
     func read(context: ChannelHandlerContext) {
-        if self.readPaused {
-            self.readRequested = true
-        } else {
-            context.read()
-        }
+        self.readGate.read(context)
     }
 
     private func updateReadPause() {
@@ -576,16 +571,8 @@ final class AudioStreamHandler: ChannelDuplexHandler, LiveConnectionHandler {
         case .starting: inFlight = (Int.max, Int.max)
         case .session(let session, _): inFlight = session.inFlight
         }
-        let pause =
-            inFlight.chunks >= self.limits.maxInFlightChunks
-            || inFlight.bytes >= self.limits.maxInFlightBytes
-            || !context.channel.isWritable
-        guard pause != self.readPaused else { return }
-        self.readPaused = pause
-        if !pause && self.readRequested {
-            self.readRequested = false
-            context.read()
-        }
+        let pause = !self.limits.hasRoom(after: inFlight) || !context.channel.isWritable
+        self.readGate.set(paused: pause, context)
     }
 
     private func appendFrame(_ opcode: WebSocketOpcode, body: (inout ByteBuffer) -> Void) {

@@ -25,6 +25,11 @@ final class LiveStreams: WorkerResultSink, Sendable {
         /// Open streams at most; past it upgrades are refused with 503 (`--max-connections`).
         var maxConnections = 10_000
         var timeouts = StreamTimeouts.Settings()
+
+        /// Whether a stream with this much audio awaiting transcripts may send more.
+        func hasRoom(after inFlight: (chunks: Int, bytes: Int)) -> Bool {
+            inFlight.chunks < self.maxInFlightChunks && inFlight.bytes < self.maxInFlightBytes
+        }
     }
 
     /// A registered stream: its loop and its handler, usable only on that loop.
