@@ -169,12 +169,10 @@ final class GRPCAudioStream: LiveConnectionHandler, @unchecked Sendable {
         } catch {
             return self.sendError(error.code, error.message)
         }
-        switch self.sessions.resume(request, connection: connection) {
+        switch self.sessions.resume(request, connection: connection, retiring: self.clientID) {
         case .failure(let refusal):
             self.sendError(refusal.code, refusal.message)
         case .success(let (session, messages, closeAfter)):
-            // The stream takes the session's identity; its own id is retired.
-            self.streams.unregister(self.clientID)
             self.clientID = session.clientID
             self.worker = session.worker
             self.session = session

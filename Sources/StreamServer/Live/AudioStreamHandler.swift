@@ -422,12 +422,10 @@ final class AudioStreamHandler: ChannelDuplexHandler, LiveConnectionHandler {
             return self.sendError(error.code, error.message)
         }
         guard let connection = self.connection else { return }
-        switch self.sessions.resume(request, connection: connection) {
+        switch self.sessions.resume(request, connection: connection, retiring: self.clientID) {
         case .failure(let refusal):
             self.sendError(refusal.code, refusal.message)
         case .success(let (session, messages, closeAfter)):
-            // The connection takes the session's identity; its own id is retired.
-            self.streams.unregister(self.clientID)
             self.clientID = session.clientID
             self.worker = session.worker
             self.mode = .session(session, stopping: session.stopRequested)

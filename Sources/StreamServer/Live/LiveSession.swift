@@ -443,7 +443,11 @@ final class LiveSession: Sendable {
                 return replay.map { ($0, false) }
             case .ended:
                 // Stopped, but `stopped` may have been lost with the connection: send it again.
-                guard let stopped = state.stopped else { return .failure(.init(code: "resume_failed", message: "the session has ended")) }
+                // (`stopped` is rendered for subscribers however a session ends: only a session
+                // that was stopped resumes to it.)
+                guard state.stopRequested, let stopped = state.stopped else {
+                    return .failure(.init(code: "resume_failed", message: "the session has ended"))
+                }
                 return self.replay(after: lastSeq, state).map { ($0 + [stopped], true) }
             case .closing:
                 return .failure(.init(code: "resume_failed", message: "the session has ended"))

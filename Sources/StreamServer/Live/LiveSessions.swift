@@ -213,15 +213,18 @@ final class LiveSessions: Service, Sendable {
         self.feeds.withLockedValue { $0[callID] }
     }
 
-    /// Finds the session a `resume` names and attaches it to `connection`.
-    func resume(_ request: SessionRequest.Resume, connection: LiveStreams.Connection) -> Result<
+    /// Finds the session a `resume` names and attaches it to `connection`, which from then on
+    /// goes by the session's client id: its own (`retiring`) is unregistered.
+    func resume(_ request: SessionRequest.Resume, connection: LiveStreams.Connection, retiring clientID: UInt64) -> Result<
         (LiveSession, [ByteBuffer], closeAfter: Bool), SessionRequest.Refusal
     > {
         let digest = ResumeToken.digest(of: request.token)
         guard let session = self.byToken.withLockedValue({ $0[ResumeToken.key(digest)] }), session.token.digest == digest else {
             return .failure(.init(code: "resume_failed", message: "no session to resume with this token (wrong, or its resume window ran out)"))
         }
-        return session.resume(lastSeq: request.lastSeq, connection: connection).map { (session, $0.messages, $0.closeAfter) }
+        let resumed = session.resume(lastSeq: request.lastSeq, connection: connection)
+        if case .success = resumed { self.streams.unregister(clientID) }
+        return resumed.map { (session, $0.messages, $0.closeAfter) }
     }
 
     /// Sends messages to a session's connection after every answer already routed from the
