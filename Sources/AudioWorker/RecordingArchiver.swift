@@ -65,12 +65,29 @@ enum RecordingArchiver {
             throw Failure(description: "cannot write the archive's Info tag: \(String(cString: strerror(errno)))")
         }
         guard fsync(fd) == 0 else { throw Failure(description: "cannot sync the archive: \(String(cString: strerror(errno)))") }
+        let sha256 = try Self.sha256(fd, size: size)
         close(fd)
         closed = true
         guard rename(partPath, request.path) == 0 else {
             throw Failure(description: "cannot rename the archive: \(String(cString: strerror(errno)))")
         }
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: request.path))
-        return ArchiveResult(sizeBytes: size, sha256: SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined())
+        return ArchiveResult(sizeBytes: size, sha256: sha256)
+    }
+
+    /// The finished file's SHA-256, read back in blocks (bounded memory; the file is in the
+    /// page cache). It cannot be hashed as it is written: the Info tag overwrites its first
+    /// frame only once the frame count is known, at the end.
+    private static func sha256(_ fd: Int32, size: Int64) throws -> String {
+        var hasher = SHA256()
+        var block = [UInt8](repeating: 0, count: 1 << 16)
+        var offset: Int64 = 0
+        while offset < size {
+            let count = block.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw Failure(description: "cannot read the archive back: \(String(cString: strerror(errno)))") }
+            block.withUnsafeBytes { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            offset += Int64(count)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 }
