@@ -27,13 +27,17 @@ struct RecordingPair: Hashable, Sendable {
         }.sorted { $0.base < $1.base }
     }
 
-    /// The pair a changed file belongs to, if its partner is there too.
+    /// The pair a changed file belongs to, if its partner is there too. The partner's name is
+    /// looked up directly, not by listing the folder (a folder of many files drains in linear
+    /// time); an audio extension in mixed case (`.Wav`) is left to the periodic rescan.
     static func pair(of name: String, in folder: String) -> RecordingPair? {
         let url = URL(fileURLWithPath: name)
         let base = url.deletingPathExtension().lastPathComponent
         let ext = url.pathExtension.lowercased()
         if ext == "json" {
-            return Self.scan(folder).first { $0.base == base }
+            let spellings = Self.audioExtensions + Self.audioExtensions.map { $0.uppercased() }
+            guard let audio = spellings.first(where: { FileManager.default.fileExists(atPath: "\(folder)/\(base).\($0)") }) else { return nil }
+            return RecordingPair(folder: folder, base: base, audioExtension: audio)
         }
         guard Self.audioExtensions.contains(ext), FileManager.default.fileExists(atPath: "\(folder)/\(base).json") else { return nil }
         return RecordingPair(folder: folder, base: base, audioExtension: url.pathExtension)
