@@ -6,6 +6,7 @@ import NIOPosix
 import NIOWebSocket
 import Protocol
 import StreamClient
+import Testing
 
 /// A frame-level WebSocket client for tests: sends whatever frames a test wants (including
 /// broken ones) and yields every frame the server sends.
@@ -48,6 +49,9 @@ struct TestWebSocket {
             headers: headers,
             onUpgrade: { head in response.withLockedValue { $0 = head.headers.map { ($0.name, $0.value) } } }
         ) { _ in (Collector(continuation: continuation), true) }
+        // The collector sees `channelInactive` only if it was added while the channel was open:
+        // a server that closes right after its 101 can beat it. The stream must end either way.
+        channel.closeFuture.whenComplete { _ in continuation.finish() }
         return TestWebSocket(channel: channel, frames: stream.makeAsyncIterator(), upgradeHeaders: response.withLockedValue { $0 })
     }
 
@@ -112,6 +116,13 @@ struct TestWebSocket {
         var data = ByteBuffer()
         data.write(webSocketErrorCode: .normalClosure)
         try? await self.send(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: data))
-        try? await self.channel.closeFuture.get()
+        // A server that never closes fails the test rather than hanging the suite.
+        let channel = self.channel
+        let timer = channel.eventLoop.scheduleTask(in: .seconds(10)) {
+            Issue.record("the server did not close the connection within 10 s of our close frame")
+            channel.close(promise: nil)
+        }
+        try? await channel.closeFuture.get()
+        timer.cancel()
     }
 }

@@ -41,6 +41,9 @@ final class LiveSubscriberHandler: ChannelDuplexHandler {
     /// Bytes written and not yet out of the socket's buffers.
     private var unsentBytes = 0
     private var endAfterReplay = false
+    /// Our close frame has gone out: only the client's answer is awaited.
+    private var closeSent = false
+    static let closeTimeout = TimeAmount.seconds(5)
 
     init(feed: TranscriptFeed, callID: UUID, repository: any CallRepository, frameWriter: ChannelHandlerContext, logger: Logger) {
         self.feed = feed
@@ -229,7 +232,9 @@ final class LiveSubscriberHandler: ChannelDuplexHandler {
             }
             self.frameWriter.writeAndFlush(NIOAny(pong), promise: nil)
         case .connectionClose:
-            self.close(code: .normalClosure, reason: "")
+            // The answer to our close ends the handshake; the client's own close gets one.
+            guard !self.closeSent else { return context.close(promise: nil) }
+            self.close(code: .normalClosure, reason: "", answering: true)
         default:
             break  // a subscriber has nothing to say
         }
@@ -240,15 +245,24 @@ final class LiveSubscriberHandler: ChannelDuplexHandler {
     }
 
     /// A close frame, then the socket.
-    private func close(code: WebSocketErrorCode, reason: String) {
+    /// The socket closes once the client answers (or after `closeTimeout`), not at once: a
+    /// client still setting up its WebSocket handlers right after the 101 could lose a close
+    /// that came with the end of the stream.
+    private func close(code: WebSocketErrorCode, reason: String, answering: Bool = false) {
         guard let context = self.context, self.phase != .closed else { return }
         self.shutDown()
+        self.closeSent = true
         var frame = ByteBuffer()
         frame.writeServerFrame(opcode: .connectionClose) { buffer in
             buffer.write(webSocketErrorCode: code)
             buffer.writeString(CloseReason.cut(reason))
         }
         let channel = context.channel
-        self.frameWriter.writeAndFlush(NIOAny(frame)).whenComplete { _ in channel.close(promise: nil) }
+        let written = self.frameWriter.writeAndFlush(NIOAny(frame))
+        if answering {
+            written.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.eventLoop.scheduleTask(in: Self.closeTimeout) { channel.close(promise: nil) }
+        }
     }
 }
