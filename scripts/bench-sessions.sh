@@ -4,7 +4,8 @@
 #   (b) 200 sessions, 16 kHz Opus, 20 ms packets, real-time pace, 60 s (the same 10,000 messages/s)
 #   (c) 200 sessions, 16 kHz PCM, 100 ms chunks, each dropped (no close frame) and resumed every 10 s
 # Per load: lost (must be 0), p99 send→transcript, server CPU (server + workers) per session and
-# in cores, RSS per session, bytes written per second against audio bytes received per second.
+# in cores, RSS per session (while live, in all and the server alone; and the peak including the
+# end's finalisations), bytes written per second against audio bytes received per second.
 # ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,7 +44,7 @@ for load in $ONLY; do
   esac
   DATA=$(mktemp -d /tmp/callstream-bench-XXXXXX)
   echo "=== load $load" >&2
-  BENCH_RSS=1 python3 "$ROOT/scripts/bench_stream.py" --label "sessions/$load" --data-dir "$DATA" \
+  BENCH_RSS=1 BENCH_RSS_INTERVAL=0.5 BENCH_LIVE_S=$((LENGTH - 1)) python3 "$ROOT/scripts/bench_stream.py" --label "sessions/$load" --data-dir "$DATA" \
     --server-cmd "$ROOT/.build/release/stream-server --port {port} --workers 2 --data-dir $DATA" --server-cwd "$ROOT" \
     --load-client "$LOAD" -- --wav "$WAV" --threads 2 --connect-parallelism 100 --timeout-s 60 "${args[@]}" \
     | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r['decoded_audio_bytes_per_s']=$audio_rate; print(json.dumps(r))" >> "$OUT" \
@@ -55,12 +56,12 @@ done
 python3 - "$OUT" "$LENGTH" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(f"{'load':<14}{'sessions':>9}{'lost':>6}{'p99 tr ms':>10}{'srv cores':>10}{'CPU ms/session-min':>19}{'KiB/session':>12}{'written MB/s':>13}{'audio MB/s':>11}{'ok':>5}")
+print(f"{'load':<14}{'sessions':>9}{'lost':>6}{'p99 tr ms':>10}{'srv cores':>10}{'CPU ms/session-min':>19}{'KiB/live':>9}{'server':>7}{'KiB/peak':>9}{'written MB/s':>13}{'audio MB/s':>11}{'ok':>5}")
 for r in rows:
     l = r["load"]
     lost = l["missing_transcripts"] + l["missing_acks"]
     sessions = l["connections_opened"]
     per_session = r["server_cpu_s"] * 1000 / sessions / (r["wall_s"] / 60) if sessions else 0
     print(f"{r['label']:<14}{sessions:>9}{lost:>6}{l['send_to_transcript']['p99_ms']:>10}{r['server_cores']:>10}{per_session:>19.1f}"
-          f"{str(r['kib_per_connection']):>12}{r.get('written_bytes_per_s', 0) / 1e6:>13.2f}{r['decoded_audio_bytes_per_s'] / 1e6:>11.2f}{str(l['ok']):>5}")
+          f"{str(r['kib_per_live_session']):>9}{str(r['kib_per_live_session_server']):>7}{str(r['kib_per_connection']):>9}{r.get('written_bytes_per_s', 0) / 1e6:>13.2f}{r['decoded_audio_bytes_per_s'] / 1e6:>11.2f}{str(l['ok']):>5}")
 PY

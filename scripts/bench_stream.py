@@ -113,20 +113,31 @@ def main():
         rss0 = rss_bytes(pids)
         peak = [rss0]
         stop = threading.Event()
+        # BENCH_LIVE_S: the first seconds of the run are live streaming (sessions end after
+        # their audio): the peak over them is memory per live session, without the end's
+        # finalisations and analyses. Also split into the server process alone.
+        live_s = float(os.environ.get("BENCH_LIVE_S", "0"))
+        interval = float(os.environ.get("BENCH_RSS_INTERVAL", "0.1"))
+        live_peak = [rss0, rss_bytes([server.pid])]
+        server_rss0 = live_peak[1]
 
         def sample():
-            while not stop.wait(0.1):
-                peak[0] = max(peak[0], rss_bytes(tree(server.pid)))
+            while not stop.wait(interval):
+                total = rss_bytes(tree(server.pid))
+                peak[0] = max(peak[0], total)
+                if live_s and time.monotonic() - t0 <= live_s:
+                    live_peak[0] = max(live_peak[0], total)
+                    live_peak[1] = max(live_peak[1], rss_bytes([server.pid]))
 
         # RSS is only reported for idle connections (load c). Sampling it walks /proc every
         # 100 ms, a few ms of CPU in bursts that showed up in the latency tail of load (a).
         idle = ("--messages" in a.load_args and a.load_args[a.load_args.index("--messages") + 1] == "0") or os.environ.get("BENCH_RSS") == "1"
         sampler = threading.Thread(target=sample, daemon=True)
-        if idle:
-            sampler.start()
         cpu0 = cpu_seconds(tree(server.pid))
         steal0, total0 = machine_ticks()
         t0 = time.monotonic()
+        if idle:
+            sampler.start()
         load = subprocess.run([a.load_client, "--url", f"{scheme[1]}://127.0.0.1:{port}/api/audio/ws", "--json"] + a.load_args,
                               capture_output=True, text=True)
         wall = time.monotonic() - t0
@@ -153,6 +164,8 @@ def main():
             "rss_idle_mib": round(rss0 / 2**20, 1),
             "rss_peak_mib": round(peak[0] / 2**20, 1),
             "kib_per_connection": round((peak[0] - rss0) / 1024 / opened, 2) if opened and idle else None,
+            "kib_per_live_session": round((live_peak[0] - rss0) / 1024 / opened, 2) if opened and idle and live_s else None,
+            "kib_per_live_session_server": round((live_peak[1] - server_rss0) / 1024 / opened, 2) if opened and idle and live_s else None,
         }
         if a.data_dir:
             written = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(a.data_dir) for f in fs)
