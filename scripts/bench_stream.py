@@ -53,6 +53,13 @@ def rss_bytes(pids):
     return total
 
 
+def size_or_zero(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
 def machine_ticks():
     """(steal, total) jiffies from /proc/stat: the hypervisor's steal is why p99 varies here."""
     with open("/proc/stat") as f:
@@ -168,7 +175,8 @@ def main():
             "kib_per_live_session_server": round((live_peak[1] - server_rss0) / 1024 / opened, 2) if opened and idle and live_s else None,
         }
         if a.data_dir:
-            written = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(a.data_dir) for f in fs)
+            # Files may vanish while we walk (a live call's spool is removed when it is finalised).
+            written = sum(size_or_zero(os.path.join(d, f)) for d, _, fs in os.walk(a.data_dir) for f in fs)
             out["data_dir_bytes"] = written
             out["written_bytes_per_s"] = round(written / wall) if wall else None
         print(json.dumps(out))

@@ -11,7 +11,8 @@ import Protocol
 
 /// A live session's recording: a 16-bit PCM WAV under `recordings/`, written while the session
 /// streams. Decoded audio gathers in memory up to `batchBytes` (or until `flushStale()`, which
-/// the sessions' timer calls every second), then goes to NIO's thread pool as one `pwrite`, so
+/// the sessions' timer calls every second), then goes to NIO's thread pool, joined there into
+/// one `pwrite`, so
 /// memory per session is bounded whatever the call's length and the event loops never touch
 /// the disk. Batches are written one after another in order.
 ///
@@ -22,12 +23,15 @@ import Protocol
 /// and `finish()` keeps exactly the audio written before the failure.
 final class LiveRecordingFile: Sendable {
     static let headerBytes = 44
-    /// 8 KiB: a quarter of a second of 16 kHz mono. Each session holds one pending batch and
-    /// often one being written: at 16 KiB that was 33 KiB a session (heaptrack, 300 sessions).
+    /// 8 KiB: a quarter of a second of 16 kHz mono. At 16 KiB in one preallocated buffer a
+    /// session held 33 KiB (heaptrack, 300 sessions); the pending chunks themselves are kept now.
     static let batchBytes = 8 * 1024
 
     private struct State {
-        var pending: ByteBuffer
+        /// Audio waiting to be written: the chunks as they came, not copied on the event loop
+        /// (a PCM chunk is the one the worker was sent, so it costs nothing more).
+        var pending: [ByteBuffer] = []
+        var pendingBytes = 0
         /// Audio bytes appended so far (written or pending).
         var dataBytes: Int64 = 0
         /// The newest batch handed to the thread pool; each batch waits for the one before.
@@ -53,7 +57,7 @@ final class LiveRecordingFile: Sendable {
         self.format = format
         self.eventLoop = eventLoop
         self.state = NIOLockedValueBox(
-            State(pending: ByteBufferAllocator().buffer(capacity: 0), lastWrite: eventLoop.makeSucceededVoidFuture())
+            State(lastWrite: eventLoop.makeSucceededVoidFuture())
         )
         var header = ByteBuffer()
         Self.writeHeader(into: &header, format: format, dataBytes: 0)
@@ -72,14 +76,13 @@ final class LiveRecordingFile: Sendable {
     /// Appends decoded audio; hands a batch to the thread pool once `batchBytes` have gathered.
     func append(_ pcm: ByteBuffer) {
         self.state.withLockedValue { state in
-            guard state.failure == nil else { return }
-            if state.pending.capacity == 0 {
-                state.pending = ByteBufferAllocator().buffer(capacity: Self.batchBytes + pcm.readableBytes)
-            }
-            var pcm = pcm
+            guard state.failure == nil, pcm.readableBytes > 0 else { return }
             state.dataBytes += Int64(pcm.readableBytes)
-            state.pending.writeBuffer(&pcm)
-            if state.pending.readableBytes >= Self.batchBytes {
+            state.pendingBytes += pcm.readableBytes
+            // A slice of a larger buffer (a worker's pipe read) is copied: kept, it would hold
+            // the whole read in memory.
+            state.pending.append(pcm.storageCapacity > 2 * pcm.readableBytes ? ByteBuffer(buffer: pcm) : pcm)
+            if state.pendingBytes >= Self.batchBytes {
                 self.handOver(&state)
             }
         }
@@ -88,14 +91,14 @@ final class LiveRecordingFile: Sendable {
     /// Writes whatever has gathered (the timer's call: bounds what a crash can lose).
     func flushStale() {
         self.state.withLockedValue { state in
-            if state.pending.readableBytes > 0 { self.handOver(&state) }
+            if state.pendingBytes > 0 { self.handOver(&state) }
         }
     }
 
     /// Writes the rest and the final header, fsyncs, and returns the file's size and SHA-256.
     func finish() async throws -> (sizeBytes: Int64, sha256: String) {
         let lastWrite = self.state.withLockedValue { state in
-            if state.pending.readableBytes > 0, state.failure == nil { self.handOver(&state) }
+            if state.pendingBytes > 0, state.failure == nil { self.handOver(&state) }
             return state.lastWrite
         }
         _ = try? await lastWrite.get()
@@ -113,14 +116,20 @@ final class LiveRecordingFile: Sendable {
 
     /// Called with the lock held: the pending bytes become the next batch in the chain.
     private func handOver(_ state: inout State) {
-        let batch = state.pending
-        let offset = Int64(Self.headerBytes) + state.dataBytes - Int64(batch.readableBytes)
-        state.pending = ByteBufferAllocator().buffer(capacity: 0)
+        let chunks = state.pending
+        let bytes = state.pendingBytes
+        let offset = Int64(Self.headerBytes) + state.dataBytes - Int64(bytes)
+        state.pending = []
+        state.pendingBytes = 0
         let fd = self.fd
         let eventLoop = self.eventLoop
         state.lastWrite = state.lastWrite.flatMap {
             NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
                 do {
+                    var batch = chunks.count == 1 ? chunks[0] : ByteBufferAllocator().buffer(capacity: bytes)
+                    if chunks.count > 1 {
+                        for var chunk in chunks { batch.writeBuffer(&chunk) }
+                    }
                     try Self.pwriteAll(fd: fd, batch, at: offset)
                     self.state.withLockedValue { $0.writtenBytes += Int64(batch.readableBytes) }
                 } catch {
@@ -136,7 +145,8 @@ final class LiveRecordingFile: Sendable {
         let report = self.state.withLockedValue { state -> (@Sendable (any Error) -> Void)? in
             guard state.failure == nil else { return nil }
             state.failure = error
-            state.pending = ByteBufferAllocator().buffer(capacity: 0)
+            state.pending = []
+            state.pendingBytes = 0
             return state.onFailure
         }
         report?(error)
