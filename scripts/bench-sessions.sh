@@ -6,7 +6,8 @@
 # Per load: lost (must be 0), p99 send→transcript, server CPU (server + workers) per session and
 # in cores, RSS per session (while live, in all and the server alone; and the peak including the
 # end's finalisations), bytes written per second against audio bytes received per second.
-# ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs.
+# ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs; SERVER_PREFIX runs the server
+# under a wrapper (e.g. "env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -45,7 +46,7 @@ for load in $ONLY; do
   DATA=$(mktemp -d /tmp/callstream-bench-XXXXXX)
   echo "=== load $load" >&2
   BENCH_RSS=1 BENCH_RSS_INTERVAL=0.5 BENCH_LIVE_S=$((LENGTH - 1)) python3 "$ROOT/scripts/bench_stream.py" --label "sessions/$load" --data-dir "$DATA" \
-    --server-cmd "$ROOT/.build/release/stream-server --port {port} --workers 2 --data-dir $DATA" --server-cwd "$ROOT" \
+    --server-cmd "${SERVER_PREFIX:-} $ROOT/.build/release/stream-server --port {port} --workers 2 --data-dir $DATA" --server-cwd "$ROOT" \
     --load-client "$LOAD" -- --wav "$WAV" --threads 2 --connect-parallelism 100 --timeout-s 60 "${args[@]}" \
     | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r['decoded_audio_bytes_per_s']=$audio_rate; print(json.dumps(r))" >> "$OUT" \
     || echo "!!! load $load failed" >&2

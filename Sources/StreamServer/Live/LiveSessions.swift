@@ -317,8 +317,11 @@ final class LiveSessions: Service, Sendable {
     }
 
     private func flushSegments() async {
+        // Taken whole, the gathering array starting again from empty: emptied while the
+        // batch shares its buffer, `removeAll(keepingCapacity:)` would allocate a second one
+        // as large as the largest batch ever (21.6 MB at 1,000 sessions, heaptrack), for good.
         let batch = self.segments.withLockedValue { segments -> [TranscriptSegment] in
-            defer { segments.removeAll(keepingCapacity: true) }
+            defer { segments = [] }
             return segments
         }
         guard !batch.isEmpty else { return }
