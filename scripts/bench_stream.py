@@ -128,6 +128,26 @@ def main():
         live_peak = [rss0, rss_bytes([server.pid])]
         server_rss0 = live_peak[1]
 
+        def sqlite_bytes():
+            """The server's callstream_sqlite_memory_bytes (its page caches have a fixed cap)."""
+            try:
+                with urllib.request.urlopen(f"{scheme[0]}://127.0.0.1:{port}/metrics", timeout=5, context=context) as r:
+                    for line in r.read().decode().splitlines():
+                        if line.startswith("callstream_sqlite_memory_bytes "):
+                            return float(line.split()[1])
+            except Exception:
+                pass
+            return None
+
+        # At the end of the live window: the server's RSS and SQLite's part of it, so memory
+        # per session can be given without SQLite's (shared, capped) caches.
+        sqlite0 = sqlite_bytes() if live_s else None
+        at_live_end = {}
+
+        def snapshot():
+            at_live_end["server_rss"] = rss_bytes([server.pid])
+            at_live_end["sqlite"] = sqlite_bytes()
+
         def sample():
             while not stop.wait(interval):
                 total = rss_bytes(tree(server.pid))
@@ -145,6 +165,9 @@ def main():
         t0 = time.monotonic()
         if idle:
             sampler.start()
+        timer = threading.Timer(live_s, snapshot) if idle and live_s else None
+        if timer:
+            timer.start()
         load = subprocess.run([a.load_client, "--url", f"{scheme[1]}://127.0.0.1:{port}/api/audio/ws", "--json"] + a.load_args,
                               capture_output=True, text=True)
         wall = time.monotonic() - t0
@@ -153,6 +176,8 @@ def main():
         stop.set()
         if idle:
             sampler.join()
+        if timer:
+            timer.cancel()
         try:
             report = json.loads(load.stdout.strip().splitlines()[-1])
         except Exception:
@@ -173,6 +198,10 @@ def main():
             "kib_per_connection": round((peak[0] - rss0) / 1024 / opened, 2) if opened and idle else None,
             "kib_per_live_session": round((live_peak[0] - rss0) / 1024 / opened, 2) if opened and idle and live_s else None,
             "kib_per_live_session_server": round((live_peak[1] - server_rss0) / 1024 / opened, 2) if opened and idle and live_s else None,
+            "sqlite_mib_at_live_end": round(at_live_end["sqlite"] / 2**20, 1) if at_live_end.get("sqlite") is not None else None,
+            "kib_per_live_session_server_besides_sqlite": round(
+                (at_live_end["server_rss"] - server_rss0 - (at_live_end["sqlite"] - sqlite0)) / 1024 / opened, 2)
+            if opened and at_live_end.get("sqlite") is not None and sqlite0 is not None else None,
         }
         if a.data_dir:
             # Files may vanish while we walk (a live call's spool is removed when it is finalised).

@@ -68,6 +68,7 @@ enum ExpositionError: Error {
                 "process_cpu_seconds_total": "counter",
                 "process_resident_memory_bytes": "gauge",
                 "process_open_fds": "gauge",
+                "callstream_sqlite_memory_bytes": "gauge",
                 "callstream_worker_cpu_seconds_total": "counter",
                 "callstream_worker_resident_memory_bytes": "gauge",
                 "callstream_worker_open_fds": "gauge",
@@ -78,6 +79,8 @@ enum ExpositionError: Error {
             #expect(metrics["callstream_workers{state=\"up\"}"] == 2)
             #expect(metrics["process_resident_memory_bytes"] > 1_000_000)
             #expect(metrics["process_open_fds"] > 5)
+            // The migrations and the calls above went through SQLite.
+            #expect(metrics["callstream_sqlite_memory_bytes"] > 10_000)
             #expect(metrics["callstream_worker_resident_memory_bytes{worker=\"0\"}"] > 1_000_000)
             #expect(metrics["callstream_worker_open_fds{worker=\"1\"}"] >= 3, "stdin, stdout, stderr at least")
         }

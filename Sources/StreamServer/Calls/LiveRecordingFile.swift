@@ -95,7 +95,8 @@ final class LiveRecordingFile: Sendable {
         }
     }
 
-    /// Writes the rest and the final header, fsyncs, and returns the file's size and SHA-256.
+    /// Writes the rest and the final header, fsyncs, and returns the file's size and SHA-256
+    /// (the last part on `BackgroundFiles`: it reads the whole file back).
     func finish() async throws -> (sizeBytes: Int64, sha256: String) {
         let lastWrite = self.state.withLockedValue { state in
             if state.pendingBytes > 0, state.failure == nil { self.handOver(&state) }
@@ -105,7 +106,7 @@ final class LiveRecordingFile: Sendable {
         let (written, failed) = self.state.withLockedValue { ($0.writtenBytes, $0.failure != nil) }
         let fd = self.fd
         let format = self.format
-        return try await NIOThreadPool.singleton.runIfActive {
+        return try await BackgroundFiles.pool.runIfActive {
             // After a failed write, the file ends with the last batch that was written whole.
             if failed, ftruncate(fd, off_t(Int64(Self.headerBytes) + written)) != 0 {
                 throw UploadFile.IOError(operation: "truncate", code: errno)

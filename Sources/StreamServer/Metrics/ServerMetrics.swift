@@ -1,4 +1,5 @@
 import CoreMetrics
+import GRDBSQLite
 import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
@@ -220,6 +221,9 @@ final class ServerMetrics: Sendable {
         CoreMetrics.FloatingPointCounter(label: "process_cpu_seconds_total", factory: factory).increment(by: cpu)
         CoreMetrics.Gauge(label: "process_resident_memory_bytes", factory: factory).record(Double(process.residentBytes))
         CoreMetrics.Gauge(label: "process_open_fds", factory: factory).record(Double(process.openFDs))
+        // SQLite's share of the resident memory: mostly its page caches, which have a fixed
+        // cap (CallDatabase), however many calls there are.
+        CoreMetrics.Gauge(label: "callstream_sqlite_memory_bytes", factory: factory).record(Double(sqlite3_memory_used()))
     }
 
     /// How far `value` is past `pushed` (0 if not), moving `pushed` up to it.
