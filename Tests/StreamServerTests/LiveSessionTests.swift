@@ -90,6 +90,12 @@ import Testing
             #expect(segments.count == chunks.count)
             #expect(segments.last?["start_ms"] as? Int == 29900 && segments.last?["end_ms"] as? Int == 30000)
             #expect(segments.map { $0["seq"] as? Int ?? 0 } == Array(1...chunks.count))
+            // The segments are in the full-text index: the call is found by what was said, and
+            // only chunk 300's text ("… msg#300 (binary 3200 bytes)") has the word 300.
+            let found = try await server.request("GET", "/calls?text=transcription")
+            #expect((found.json["items"] as? [[String: Any]])?.map { $0["id"] as? String } == [call])
+            let marked = try await server.request("GET", "/calls/\(call)/transcript?q=300").json["segments"] as? [[String: Any]] ?? []
+            #expect(marked.filter { $0["match"] as? Bool == true }.map { $0["seq"] as? Int } == [300])
         }
     }
 

@@ -162,6 +162,17 @@ enum CallDatabase {
                     """
             )
         }
+        migrator.registerMigration("v7: segments indexed in batches") { db in
+            try db.execute(
+                sql: """
+                    -- The repository indexes inserted segments itself, one statement a batch (see
+                    -- SQLiteCallRepository.indexingNewSegments); the delete and update triggers stay.
+                    -- The rebuild also drops entries that INSERT OR REPLACE left for replaced rows.
+                    DROP TRIGGER transcript_text_insert;
+                    INSERT INTO transcript_text (transcript_text) VALUES ('rebuild');
+                    """
+            )
+        }
         return migrator
     }
 }
