@@ -12,9 +12,8 @@ import Protocol
 /// A live session's recording: a 16-bit PCM WAV under `recordings/`, written while the session
 /// streams. Decoded audio gathers in memory up to `batchBytes` (or until `flushStale()`, which
 /// the sessions' timer calls every second), then goes to NIO's thread pool, joined there into
-/// one `pwrite`, so
-/// memory per session is bounded whatever the call's length and the event loops never touch
-/// the disk. Batches are written one after another in order.
+/// one `pwrite`, so memory per session is bounded whatever the call's length and the event
+/// loops never touch the disk. Batches are written one after another in order.
 ///
 /// The header's sizes stay 0 while streaming; `finish()` writes them, fsyncs and hashes the
 /// file. After a crash, `repair(path:)` derives them from the file's length instead.
@@ -127,18 +126,22 @@ final class LiveRecordingFile: Sendable {
         state.lastWrite = state.lastWrite.flatMap {
             NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
                 do {
-                    var batch = chunks.count == 1 ? chunks[0] : ByteBufferAllocator().buffer(capacity: bytes)
-                    if chunks.count > 1 {
-                        for var chunk in chunks { batch.writeBuffer(&chunk) }
-                    }
-                    try Self.pwriteAll(fd: fd, batch, at: offset)
-                    self.state.withLockedValue { $0.writtenBytes += Int64(batch.readableBytes) }
+                    try Self.pwriteAll(fd: fd, Self.joined(chunks, bytes: bytes), at: offset)
+                    self.state.withLockedValue { $0.writtenBytes += Int64(bytes) }
                 } catch {
                     self.failed(error)
                     throw error
                 }
             }
         }
+    }
+
+    /// The chunks as one buffer for one `pwrite` (a single chunk as it is).
+    private static func joined(_ chunks: [ByteBuffer], bytes: Int) -> ByteBuffer {
+        guard chunks.count > 1 else { return chunks[0] }
+        var batch = ByteBufferAllocator().buffer(capacity: bytes)
+        for var chunk in chunks { batch.writeBuffer(&chunk) }
+        return batch
     }
 
     private func failed(_ error: any Error) {
