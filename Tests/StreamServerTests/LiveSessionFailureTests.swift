@@ -254,7 +254,8 @@ import Testing
         for chunk in pcm.pcmChunks(ms: 100).prefix(100) { try await socket.sendChunk(chunk) }
         var session = SessionTranscript()
         try await socket.collect(into: &session, untilSeq: 100)
-        try await Task.sleep(for: .milliseconds(1500))  // the recording's flush interval is 1 s
+        // A batch is written once 1 s old, by a sweep every 250 ms: 1.25 s at most.
+        try await Task.sleep(for: .milliseconds(2000))
         for pid in server.workerPIDs() { kill(pid, SIGKILL) }
         server.signal(SIGKILL)
         _ = try await server.waitForExit()

@@ -10,10 +10,11 @@ import Protocol
 #endif
 
 /// A live session's recording: a 16-bit PCM WAV under `recordings/`, written while the session
-/// streams. Decoded audio gathers in memory up to `batchBytes` (or until `flushStale()`, which
-/// the sessions' timer calls every second), then goes to NIO's thread pool, joined there into
-/// one `pwrite`, so memory per session is bounded whatever the call's length and the event
-/// loops never touch the disk. Batches are written one after another in order.
+/// streams. Decoded audio gathers in memory up to `batchBytes` or `maxBatchAge` (whichever comes
+/// first: the age is checked with each append and by the sessions' sweep, `flushStale(at:)`),
+/// then goes to NIO's thread pool, joined there into one `pwrite`, so memory per session is
+/// bounded whatever the call's length and the event loops never touch the disk. Batches are
+/// written one after another in order.
 ///
 /// The header's sizes stay 0 while streaming; `finish()` writes them, fsyncs and hashes the
 /// file. After a crash, `repair(path:)` derives them from the file's length instead.
@@ -31,6 +32,7 @@ final class LiveRecordingFile: Sendable {
         /// (a PCM chunk is the one the worker was sent, so it costs nothing more).
         var pending: [ByteBuffer] = []
         var pendingBytes = 0
+        var pendingAge: BatchAge
         /// Audio bytes appended so far (written or pending).
         var dataBytes: Int64 = 0
         /// The newest batch handed to the thread pool; each batch waits for the one before.
@@ -48,7 +50,7 @@ final class LiveRecordingFile: Sendable {
     private let state: NIOLockedValueBox<State>
 
     /// Creates the file with its header. Blocking: call it off the event loops.
-    init(path: String, format: StreamFormat, eventLoop: any EventLoop) throws {
+    init(path: String, format: StreamFormat, maxBatchAge: TimeAmount, eventLoop: any EventLoop) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
         self.fd = fd
@@ -56,7 +58,7 @@ final class LiveRecordingFile: Sendable {
         self.format = format
         self.eventLoop = eventLoop
         self.state = NIOLockedValueBox(
-            State(lastWrite: eventLoop.makeSucceededVoidFuture())
+            State(pendingAge: BatchAge(maxAge: maxBatchAge), lastWrite: eventLoop.makeSucceededVoidFuture())
         )
         var header = ByteBuffer()
         Self.writeHeader(into: &header, format: format, dataBytes: 0)
@@ -72,8 +74,9 @@ final class LiveRecordingFile: Sendable {
         self.state.withLockedValue { $0.onFailure = body }
     }
 
-    /// Appends decoded audio; hands a batch to the thread pool once `batchBytes` have gathered.
-    func append(_ pcm: ByteBuffer) {
+    /// Appends decoded audio; hands a batch to the thread pool once `batchBytes` have gathered
+    /// or its oldest audio is `maxBatchAge` old.
+    func append(_ pcm: ByteBuffer, at now: NIODeadline = .now()) {
         self.state.withLockedValue { state in
             guard state.failure == nil, pcm.readableBytes > 0 else { return }
             state.dataBytes += Int64(pcm.readableBytes)
@@ -81,21 +84,30 @@ final class LiveRecordingFile: Sendable {
             // A slice of a larger buffer (a worker's pipe read) is copied: kept, it would hold
             // the whole read in memory.
             state.pending.append(pcm.storageCapacity > 2 * pcm.readableBytes ? ByteBuffer(buffer: pcm) : pcm)
-            if state.pendingBytes >= Self.batchBytes {
+            let stale = state.pendingAge.added(at: now)
+            if stale || state.pendingBytes >= Self.batchBytes {
                 self.handOver(&state)
             }
         }
     }
 
-    /// Writes whatever has gathered (the timer's call: bounds what a crash can lose).
-    func flushStale() {
+    /// Writes the batch if its oldest audio is `maxBatchAge` old (the sweep's call, for a
+    /// session gone quiet: bounds what a crash can lose).
+    func flushStale(at now: NIODeadline) {
+        self.state.withLockedValue { state in
+            if state.pendingAge.isStale(at: now) { self.handOver(&state) }
+        }
+    }
+
+    /// Writes whatever has gathered.
+    func flush() {
         self.state.withLockedValue { state in
             if state.pendingBytes > 0 { self.handOver(&state) }
         }
     }
 
     /// Writes the rest and the final header, fsyncs, and returns the file's size and SHA-256
-    /// (the last part on `BackgroundFiles`: it reads the whole file back).
+    /// (the last part on `BackgroundThreads.files`: it reads the whole file back).
     func finish() async throws -> (sizeBytes: Int64, sha256: String) {
         let lastWrite = self.state.withLockedValue { state in
             if state.pendingBytes > 0, state.failure == nil { self.handOver(&state) }
@@ -105,7 +117,7 @@ final class LiveRecordingFile: Sendable {
         let (written, failed) = self.state.withLockedValue { ($0.writtenBytes, $0.failure != nil) }
         let fd = self.fd
         let format = self.format
-        return try await BackgroundFiles.pool.runIfActive {
+        return try await BackgroundThreads.files.runIfActive {
             // After a failed write, the file ends with the last batch that was written whole.
             if failed, ftruncate(fd, off_t(Int64(Self.headerBytes) + written)) != 0 {
                 throw UploadFile.IOError(operation: "truncate", code: errno)
@@ -121,6 +133,7 @@ final class LiveRecordingFile: Sendable {
         let offset = Int64(Self.headerBytes) + state.dataBytes - Int64(bytes)
         state.pending = []
         state.pendingBytes = 0
+        state.pendingAge.reset()
         let fd = self.fd
         let eventLoop = self.eventLoop
         state.lastWrite = state.lastWrite.flatMap {
@@ -151,6 +164,7 @@ final class LiveRecordingFile: Sendable {
             state.failure = error
             state.pending = []
             state.pendingBytes = 0
+            state.pendingAge.reset()
             return state.onFailure
         }
         report?(error)

@@ -104,7 +104,7 @@ final class RecordingAnalyses: Service, RecordingAnalysisQueue, AnalysisResultSi
     private func repairLive(_ recording: Recording) async -> Bool {
         let path = self.files.absolutePath(recording.storedPath)
         do {
-            let repaired = try await BackgroundFiles.pool.runIfActive { try LiveRecordingFile.repair(path: path) }
+            let repaired = try await BackgroundThreads.files.runIfActive { try LiveRecordingFile.repair(path: path) }
             try await self.repository.finishLive(recordingID: recording.id, sizeBytes: repaired.sizeBytes, sha256: repaired.sha256)
             self.logger.notice(
                 "finalised a live recording left unfinished by the previous run",

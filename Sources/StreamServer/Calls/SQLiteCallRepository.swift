@@ -226,7 +226,12 @@ struct SQLiteCallRepository: CallRepository {
 
     func save(_ segments: [TranscriptSegment]) async throws {
         guard !segments.isEmpty else { return }
-        try await self.database.write { db in
+        // On the low-priority thread: the synchronous write runs the batch there.
+        try await BackgroundThreads.segments.runIfActive { try self.insert(segments) }
+    }
+
+    private func insert(_ segments: [TranscriptSegment]) throws {
+        try self.database.write { db in
             // A segment stored again (a replacement worker's final) is updated in place: its
             // update trigger re-indexes it.
             let statement = try db.cachedStatement(

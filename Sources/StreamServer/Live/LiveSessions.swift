@@ -12,9 +12,10 @@ import ServiceLifecycle
 /// it ends (finished WAV, then the analysis pipeline, as for an upload).
 ///
 /// Owned work: starts and finalisations are jobs run by this service's task group; a timer
-/// task writes gathered segments every `segmentFlushInterval` and pushes every recording's
-/// gathered audio to disk every `audioFlushInterval` (what a crash can lose). On shutdown,
-/// every session still open is ended and finalised.
+/// task writes gathered segments every `segmentFlushInterval` and sweeps the recordings and
+/// feeds four times an `audioFlushInterval` for batches that old (sessions gone quiet: a
+/// streaming session's batch leaves with the chunk that makes it that old, at its own moment).
+/// On shutdown, every session still open is ended and finalised.
 final class LiveSessions: Service, Sendable {
     struct Settings: Sendable {
         /// How long a session whose connection dropped waits for a resume; 0 ends it at once.
@@ -28,7 +29,9 @@ final class LiveSessions: Service, Sendable {
         /// `--max-recording-minutes` in seconds: a session is stopped once it has streamed this
         /// much audio, and keeps exactly that much.
         var maxRecordingSeconds: Double?
-        var audioFlushInterval: Duration = .seconds(1)
+        /// A recording's (and feed's) gathered data is written once this old at the latest: with
+        /// the sweep's period, what a crash can lose.
+        var audioFlushInterval: TimeAmount = .seconds(1)
         /// Segments gathered this long go to SQLite in one transaction (each flush touches
         /// about one page per live call, so fewer, larger flushes cost much less).
         var segmentFlushInterval: Duration = .seconds(1)
@@ -137,7 +140,10 @@ final class LiveSessions: Service, Sendable {
         let storedPath = self.files.relativePath(id: id, format: .wav)
         let path = self.files.absolutePath(storedPath)
         let format = request.format
-        let file = try await NIOThreadPool.singleton.runIfActive { try LiveRecordingFile(path: path, format: format, eventLoop: eventLoop) }
+        let maxAge = self.settings.audioFlushInterval
+        let file = try await NIOThreadPool.singleton.runIfActive {
+            try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, eventLoop: eventLoop)
+        }
         let callID = request.callID ?? UUID()
         let recording = Recording(
             id: id,
@@ -177,7 +183,9 @@ final class LiveSessions: Service, Sendable {
             }
         }
         let feedPath = self.files.feedPath(recordingID: id)
-        let feed = try? await NIOThreadPool.singleton.runIfActive { try TranscriptFeed(path: feedPath, eventLoop: eventLoop) }
+        let feed = try? await NIOThreadPool.singleton.runIfActive {
+            try TranscriptFeed(path: feedPath, maxBatchAge: maxAge, eventLoop: eventLoop)
+        }
         if feed == nil { self.logger.error("cannot make a live call's feed: it will have no subscribers", metadata: ["path": "\(feedPath)"]) }
         return (stored.recording ?? recording, file, feed)
     }
@@ -279,7 +287,7 @@ final class LiveSessions: Service, Sendable {
         }
         if case .terminated = queued {
             // Shutting down: the file is repaired and analysed at the next start.
-            file.flushStale()
+            file.flush()
         }
     }
 
@@ -373,22 +381,22 @@ final class LiveSessions: Service, Sendable {
     }
 
     private func flushPeriodically() async {
-        var sinceAudioFlush: Duration = .zero
+        let sweep = Duration.nanoseconds(self.settings.audioFlushInterval.nanoseconds / 4)
+        var lastSegments = ContinuousClock.now
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: self.settings.segmentFlushInterval)
+                try await Task.sleep(for: sweep)
             } catch {
                 return
             }
-            await self.flushSegments()
-            sinceAudioFlush += self.settings.segmentFlushInterval
-            if sinceAudioFlush >= self.settings.audioFlushInterval {
-                sinceAudioFlush = .zero
-                let open = self.byToken.withLockedValue { Array($0.values) }
-                for session in open {
-                    session.file?.flushStale()
-                    session.feed?.flushStale()
-                }
+            let now = NIODeadline.now()
+            for session in self.byToken.withLockedValue({ Array($0.values) }) {
+                session.file?.flushStale(at: now)
+                session.feed?.flushStale(at: now)
+            }
+            if ContinuousClock.now - lastSegments >= self.settings.segmentFlushInterval {
+                lastSegments = .now
+                await self.flushSegments()
             }
         }
     }

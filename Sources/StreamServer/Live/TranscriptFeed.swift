@@ -10,7 +10,8 @@ import NIOPosix
 /// `final` and `stopped`, in order, whichever ingress the audio comes by.
 ///
 /// Each message is appended to a spool file (a 4-byte length, then the message), written in
-/// small batches on NIO's thread pool like the recording, so a subscriber that joins late
+/// small batches (`batchBytes`, or once `maxBatchAge` old) on NIO's thread pool like the
+/// recording, so a subscriber that joins late
 /// replays all of the call's messages however long it has run, while the server holds at most
 /// a batch of them. Appending and subscribing share one lock: a subscriber's snapshot ends
 /// exactly where its live messages begin (none missed, none twice).
@@ -18,7 +19,7 @@ import NIOPosix
 /// The file is unlinked when the call ends; its descriptor stays open while anyone holds the
 /// feed (a subscriber still replaying).
 final class TranscriptFeed: Sendable {
-    /// Batches of this many bytes go to disk (and whatever gathered, once a second).
+    /// Batches of this many bytes go to disk (or once their oldest message is `maxBatchAge` old).
     static let batchBytes = 2048
 
     /// A subscriber: told on its own loop.
@@ -36,6 +37,7 @@ final class TranscriptFeed: Sendable {
 
     private struct State {
         var pending = ByteBuffer()
+        var pendingAge: BatchAge
         /// Batches handed to the thread pool and not yet written, oldest first.
         var unwritten: [ByteBuffer] = []
         var writtenBytes: Int64 = 0
@@ -52,13 +54,13 @@ final class TranscriptFeed: Sendable {
     private let state: NIOLockedValueBox<State>
 
     /// Creates the spool file. Blocking: call it off the event loops.
-    init(path: String, eventLoop: any EventLoop) throws {
+    init(path: String, maxBatchAge: TimeAmount, eventLoop: any EventLoop) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
         self.fd = fd
         self.path = path
         self.eventLoop = eventLoop
-        self.state = NIOLockedValueBox(State(lastWrite: eventLoop.makeSucceededVoidFuture()))
+        self.state = NIOLockedValueBox(State(pendingAge: BatchAge(maxAge: maxBatchAge), lastWrite: eventLoop.makeSucceededVoidFuture()))
     }
 
     deinit {
@@ -67,7 +69,7 @@ final class TranscriptFeed: Sendable {
 
     /// Appends messages and hands them to every subscriber. The session calls it under its own
     /// lock, so messages are appended in the order they are produced.
-    func publish(_ messages: [ByteBuffer]) {
+    func publish(_ messages: [ByteBuffer], at now: NIODeadline = .now()) {
         guard !messages.isEmpty else { return }
         let subscribers = self.state.withLockedValue { state -> [Subscriber] in
             guard !state.ended else { return [] }
@@ -77,7 +79,8 @@ final class TranscriptFeed: Sendable {
                 state.pending.writeInteger(UInt32(message.readableBytes), endianness: .big)
                 state.pending.writeBuffer(&message)
             }
-            if state.pending.readableBytes >= Self.batchBytes { self.handOver(&state) }
+            let stale = state.pendingAge.added(at: now)
+            if stale || state.pending.readableBytes >= Self.batchBytes { self.handOver(&state) }
             return Array(state.subscribers.values)
         }
         for subscriber in subscribers {
@@ -114,10 +117,10 @@ final class TranscriptFeed: Sendable {
         _ = self.state.withLockedValue { $0.subscribers.removeValue(forKey: id) }
     }
 
-    /// Writes whatever has gathered (the sessions' timer, once a second).
-    func flushStale() {
+    /// Writes the batch if its oldest message is `maxBatchAge` old (the sessions' sweep).
+    func flushStale(at now: NIODeadline) {
         self.state.withLockedValue { state in
-            if state.pending.readableBytes > 0 { self.handOver(&state) }
+            if state.pendingAge.isStale(at: now) { self.handOver(&state) }
         }
     }
 
@@ -141,6 +144,7 @@ final class TranscriptFeed: Sendable {
 
     /// Called with the lock held: the pending bytes become the next write in the chain.
     private func handOver(_ state: inout State) {
+        state.pendingAge.reset()
         guard !state.failed else {
             state.pending = ByteBuffer()
             return
