@@ -10,6 +10,10 @@ enum CallDatabase {
         configuration.foreignKeysEnabled = true
         // Writers wait for each other instead of failing with SQLITE_BUSY.
         configuration.busyMode = .timeout(10)
+        // GRDB's default, .userInitiated, is nice -2 on Linux: its queues' threads (every
+        // session start's rows, at 1,000 starts a second) outranked the event loops that carry
+        // the live chunks. At .utility (nice 2) the loops go first.
+        configuration.qos = .utility
         // Live calls' transcript segments land all over the segment index; a 32 MiB page cache
         // (SQLite's default is 2 MiB) keeps those pages in memory instead of re-reading them.
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -32768") }
