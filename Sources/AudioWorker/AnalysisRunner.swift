@@ -43,10 +43,9 @@ final class AnalysisRunner: @unchecked Sendable {
     }
 
     private func loop() {
-        // Analyses are background work: live chunks go first. Even the mock's are not light
-        // when many calls end at once (1,000 in the session benchmark: 1.9 GB of WAV to read
-        // and scan for silence while the last chunks of other calls still arrive).
-        BackgroundPriority.lowerCurrentThread()
+        // A real engine's whole-recording transcription is background work: live chunks go
+        // first. (The mock's analyses are light and stay at normal priority.)
+        if self.analyzer.recognizer != nil { BackgroundPriority.lowerCurrentThread() }
         while true {
             self.condition.lock()
             while self.queue.isEmpty {

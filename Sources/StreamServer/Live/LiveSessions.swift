@@ -11,9 +11,9 @@ import ServiceLifecycle
 /// by resume token, stores their transcript segments in batches, and finalises each one when
 /// it ends (finished WAV, then the analysis pipeline, as for an upload).
 ///
-/// Owned work: starts and finalisations are jobs run by this service's task group; a timer
-/// task writes gathered segments every `segmentFlushInterval` and sweeps the recordings and
-/// feeds four times an `audioFlushInterval` for batches that old (sessions gone quiet: a
+/// Owned work: starts and finalisations are jobs run by this service's task group; one timer
+/// task writes gathered segments every `segmentFlushInterval`, another sweeps the recordings
+/// and feeds four times an `audioFlushInterval` for batches that old (sessions gone quiet: a
 /// streaming session's batch leaves with the chunk that makes it that old, at its own moment).
 /// On shutdown, every session still open is ended and finalised.
 final class LiveSessions: Service, Sendable {
@@ -348,7 +348,9 @@ final class LiveSessions: Service, Sendable {
 
     func run() async throws {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.flushPeriodically() }
+            // Two loops: the sweep never waits for a segment batch (which yields the CPU).
+            group.addTask { await self.sweepPeriodically() }
+            group.addTask { await self.flushSegmentsPeriodically() }
             await withDiscardingTaskGroup { running in
                 running.addTask {
                     try? await gracefulShutdown()
@@ -380,9 +382,8 @@ final class LiveSessions: Service, Sendable {
         }
     }
 
-    private func flushPeriodically() async {
+    private func sweepPeriodically() async {
         let sweep = Duration.nanoseconds(self.settings.audioFlushInterval.nanoseconds / 4)
-        var lastSegments = ContinuousClock.now
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: sweep)
@@ -394,10 +395,17 @@ final class LiveSessions: Service, Sendable {
                 session.file?.flushStale(at: now)
                 session.feed?.flushStale(at: now)
             }
-            if ContinuousClock.now - lastSegments >= self.settings.segmentFlushInterval {
-                lastSegments = .now
-                await self.flushSegments()
+        }
+    }
+
+    private func flushSegmentsPeriodically() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: self.settings.segmentFlushInterval)
+            } catch {
+                return
             }
+            await self.flushSegments()
         }
     }
 }
