@@ -1,21 +1,20 @@
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import Protocol
 
 /// Runs analysis jobs on a thread of their own, one at a time in arrival order, so that a
-/// long recording never holds up live chunks on the main loop. Answers go to stdout through
-/// `output`, the lock shared with the main loop.
+/// long recording never holds up live chunks on the main loop, and at background priority:
+/// when the cores are busy, live chunks go first. Answers go to `output`'s writer thread.
 final class AnalysisRunner: @unchecked Sendable {
     private let analyzer: RecordingAnalyzer
-    private let output: NIOLock
+    private let output: WorkerOutput
     private let counters: WorkerCounters
     private let condition = NSCondition()
     private var queue: [AnalysisJob] = []
     private var busy = false
     private var closing = false
 
-    init(analyzer: RecordingAnalyzer, output: NIOLock, counters: WorkerCounters) {
+    init(analyzer: RecordingAnalyzer, output: WorkerOutput, counters: WorkerCounters) {
         self.analyzer = analyzer
         self.output = output
         self.counters = counters
@@ -43,9 +42,7 @@ final class AnalysisRunner: @unchecked Sendable {
     }
 
     private func loop() {
-        // A real engine's whole-recording transcription is background work: live chunks go
-        // first. (The mock's analyses are light and stay at normal priority.)
-        if self.analyzer.recognizer != nil { BackgroundPriority.lowerCurrentThread() }
+        BackgroundPriority.lowerCurrentThread()
         while true {
             self.condition.lock()
             while self.queue.isEmpty {
@@ -66,13 +63,7 @@ final class AnalysisRunner: @unchecked Sendable {
                 frame.writePipeFrame(.analysisFailed(jobID: job.jobID, message: "\(error)"))
             }
             self.counters.addAnalysis()
-            self.output.withLock {
-                do {
-                    try PipeIO.writeAll(&frame)
-                } catch {
-                    PipeIO.log("cannot write an analysis: \(error)")
-                }
-            }
+            self.output.send(frame)
 
             self.condition.lock()
             self.busy = false

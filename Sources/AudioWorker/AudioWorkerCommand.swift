@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import Protocol
 import SpeechRecognition
@@ -70,7 +69,7 @@ struct AudioWorkerCommand: ParsableCommand {
         signal(SIGINT, SIG_IGN)
         do {
             if let models {
-                let output = NIOLock()
+                let output = WorkerOutput()
                 let decoders = DecoderPool(models: models)
                 let finals = FinalDecoder(models: models, decoders: decoders, output: output)
                 var loop = WorkerLoop(
@@ -81,7 +80,7 @@ struct AudioWorkerCommand: ParsableCommand {
                 )
                 try loop.run()
             } else {
-                var loop = WorkerLoop(engine: MockEngine(latency: .milliseconds(self.mockLatencyMs)), analyzer: analyzer, output: NIOLock())
+                var loop = WorkerLoop(engine: MockEngine(latency: .milliseconds(self.mockLatencyMs)), analyzer: analyzer, output: WorkerOutput())
                 try loop.run()
             }
         } catch {

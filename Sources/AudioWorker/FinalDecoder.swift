@@ -1,13 +1,12 @@
 import Foundation
-import NIOConcurrencyHelpers
 import NIOCore
 import Protocol
 import SpeechRecognition
 
 /// Decodes live sessions' closed segments on a thread of its own, in the order they closed
-/// (their end times), and writes each final to stdout as soon as it is ready. The main loop
-/// never waits for it: acks, partials and heartbeats stay fast when decoding falls behind,
-/// and finals only come later. A session's `sessionEnded` goes through the same queue, so it
+/// (their end times), and sends each final to `WorkerOutput`'s writer as soon as it is
+/// ready. The main loop never waits for it: acks, partials and heartbeats stay fast when
+/// decoding falls behind, and finals only come later. A session's `sessionEnded` goes through the same queue, so it
 /// follows the session's last final. A segment cut into pieces (`SpeechPiece`, Moonshine only)
 /// has its pieces decoded as they come, and its final is their texts and its rest's.
 final class FinalDecoder: @unchecked Sendable {
@@ -40,7 +39,7 @@ final class FinalDecoder: @unchecked Sendable {
 
     let models: SpeechModels
     private let decoders: DecoderPool
-    private let output: NIOLock
+    private let output: WorkerOutput
     private let condition = NSCondition()
     private var queue: [Item] = []
     private var head = 0
@@ -52,7 +51,7 @@ final class FinalDecoder: @unchecked Sendable {
     /// Only the decoding thread touches these.
     private var pieceTexts: [PieceKey: [String]] = [:]
 
-    init(models: SpeechModels, decoders: DecoderPool, output: NIOLock) {
+    init(models: SpeechModels, decoders: DecoderPool, output: WorkerOutput) {
         self.models = models
         self.decoders = decoders
         self.output = output
@@ -149,7 +148,7 @@ final class FinalDecoder: @unchecked Sendable {
                 self.pieceTexts = self.pieceTexts.filter { $0.key.clientID != clientID }
                 frame.writePipeFrame(.sessionEnded(clientID: clientID))
             }
-            if frame.readableBytes > 0 { self.write(&frame) }
+            if frame.readableBytes > 0 { self.output.send(frame) }
             self.condition.lock()
             if let samples = item.decodedSamples {
                 self.queuedSamples -= samples
@@ -177,15 +176,5 @@ final class FinalDecoder: @unchecked Sendable {
             endMs: UInt32(clamping: segment.endMs),
             text: texts.filter { !$0.isEmpty }.joined(separator: " ")
         )
-    }
-
-    private func write(_ frame: inout ByteBuffer) {
-        self.output.withLock {
-            do {
-                try PipeIO.writeAll(&frame)
-            } catch {
-                PipeIO.log("cannot write a final: \(error)")
-            }
-        }
     }
 }

@@ -29,10 +29,9 @@ final class WorkerCounters: Sendable {
     var snapshot: Values { self.values.withLockedValue { $0 } }
 }
 
-/// Sends a `stats` frame every `interval` on a thread of its own, through the stdout lock
-/// shared with the main loop. Stops at the first failed write (the server has gone).
+/// Sends a `stats` frame every `interval` on a thread of its own (at normal priority). Stops at the first failed write (the server has gone).
 enum StatsReporter {
-    static func start(counters: WorkerCounters, finals: FinalDecoder?, output: NIOLock, interval: Duration = .seconds(1)) {
+    static func start(counters: WorkerCounters, finals: FinalDecoder?, output: WorkerOutput, interval: Duration = .seconds(1)) {
         let thread = Thread {
             while true {
                 Thread.sleep(forTimeInterval: interval.seconds)
@@ -49,10 +48,7 @@ enum StatsReporter {
                 )
                 var frame = ByteBuffer()
                 frame.writePipeFrame(.stats(stats))
-                let written = output.withLock { () -> Bool in
-                    (try? PipeIO.writeAll(&frame)) != nil
-                }
-                if !written { return }
+                if (try? output.write(&frame)) == nil { return }
             }
         }
         thread.name = "stats"

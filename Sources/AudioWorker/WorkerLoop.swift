@@ -1,5 +1,4 @@
 import AudioCodecs
-import NIOConcurrencyHelpers
 import NIOCore
 import Protocol
 
@@ -9,9 +8,8 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
     var engine: Engine
     var decoder = PipeFrameDecoder()
     var sessions = SessionDecoders()
-    /// Stdout is shared with the analysis and finals threads: whole batches are written under
-    /// this lock.
-    let output: NIOLock
+    /// Stdout, shared with the analysis, finals and stats threads.
+    let output: WorkerOutput
     let analyses: AnalysisRunner
     let counters = WorkerCounters()
     /// This batch's answers, added to `counters` once the batch is written.
@@ -21,7 +19,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
     /// A real engine's decoding thread: finals it owes are written before the worker exits.
     let finals: FinalDecoder?
 
-    init(engine: Engine, analyzer: RecordingAnalyzer, output: NIOLock, finals: FinalDecoder? = nil) {
+    init(engine: Engine, analyzer: RecordingAnalyzer, output: WorkerOutput, finals: FinalDecoder? = nil) {
         self.engine = engine
         self.output = output
         self.finals = finals
@@ -38,6 +36,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         defer {
             self.finals?.finish()
             self.analyses.finish()
+            self.output.flush()
         }
 
         var input = ByteBuffer()
@@ -58,7 +57,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
     }
 
     private func write(_ output: inout ByteBuffer) throws {
-        try self.output.withLock { try PipeIO.writeAll(&output) }
+        try self.output.write(&output)
     }
 
     /// Handles one frame; returns true when the worker should stop.
