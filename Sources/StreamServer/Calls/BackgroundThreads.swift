@@ -13,6 +13,10 @@ enum BackgroundThreads {
     /// calls still stream.
     static let files = Self.thread(niceness: 10)
 
+    /// Creating a live session's files (its WAV and its feed's spool), at nice 10: one thread,
+    /// because creations in one directory only contend for its lock (two threads spun on it).
+    static let sessionFiles = Self.thread(niceness: 10)
+
     /// Live transcript segments' batched inserts, at nice 19. GRDB's synchronous `write` runs
     /// its block on the calling thread (a `DispatchQueue.sync`), so the SQLite work of a batch
     /// (at 1,000 sessions, 10,000 rows and their full-text index every second: 80–200 ms of

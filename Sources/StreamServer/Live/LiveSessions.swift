@@ -141,9 +141,15 @@ final class LiveSessions: Service, Sendable {
         let path = self.files.absolutePath(storedPath)
         let format = request.format
         let maxAge = self.settings.audioFlushInterval
-        let file = try await NIOThreadPool.singleton.runIfActive {
-            try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, eventLoop: eventLoop)
+        let feedPath = self.files.feedPath(recordingID: id)
+        // Both files in one trip to a thread of their own at low priority: at a start storm
+        // (1,000 sessions within a second) inode allocation is the start's largest cost, and
+        // the sessions already streaming go first.
+        let (file, feed) = try await BackgroundThreads.sessionFiles.runIfActive {
+            let file = try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, eventLoop: eventLoop)
+            return (file, try? TranscriptFeed(path: feedPath, maxBatchAge: maxAge, eventLoop: eventLoop))
         }
+        if feed == nil { self.logger.error("cannot make a live call's feed: it will have no subscribers", metadata: ["path": "\(feedPath)"]) }
         let callID = request.callID ?? UUID()
         let recording = Recording(
             id: id,
@@ -176,17 +182,13 @@ final class LiveSessions: Service, Sendable {
             stored = try await self.repository.beginLive(recording, newCall: newCall, joiningExternalID: request.joinsExternalID)
         } catch {
             self.files.remove(storedPath)
+            feed?.end()
             switch error as? CallRepositoryError {
             case .conflict: throw SessionRequest.Refusal(code: "recording_already_exists", message: "this call already has a recording")
             case .notFound: throw SessionRequest.Refusal(code: "call_not_found", message: "no call with this id")
             case nil: throw error
             }
         }
-        let feedPath = self.files.feedPath(recordingID: id)
-        let feed = try? await NIOThreadPool.singleton.runIfActive {
-            try TranscriptFeed(path: feedPath, maxBatchAge: maxAge, eventLoop: eventLoop)
-        }
-        if feed == nil { self.logger.error("cannot make a live call's feed: it will have no subscribers", metadata: ["path": "\(feedPath)"]) }
         return (stored.recording ?? recording, file, feed)
     }
 
