@@ -73,8 +73,10 @@ struct WorkerProcess: Sendable {
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let environment = Self.environment().map { strdup($0) } + [nil]
+        defer { environment.forEach { free($0) } }
         var pid: pid_t = 0
-        let status = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
+        let status = posix_spawn(&pid, path, &actions, &attributes, argv, environment)
         close(toChild[0])
         close(fromChild[1])
         guard status == 0 else {
@@ -83,6 +85,22 @@ struct WorkerProcess: Sendable {
             throw SpawnError(what: "posix_spawn \(path)", errno: status)
         }
         return WorkerProcess(pid: pid, stdinWrite: toChild[1], stdoutRead: fromChild[0])
+    }
+
+    /// The server's environment, with Swift's crash backtracer off unless the operator set
+    /// `SWIFT_BACKTRACE`. A crash on one of the worker's nice-10 threads (an analysis, a final)
+    /// runs the backtracer at that priority: on a busy machine it symbolicated for longer than
+    /// the heartbeat timeout, the worker's live sessions frozen meanwhile. Without it the
+    /// worker dies at once, and the server logs the crash and replaces it.
+    private static func environment() -> [String] {
+        var entries: [String] = []
+        var next = environ
+        while let entry = next.pointee {
+            entries.append(String(cString: entry))
+            next += 1
+        }
+        if !entries.contains(where: { $0.hasPrefix("SWIFT_BACKTRACE=") }) { entries.append("SWIFT_BACKTRACE=enable=no") }
+        return entries
     }
 
     /// Reaps the child if it has exited; returns its wait status, or nil while it runs.
