@@ -6,9 +6,10 @@ import SpeechRecognition
 /// Decodes live sessions' closed segments on a thread of its own, in the order they closed
 /// (their end times), and sends each final to `WorkerOutput`'s writer as soon as it is
 /// ready. The main loop never waits for it: acks, partials and heartbeats stay fast when
-/// decoding falls behind, and finals only come later. A session's `sessionEnded` goes through the same queue, so it
-/// follows the session's last final. A segment cut into pieces (`SpeechPiece`, Moonshine only)
-/// has its pieces decoded as they come, and its final is their texts and its rest's.
+/// decoding falls behind, and finals only come later. A session's `sessionEnded` goes through
+/// the same queue, so it follows the session's last final. A segment cut into pieces
+/// (`SpeechPiece`, Moonshine only) has its pieces decoded as they come, and its final is their
+/// texts and its rest's.
 final class FinalDecoder: @unchecked Sendable {
     enum Item {
         case piece(clientID: UInt64, channel: Int, SpeechPiece, sourceRate: Int)

@@ -29,7 +29,8 @@ final class WorkerCounters: Sendable {
     var snapshot: Values { self.values.withLockedValue { $0 } }
 }
 
-/// Sends a `stats` frame every `interval` on a thread of its own (at normal priority). Stops at the first failed write (the server has gone).
+/// Sends a `stats` frame every `interval` on a thread of its own (at normal priority). Stops
+/// at the first failed write (the server has gone).
 enum StatsReporter {
     static func start(counters: WorkerCounters, finals: FinalDecoder?, output: WorkerOutput, interval: Duration = .seconds(1)) {
         let thread = Thread {
