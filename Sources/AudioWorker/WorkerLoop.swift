@@ -36,7 +36,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
         defer {
             self.finals?.finish()
             self.analyses.finish()
-            self.output.flush()
+            self.output.finish()
         }
 
         var input = ByteBuffer()

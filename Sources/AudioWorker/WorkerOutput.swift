@@ -1,4 +1,3 @@
-import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -9,17 +8,21 @@ import NIOCore
 /// frames to a writer thread at normal priority. A niced thread holding the lock could be kept
 /// off the CPU for tens of milliseconds on a busy machine, and the main loop, waiting for it,
 /// with it: live chunks late, heartbeats unanswered, the worker killed as hung.
-final class WorkerOutput: @unchecked Sendable {
-    private let lock = NIOLock()
-    private let condition = NSCondition()
-    /// Frames sent and not yet written (guarded by `condition`).
-    private var queue: [ByteBuffer] = []
-    private var writing = false
+final class WorkerOutput: Sendable {
+    private let lock: NIOLock
+    private let writer: SerialThread<ByteBuffer>
 
     init() {
-        let thread = Thread { [self] in self.writeSentFrames() }
-        thread.name = "output"
-        thread.start()
+        let lock = NIOLock()
+        self.lock = lock
+        self.writer = SerialThread(name: "output", background: false) { frames in
+            var frames = frames
+            do {
+                try lock.withLock { try PipeIO.writeAll(&frames) }
+            } catch {
+                PipeIO.log("cannot write a frame: \(error)")
+            }
+        }
     }
 
     /// Writes `frames` now, from a thread at normal priority.
@@ -29,44 +32,12 @@ final class WorkerOutput: @unchecked Sendable {
 
     /// Queues `frames` for the writer thread: for threads at background priority.
     func send(_ frames: ByteBuffer) {
-        self.condition.lock()
-        self.queue.append(frames)
-        self.condition.broadcast()
-        self.condition.unlock()
+        self.writer.submit(frames)
     }
 
-    /// Returns once every frame sent so far has been written (before the worker exits).
-    func flush() {
-        self.condition.lock()
-        while !self.queue.isEmpty || self.writing {
-            self.condition.wait()
-        }
-        self.condition.unlock()
-    }
-
-    private func writeSentFrames() {
-        while true {
-            self.condition.lock()
-            while self.queue.isEmpty {
-                self.condition.wait()
-            }
-            var batch = self.queue
-            self.queue.removeAll()
-            self.writing = true
-            self.condition.unlock()
-
-            for index in batch.indices {
-                do {
-                    try self.write(&batch[index])
-                } catch {
-                    PipeIO.log("cannot write a frame: \(error)")
-                }
-            }
-
-            self.condition.lock()
-            self.writing = false
-            self.condition.broadcast()
-            self.condition.unlock()
-        }
+    /// Returns once every frame sent so far has been written, and ends the writer thread
+    /// (as the worker exits).
+    func finish() {
+        self.writer.finish()
     }
 }

@@ -12,8 +12,9 @@ import NIOPosix
 /// Each message is appended to a spool file (a 4-byte length, then the message), written in
 /// small batches (`batchBytes`, or once `maxBatchAge` old) on NIO's thread pool like the
 /// recording, so a subscriber that joins late replays all of the call's messages however long
-/// it has run, while the server holds at most a batch of them. Appending and subscribing share one lock: a subscriber's snapshot ends
-/// exactly where its live messages begin (none missed, none twice).
+/// it has run, while the server holds at most a batch of them. Appending and subscribing share
+/// one lock: a subscriber's snapshot ends exactly where its live messages begin (none missed,
+/// none twice).
 ///
 /// The file is unlinked when the call ends; its descriptor stays open while anyone holds the
 /// feed (a subscriber still replaying).
