@@ -82,7 +82,15 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     sessionSettings.retainedAnswers = arguments.maxInFlight
     sessionSettings.maxRecordingSeconds = arguments.maxRecordingMinutes.map { $0 * 60 }
     sessionSettings.storesChunkTexts = arguments.engine == "mock"
-    let sessions = LiveSessions(settings: sessionSettings, streams: streams, repository: repository, files: files, analyses: analyses, logger: logger)
+    let sessions = LiveSessions(
+        settings: sessionSettings,
+        streams: streams,
+        repository: repository,
+        files: files,
+        feedSpool: try FeedSpool(directory: files.temporaryDirectory.path),
+        analyses: analyses,
+        logger: logger
+    )
 
     let deleter = CallDeleter(repository: repository, files: files, sessions: sessions)
     var retentionSettings = RetentionService.Settings()

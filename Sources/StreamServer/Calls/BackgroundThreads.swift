@@ -13,8 +13,8 @@ enum BackgroundThreads {
     /// calls still stream.
     static let files = Self.thread(niceness: 10)
 
-    /// Creating a live session's files (its WAV and its feed's spool), at nice 10: one thread,
-    /// because creations in one directory only contend for its lock (two threads spun on it).
+    /// Creating a live session's WAV file, at nice 10: one thread, because creations in one
+    /// directory only contend for its lock (two threads spun on it).
     static let sessionFiles = Self.thread(niceness: 10)
 
     /// Live transcript segments' batched inserts, at nice 19. GRDB's synchronous `write` runs

@@ -30,11 +30,6 @@ struct RecordingFiles: Sendable {
         }
     }
 
-    /// A live call's feed for its subscribers (temporary: gone with the call, and at a restart).
-    func feedPath(recordingID: UUID) -> String {
-        self.temporaryDirectory.appendingPathComponent("live-\(recordingID.uuidString.lowercased()).feed").path
-    }
-
     /// The stored file's path relative to the data directory (what the database keeps).
     func relativePath(id: UUID, format: AudioFileFormat) -> String {
         "recordings/\(id.uuidString.lowercased()).\(format.rawValue)"

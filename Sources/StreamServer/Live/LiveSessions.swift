@@ -48,6 +48,7 @@ final class LiveSessions: Service, Sendable {
     private let streams: LiveStreams
     private let repository: any CallRepository
     private let files: RecordingFiles
+    private let feedSpool: FeedSpool
     private let analyses: any RecordingAnalysisQueue
     let logger: Logger
     /// Open sessions by the digest of their resume token.
@@ -63,6 +64,7 @@ final class LiveSessions: Service, Sendable {
         streams: LiveStreams,
         repository: any CallRepository,
         files: RecordingFiles,
+        feedSpool: FeedSpool,
         analyses: any RecordingAnalysisQueue,
         logger: Logger
     ) {
@@ -70,6 +72,7 @@ final class LiveSessions: Service, Sendable {
         self.streams = streams
         self.repository = repository
         self.files = files
+        self.feedSpool = feedSpool
         self.analyses = analyses
         self.logger = logger
         (self.jobs, self.jobSink) = AsyncStream.makeStream(of: Job.self)
@@ -134,22 +137,19 @@ final class LiveSessions: Service, Sendable {
     private func createRecording(
         _ request: SessionRequest.Start,
         eventLoop: any EventLoop
-    ) async throws -> (Recording, LiveRecordingFile, TranscriptFeed?) {
+    ) async throws -> (Recording, LiveRecordingFile, TranscriptFeed) {
         let now = Timestamp.now
         let id = UUID()
         let storedPath = self.files.relativePath(id: id, format: .wav)
         let path = self.files.absolutePath(storedPath)
         let format = request.format
         let maxAge = self.settings.audioFlushInterval
-        let feedPath = self.files.feedPath(recordingID: id)
-        // Both files in one trip to a thread of their own at low priority: at a start storm
-        // (1,000 sessions within a second) inode allocation is the start's largest cost, and
-        // the sessions already streaming go first.
-        let (file, feed) = try await BackgroundThreads.sessionFiles.runIfActive {
-            let file = try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, eventLoop: eventLoop)
-            return (file, try? TranscriptFeed(path: feedPath, maxBatchAge: maxAge, eventLoop: eventLoop))
+        // At a start storm (1,000 sessions within a second) creating the file is the start's
+        // largest cost: it goes to a thread of its own at low priority, and the sessions already
+        // streaming go first.
+        let file = try await BackgroundThreads.sessionFiles.runIfActive {
+            try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, eventLoop: eventLoop)
         }
-        if feed == nil { self.logger.error("cannot make a live call's feed: it will have no subscribers", metadata: ["path": "\(feedPath)"]) }
         let callID = request.callID ?? UUID()
         let recording = Recording(
             id: id,
@@ -182,13 +182,13 @@ final class LiveSessions: Service, Sendable {
             stored = try await self.repository.beginLive(recording, newCall: newCall, joiningExternalID: request.joinsExternalID)
         } catch {
             self.files.remove(storedPath)
-            feed?.end()
             switch error as? CallRepositoryError {
             case .conflict: throw SessionRequest.Refusal(code: "recording_already_exists", message: "this call already has a recording")
             case .notFound: throw SessionRequest.Refusal(code: "call_not_found", message: "no call with this id")
             case nil: throw error
             }
         }
+        let feed = TranscriptFeed(spool: self.feedSpool, maxBatchAge: maxAge, eventLoop: eventLoop)
         return (stored.recording ?? recording, file, feed)
     }
 

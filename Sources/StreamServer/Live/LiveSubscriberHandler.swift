@@ -97,9 +97,10 @@ final class LiveSubscriberHandler: ChannelDuplexHandler {
                 handler: NIOLoopBound(self, eventLoop: context.eventLoop)
             )
             guard let snapshot = self.feed.subscribe(subscriber) else {
-                return self.close(code: .normalClosure, reason: "call_not_live: the call has ended")
+                return self.close(code: .unexpectedServerError, reason: "the call's messages could not be stored")
             }
             self.phase = .replaying
+            self.endAfterReplay = snapshot.ended
             self.logger.info("live subscriber", metadata: ["call_id": "\(self.callID.uuidString.lowercased())"])
             self.replay(snapshot, from: 0, carry: ByteBuffer())
         case .some(.some(true)):

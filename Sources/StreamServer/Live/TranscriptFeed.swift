@@ -2,22 +2,18 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// A live call's messages for its subscribers (`GET /calls/{id}/live`): every `transcript`,
 /// `final` and `stopped`, in order, whichever ingress the audio comes by.
 ///
-/// Each message is appended to a spool file (a 4-byte length, then the message), written in
-/// small batches (`batchBytes`, or once `maxBatchAge` old) on NIO's thread pool like the
-/// recording, so a subscriber that joins late replays all of the call's messages however long
-/// it has run, while the server holds at most a batch of them. Appending and subscribing share
-/// one lock: a subscriber's snapshot ends exactly where its live messages begin (none missed,
-/// none twice).
+/// Each message is appended to the feed's pages of the server's `FeedSpool` (a 4-byte length,
+/// then the message), written in small batches (`batchBytes`, or once `maxBatchAge` old) on
+/// NIO's thread pool like the recording, so a subscriber that joins late replays all of the
+/// call's messages however long it has run, while the server holds at most a batch of them.
+/// Appending and subscribing share one lock: a subscriber's snapshot ends exactly where its
+/// live messages begin (none missed, none twice).
 ///
-/// The file is unlinked when the call ends; its descriptor stays open while anyone holds the
-/// feed (a subscriber still replaying).
+/// The pages go back to the spool when nobody holds the feed any more (the call is over and no
+/// subscriber is still replaying).
 final class TranscriptFeed: Sendable {
     /// Batches of this many bytes go to disk (or once their oldest message is `maxBatchAge` old).
     static let batchBytes = 2048
@@ -33,6 +29,8 @@ final class TranscriptFeed: Sendable {
     struct Snapshot: Sendable {
         let fileBytes: Int64
         let tail: [ByteBuffer]
+        /// The call is already over: nothing follows the snapshot.
+        let ended: Bool
     }
 
     private struct State {
@@ -43,28 +41,25 @@ final class TranscriptFeed: Sendable {
         var writtenBytes: Int64 = 0
         var appendedBytes: Int64 = 0
         var lastWrite: EventLoopFuture<Void>
+        /// The spool's pages holding this feed's bytes, in order.
+        var pages: [UInt32] = []
         var subscribers: [ObjectIdentifier: Subscriber] = [:]
         var ended = false
         var failed = false
     }
 
-    let path: String
-    private let fd: Int32
+    private let spool: FeedSpool
     private let eventLoop: any EventLoop
     private let state: NIOLockedValueBox<State>
 
-    /// Creates the spool file. Blocking: call it off the event loops.
-    init(path: String, maxBatchAge: TimeAmount, eventLoop: any EventLoop) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
-        self.fd = fd
-        self.path = path
+    init(spool: FeedSpool, maxBatchAge: TimeAmount, eventLoop: any EventLoop) {
+        self.spool = spool
         self.eventLoop = eventLoop
         self.state = NIOLockedValueBox(State(pendingAge: BatchAge(maxAge: maxBatchAge), lastWrite: eventLoop.makeSucceededVoidFuture()))
     }
 
     deinit {
-        close(self.fd)
+        self.spool.release(self.state.withLockedValue { $0.pages })
     }
 
     /// Appends messages and hands them to every subscriber. The session calls it under its own
@@ -88,7 +83,7 @@ final class TranscriptFeed: Sendable {
         }
     }
 
-    /// The call is over: subscribers are told (after its last messages) and the file goes.
+    /// The call is over: subscribers are told (after its last messages).
     func end() {
         let subscribers = self.state.withLockedValue { state -> [Subscriber] in
             guard !state.ended else { return [] }
@@ -100,16 +95,15 @@ final class TranscriptFeed: Sendable {
         for subscriber in subscribers {
             subscriber.eventLoop.execute { subscriber.handler.value.feedEnded() }
         }
-        let path = self.path
-        NIOThreadPool.singleton.submit { _ in _ = unlink(path) }
     }
 
-    /// Registers a subscriber; nil once the call has ended (or its spool could not be written).
+    /// Registers a subscriber; nil if the spool could not be written. A call that ended since
+    /// the subscriber was let in (its check is a database read) still replays in full.
     func subscribe(_ subscriber: Subscriber) -> Snapshot? {
         self.state.withLockedValue { state in
-            guard !state.ended, !state.failed else { return nil }
-            state.subscribers[subscriber.id] = subscriber
-            return Snapshot(fileBytes: state.writtenBytes, tail: state.unwritten + [state.pending])
+            guard !state.failed else { return nil }
+            if !state.ended { state.subscribers[subscriber.id] = subscriber }
+            return Snapshot(fileBytes: state.writtenBytes, tail: state.unwritten + [state.pending], ended: state.ended)
         }
     }
 
@@ -124,28 +118,19 @@ final class TranscriptFeed: Sendable {
         }
     }
 
-    /// `length` bytes of the file from `offset` (a replay reads what was written before it
-    /// subscribed, piece by piece).
+    /// `length` bytes of the feed from `offset`, all written before (a replay reads what was
+    /// written before it subscribed, piece by piece).
     func read(offset: Int64, length: Int, on eventLoop: any EventLoop) -> EventLoopFuture<ByteBuffer> {
-        let fd = self.fd
+        let pages = self.state.withLockedValue { $0.pages[FeedSpool.pageIndices(from: offset, to: offset + Int64(length))] }
         return NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
-            var buffer = ByteBufferAllocator().buffer(capacity: length)
-            var done = 0
-            while done < length {
-                let got = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) {
-                    max(pread(fd, $0.baseAddress, length - done, off_t(offset + Int64(done))), 0)
-                }
-                if got == 0 { throw UploadFile.IOError(operation: "read the live feed", code: errno) }
-                done += got
-            }
-            return buffer
+            try self.spool.read(offset: offset, length: length, pages: pages)
         }
     }
 
     /// Called with the lock held: the pending bytes become the next write in the chain.
     private func handOver(_ state: inout State) {
         state.pendingAge.reset()
-        guard !state.failed else {
+        guard !state.failed, state.pending.readableBytes > 0 else {
             state.pending = ByteBuffer()
             return
         }
@@ -153,11 +138,13 @@ final class TranscriptFeed: Sendable {
         let offset = state.appendedBytes - Int64(batch.readableBytes)
         state.pending = ByteBuffer()
         state.unwritten.append(batch)
-        let fd = self.fd
+        let indices = FeedSpool.pageIndices(from: offset, to: state.appendedBytes)
+        while state.pages.count <= indices.upperBound { state.pages.append(self.spool.allocatePage()) }
+        let pages = state.pages[indices]
         state.lastWrite = state.lastWrite.flatMap {
             NIOThreadPool.singleton.runIfActive(eventLoop: self.eventLoop) {
                 do {
-                    try LiveRecordingFile.pwriteAll(fd: fd, batch, at: offset)
+                    try self.spool.write(batch, at: offset, pages: pages)
                     self.state.withLockedValue { state in
                         state.writtenBytes += Int64(batch.readableBytes)
                         state.unwritten.removeFirst()
