@@ -9,6 +9,8 @@
 # bytes written per second against audio bytes received per second.
 # ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs; SERVER_PREFIX runs the server
 # under a wrapper (e.g. "env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2").
+# LATENCY_LOG=1 keeps every reply in bench-results/latency-<load>.txt and prints where in the
+# run the slow ones came (scripts/latency-tail.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -46,14 +48,17 @@ for load in $ONLY; do
     b) args=(--clients 200 --codec opus --chunk-ms 20 --stop); audio_rate=$((200 * 32000)) ;;
     c) args=(--clients 200 --codec pcm_s16le --chunk-ms 100 --stop --drop-after-s 10); audio_rate=$((200 * 32000)) ;;
   esac
+  log_args=()
+  [ -n "${LATENCY_LOG:-}" ] && log_args=(--latency-log "$ROOT/bench-results/latency-$load.txt")
   DATA=$(mktemp -d /tmp/callstream-bench-XXXXXX)
   echo "=== load $load" >&2
   BENCH_RSS=1 BENCH_RSS_INTERVAL=0.5 BENCH_LIVE_S=$((LENGTH - 1)) python3 "$ROOT/scripts/bench_stream.py" --label "sessions/$load" --data-dir "$DATA" \
     --server-cmd "${SERVER_PREFIX:-} $ROOT/.build/release/stream-server --port {port} --workers 2 --data-dir $DATA" --server-cwd "$ROOT" \
-    --load-client "$LOAD" -- --wav "$WAV" --threads 2 --connect-parallelism 100 --timeout-s 60 "${args[@]}" \
+    --load-client "$LOAD" -- --wav "$WAV" --threads 2 --connect-parallelism 100 --timeout-s 60 "${args[@]}" "${log_args[@]}" \
     | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r['decoded_audio_bytes_per_s']=$audio_rate; print(json.dumps(r))" >> "$OUT" \
     || echo "!!! load $load failed" >&2
   rm -rf "$DATA"
+  [ -n "${LATENCY_LOG:-}" ] && python3 "$ROOT/scripts/latency-tail.py" "$ROOT/bench-results/latency-$load.txt" >&2
   sleep 2
 done
 

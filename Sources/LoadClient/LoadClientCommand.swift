@@ -91,6 +91,9 @@ struct LoadClientCommand: AsyncParsableCommand {
     @Option(help: "With --wav: drop each connection every this many seconds (no close frame) and resume the session.")
     var dropAfterS: Double = 0
 
+    @Option(help: "Write every reply's send time (monotonic ns), kind (0 ack, 1 transcript) and latency (µs) to this file.")
+    var latencyLog: String?
+
     @Flag(
         help:
             "With --wav (8 kHz mono): speak Twilio Media Streams instead (use --url ws://…/api/twilio/ws): both tracks, the file inbound and silence outbound, 20 ms media events at real-time pace, then stop; prints JSON with each stream's callSid."
@@ -138,6 +141,7 @@ struct LoadClientCommand: AsyncParsableCommand {
             progress: self.json ? nil : LiveProgress.forTerminal()
         )
         configuration.expectedText = try self.expectText.map(Self.referenceText(path:))
+        configuration.logsReplies = self.latencyLog != nil
         if secure { configuration.tls = try WebSocketConnector.tlsContext(insecure: self.insecure) }
         if let token = self.token { configuration.headers.append(("Authorization", "Bearer \(token)")) }
         if self.twilio {
@@ -155,6 +159,7 @@ struct LoadClientCommand: AsyncParsableCommand {
         await shown?.value
         try? await group.shutdownGracefully()
         let report = LoadReport(configuration: configuration, result: result)
+        if let path = self.latencyLog { try LatencyLog.write(result.outcomes, to: path) }
         print(self.json ? report.json() : report.table())
         if !report.ok { throw ExitCode(1) }
     }

@@ -33,4 +33,6 @@ struct LoadConfiguration: Sendable {
     var headers: [(String, String)] = []
     /// The live line on a terminal; nil otherwise.
     var progress: LiveProgress?
+    /// `--latency-log`: every reply's send time and latency are kept for the log.
+    var logsReplies = false
 }

@@ -139,10 +139,13 @@ final class SessionStream: @unchecked Sendable {
             }
             switch self.checker.receive(message) {
             case .ack(let seq):
-                self.outcome.ackMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
+                let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
+                self.outcome.ackMicros.append(micros)
+                self.outcome.log(self.configuration, sent: self.sendTimes[Int(seq - 1)], isTranscript: false, micros: micros)
             case .transcript(let seq):
                 let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
                 self.outcome.transcriptMicros.append(micros)
+                self.outcome.log(self.configuration, sent: self.sendTimes[Int(seq - 1)], isTranscript: true, micros: micros)
                 self.configuration.progress?.transcript(micros: micros)
                 self.outcome.lastReply = now
                 if self.configuration.rateMs <= 0 { self.fillWindow() }

@@ -26,6 +26,15 @@ final class StreamClientHandler: ChannelInboundHandler {
         /// its speech (at real-time pace) it arrived.
         var finals: [(channel: Int, startMs: Int64, text: String)] = []
         var finalLagMicros: [UInt32] = []
+        /// With `--latency-log`: every ack and transcript, in arrival order.
+        var replies: [ReplyRecord] = []
+    }
+
+    /// A reply for `--latency-log`: when its chunk was sent (monotonic ns), and how long after.
+    struct ReplyRecord: Sendable {
+        var sentNanos: UInt64
+        var isTranscript: Bool
+        var micros: UInt32
     }
 
     private let configuration: LoadConfiguration
@@ -121,10 +130,13 @@ final class StreamClientHandler: ChannelInboundHandler {
             }
             switch self.checker.receive(message) {
             case .ack(let seq):
-                self.outcome.ackMicros.append(Self.micros(now - self.sendTimes[Int(seq - 1)]))
+                let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
+                self.outcome.ackMicros.append(micros)
+                self.outcome.log(self.configuration, sent: self.sendTimes[Int(seq - 1)], isTranscript: false, micros: micros)
             case .transcript(let seq):
                 let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
                 self.outcome.transcriptMicros.append(micros)
+                self.outcome.log(self.configuration, sent: self.sendTimes[Int(seq - 1)], isTranscript: true, micros: micros)
                 self.configuration.progress?.transcript(micros: micros)
                 self.outcome.lastReply = now
                 if self.configuration.rateMs <= 0 { self.fillWindow(context: context) }
@@ -196,5 +208,13 @@ final class StreamClientHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         self.note("connection error: \(error)")
         context.close(promise: nil)
+    }
+}
+
+extension StreamClientHandler.Outcome {
+    /// Keeps the reply for `--latency-log` (nothing without it).
+    mutating func log(_ configuration: LoadConfiguration, sent: UInt64, isTranscript: Bool, micros: UInt32) {
+        guard configuration.logsReplies else { return }
+        self.replies.append(.init(sentNanos: sent, isTranscript: isTranscript, micros: micros))
     }
 }
