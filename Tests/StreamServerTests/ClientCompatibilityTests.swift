@@ -20,16 +20,26 @@ import Testing
     /// live on another loop, so chunks and results cross threads).
     @Test(arguments: [(1, 1), (3, 2)])
     func loadClientPassesAgainstAHealthyServer(eventLoops: Int, workers: Int) async throws {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("callstream-latency-\(UUID().uuidString).txt").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
         try await withServer(workers: workers, arguments: ["--event-loops", String(eventLoops)]) { server in
             let (status, output) = try await runProcess(
                 Binaries.path("load-client"),
-                ["--url", server.url, "--clients", "30", "--messages", "50", "--rate-ms", "0", "--in-flight", "8", "--json"]
+                ["--url", server.url, "--clients", "30", "--messages", "50", "--rate-ms", "0", "--in-flight", "8", "--json", "--latency-log", log]
             )
             #expect(status == 0, "\(output)")
             let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
             #expect(report["transcripts"] as? Int == 1500)
             #expect(report["ok"] as? Bool == true)
         }
+        // `--latency-log`: a line for every ack and every transcript, each sent before it was
+        // answered and answered within the run.
+        let rows = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+            $0.split(separator: " ").compactMap { UInt64($0) }
+        }
+        #expect(rows.allSatisfy { $0.count == 3 && $0[0] > 0 && $0[2] < 60_000_000 })
+        #expect(rows.filter { $0[1] == 0 }.count == 1500)
+        #expect(rows.filter { $0[1] == 1 }.count == 1500)
     }
 
     /// `load-client --wav` streams started sessions in every codec at real-time pace, drops each
