@@ -177,6 +177,46 @@ enum CallDatabase {
                     """
             )
         }
+        migrator.registerMigration("v8: segments refer to calls by a compact key") { db in
+            try db.execute(
+                sql: """
+                    -- Each call gets a small integer (ref) for its transcript segments to refer to:
+                    -- a live call stores a segment every 100 ms, and keyed by the 36-character id
+                    -- their (call, seq) index was most of the table's size and of each flush's work.
+                    ALTER TABLE calls ADD COLUMN ref INTEGER;
+                    UPDATE calls SET ref = rowid;
+                    CREATE UNIQUE INDEX calls_by_ref ON calls (ref);
+                    CREATE TRIGGER calls_ref AFTER INSERT ON calls WHEN new.ref IS NULL BEGIN
+                        UPDATE calls SET ref = (SELECT COALESCE(MAX(ref), 0) + 1 FROM calls) WHERE id = new.id;
+                    END;
+                    CREATE TABLE transcript_segments_by_ref (
+                        id INTEGER PRIMARY KEY,
+                        call_ref INTEGER NOT NULL REFERENCES calls (ref) ON DELETE CASCADE,
+                        seq INTEGER NOT NULL,
+                        start_ms INTEGER NOT NULL,
+                        end_ms INTEGER NOT NULL,
+                        text TEXT NOT NULL,
+                        channel INTEGER NOT NULL DEFAULT 0,
+                        words TEXT,
+                        UNIQUE (call_ref, seq)
+                    );
+                    INSERT INTO transcript_segments_by_ref (id, call_ref, seq, start_ms, end_ms, text, channel, words)
+                        SELECT segments.id, calls.ref, segments.seq, segments.start_ms, segments.end_ms, segments.text,
+                            segments.channel, segments.words
+                        FROM transcript_segments AS segments JOIN calls ON calls.id = segments.call_id;
+                    -- Same ids: the full-text index (its content is this table) stays as it is.
+                    DROP TABLE transcript_segments;
+                    ALTER TABLE transcript_segments_by_ref RENAME TO transcript_segments;
+                    CREATE TRIGGER transcript_text_delete AFTER DELETE ON transcript_segments BEGIN
+                        INSERT INTO transcript_text (transcript_text, rowid, text) VALUES ('delete', old.id, old.text);
+                    END;
+                    CREATE TRIGGER transcript_text_update AFTER UPDATE OF text ON transcript_segments BEGIN
+                        INSERT INTO transcript_text (transcript_text, rowid, text) VALUES ('delete', old.id, old.text);
+                        INSERT INTO transcript_text (rowid, text) VALUES (new.id, new.text);
+                    END;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -80,14 +80,14 @@ struct SQLiteCallRepository: CallRepository {
             conditions.append("calls.private = 0")
             for word in text.words {
                 conditions.append(
-                    "calls.id IN (SELECT call_id FROM transcript_segments WHERE id IN (SELECT rowid FROM transcript_text WHERE transcript_text MATCH ?))"
+                    "calls.ref IN (SELECT call_ref FROM transcript_segments WHERE id IN (SELECT rowid FROM transcript_text WHERE transcript_text MATCH ?))"
                 )
                 arguments += [SpokenWords.term(word)]
             }
             join = """
-                JOIN (SELECT transcript_segments.call_id AS call_id, MIN(transcript_text.rank) AS rank
+                JOIN (SELECT transcript_segments.call_ref AS call_ref, MIN(transcript_text.rank) AS rank
                       FROM transcript_text JOIN transcript_segments ON transcript_segments.id = transcript_text.rowid
-                      WHERE transcript_text MATCH ? GROUP BY transcript_segments.call_id) AS hits ON hits.call_id = calls.id
+                      WHERE transcript_text MATCH ? GROUP BY transcript_segments.call_ref) AS hits ON hits.call_ref = calls.ref
                 """
             joinArguments += [text.anyQuery]
             order = "hits.rank, started_at DESC, id DESC"
@@ -154,12 +154,10 @@ struct SQLiteCallRepository: CallRepository {
             guard !analysis.segments.isEmpty else { return }
             // The whole recording's transcript replaces what the live session stored.
             let callID = recording.callID
-            try TranscriptSegment.filter(TranscriptSegment.Columns.callID == callID.uuidString.lowercased()).deleteAll(db)
-            try Self.indexingNewSegments(db) {
-                for (index, segment) in analysis.segments.enumerated() {
-                    try TranscriptSegment(callID: callID, seq: Int64(index + 1), segment: segment).insert(db)
-                }
-            }
+            guard let ref = try Self.refs(db, of: [callID])[callID] else { return }
+            try db.execute(sql: "DELETE FROM transcript_segments WHERE call_ref = ?", arguments: [ref])
+            let segments = analysis.segments.enumerated().map { TranscriptSegment(callID: callID, seq: Int64($0.offset + 1), segment: $0.element) }
+            try Self.insertIndexed(db, segments)
         }
     }
 
@@ -231,35 +229,42 @@ struct SQLiteCallRepository: CallRepository {
     }
 
     private func insert(_ segments: [TranscriptSegment]) throws {
-        try self.database.write { db in
-            // A segment stored again (a replacement worker's final) is updated in place: its
-            // update trigger re-indexes it.
-            let statement = try db.cachedStatement(
-                sql: """
-                    INSERT INTO transcript_segments (call_id, seq, start_ms, end_ms, text, channel, words) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (call_id, seq) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms,
-                    text = excluded.text, channel = excluded.channel, words = excluded.words
-                    """
-            )
-            try Self.indexingNewSegments(db) {
-                for segment in segments {
-                    try statement.execute(arguments: [
-                        segment.callID.uuidString.lowercased(), segment.seq, segment.startMs, segment.endMs, segment.text, segment.channel,
-                        segment.words,
-                    ])
-                }
-            }
-        }
+        try self.database.write { db in try Self.insertIndexed(db, segments) }
     }
 
-    /// Runs `insert`, then adds the segments it inserted to the full-text index in one
-    /// statement. (No per-row trigger: FTS5 flushes its pending terms at every statement's
-    /// savepoint, so a trigger wrote one tiny index segment a row, and merged them: 19 µs a
-    /// row against 2.) New rows get ids past the largest before them.
-    private static func indexingNewSegments(_ db: Database, _ insert: () throws -> Void) throws {
+    /// Stores segments and adds them to the full-text index. A segment stored again (a
+    /// replacement worker's final) is updated in place: its update trigger re-indexes it. The
+    /// segments of a call that is gone (deleted while live) are dropped.
+    ///
+    /// The index gets the inserted rows in one statement at the end. (No per-row trigger: FTS5
+    /// flushes its pending terms at every statement's savepoint, so a trigger wrote one tiny
+    /// index segment a row, and merged them: 19 µs a row against 2.) New rows get ids past the
+    /// largest before them.
+    private static func insertIndexed(_ db: Database, _ segments: [TranscriptSegment]) throws {
+        let refs = try Self.refs(db, of: Set(segments.map(\.callID)))
+        let statement = try db.cachedStatement(
+            sql: """
+                INSERT INTO transcript_segments (call_ref, seq, start_ms, end_ms, text, channel, words) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (call_ref, seq) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms,
+                text = excluded.text, channel = excluded.channel, words = excluded.words
+                """
+        )
         let before = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM transcript_segments") ?? 0
-        try insert()
+        for segment in segments {
+            guard let ref = refs[segment.callID] else { continue }
+            try statement.execute(arguments: [ref, segment.seq, segment.startMs, segment.endMs, segment.text, segment.channel, segment.words])
+        }
         try db.execute(sql: "INSERT INTO transcript_text (rowid, text) SELECT id, text FROM transcript_segments WHERE id > ?", arguments: [before])
+    }
+
+    /// The calls' compact keys (`calls.ref`, what their segments refer to), for those that exist.
+    private static func refs(_ db: Database, of callIDs: some Collection<UUID>) throws -> [UUID: Int64] {
+        let statement = try db.cachedStatement(sql: "SELECT ref FROM calls WHERE id = ?")
+        var refs: [UUID: Int64] = [:]
+        for callID in callIDs {
+            if let ref = try Int64.fetchOne(statement, arguments: [callID.uuidString.lowercased()]) { refs[callID] = ref }
+        }
+        return refs
     }
 
     func matchingSegments(callID: UUID, words: SpokenWords) async throws -> Set<Int64> {
@@ -267,7 +272,7 @@ struct SQLiteCallRepository: CallRepository {
             let seqs = try Int64.fetchAll(
                 db,
                 sql: """
-                    SELECT seq FROM transcript_segments WHERE call_id = ?
+                    SELECT seq FROM transcript_segments WHERE call_ref = (SELECT ref FROM calls WHERE id = ?)
                     AND id IN (SELECT rowid FROM transcript_text WHERE transcript_text MATCH ?)
                     """,
                 arguments: [callID.uuidString.lowercased(), words.anyQuery]
@@ -278,9 +283,27 @@ struct SQLiteCallRepository: CallRepository {
 
     func segments(callID: UUID) async throws -> [TranscriptSegment] {
         try await self.database.read { db in
-            try TranscriptSegment.filter(TranscriptSegment.Columns.callID == callID.uuidString.lowercased())
-                .order(TranscriptSegment.Columns.seq)
-                .fetchAll(db)
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT seq, start_ms, end_ms, text, channel, words FROM transcript_segments
+                    WHERE call_ref = (SELECT ref FROM calls WHERE id = ?) ORDER BY seq
+                    """,
+                arguments: [callID.uuidString.lowercased()]
+            )
+            return try Array(
+                rows.map { row in
+                    TranscriptSegment(
+                        callID: callID,
+                        seq: row["seq"],
+                        startMs: row["start_ms"],
+                        endMs: row["end_ms"],
+                        text: row["text"],
+                        channel: row["channel"],
+                        words: row["words"]
+                    )
+                }
+            )
         }
     }
 

@@ -1,15 +1,13 @@
 import Foundation
-import GRDB
 import Protocol
 
 /// A row of `transcript_segments`: what the engine heard in one stretch of a call. With the
 /// mock engine a live session stores one per chunk (`seq` is the chunk's) and an upload's
 /// transcript is its analysis's transcription as one segment; with a real engine a segment is
 /// a stretch of speech on one channel (`seq` numbers them), with its words' times when the
-/// engine gives them.
-struct TranscriptSegment: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    static let databaseTableName = "transcript_segments"
-
+/// engine gives them. (The table refers to the call by its compact key, `calls.ref`: the
+/// repository reads and writes the rows itself.)
+struct TranscriptSegment: Sendable, Equatable {
     /// `{"w","start_ms","end_ms"}`, as in the live `final` message.
     typealias Word = ServerMessage.Word
 
@@ -22,20 +20,6 @@ struct TranscriptSegment: Codable, Sendable, Equatable, FetchableRecord, Persist
     var channel: Int64 = 0
     /// The words as JSON (`[{"w","start_ms","end_ms"}]`), or nil.
     var words: String?
-
-    enum CodingKeys: String, CodingKey {
-        case seq, text, channel, words
-        case callID = "call_id"
-        case startMs = "start_ms"
-        case endMs = "end_ms"
-    }
-
-    enum Columns {
-        static let callID = Column(CodingKeys.callID)
-        static let seq = Column(CodingKeys.seq)
-    }
-
-    static func databaseUUIDEncodingStrategy(for column: String) -> DatabaseUUIDEncodingStrategy { .lowercaseString }
 
     init(callID: UUID, seq: Int64, startMs: Int64, endMs: Int64, text: String, channel: Int64 = 0, words: String? = nil) {
         self.callID = callID
