@@ -23,6 +23,8 @@ if [ ! -f "$DATA/.filled-$N" ]; then
 import random, sqlite3, sys, time, uuid
 path, n = sys.argv[1], int(sys.argv[2])
 db = sqlite3.connect(path)
+# Named columns: the server's own (calls.ref, external_id) get their defaults and triggers.
+INSERT = "INSERT INTO calls (id, caller, receiver, started_at, status, private, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)"
 rng = random.Random(7)
 start = 1_700_000_000_000  # ms, late 2023
 t = time.time()
@@ -34,10 +36,10 @@ for i in range(n):
     status = rng.choice(["created", "processing", "ready", "ready", "ready", "failed"])
     rows.append((str(uuid.UUID(int=rng.getrandbits(128))), caller, receiver, started, status, 0, started, started))
     if len(rows) == 50_000:
-        db.executemany("INSERT INTO calls VALUES (?,?,?,?,?,?,?,?)", rows); rows = []
+        db.executemany(INSERT, rows); rows = []
 if rows:
-    db.executemany("INSERT INTO calls VALUES (?,?,?,?,?,?,?,?)", rows)
-db.execute("INSERT INTO calls VALUES ('00000000-0000-0000-0000-000000000001','+15550102030','+442071234567',1750000000000,'ready',0,1750000000000,1750000000000)")
+    db.executemany(INSERT, rows)
+db.execute(INSERT, ("00000000-0000-0000-0000-000000000001", "+15550102030", "+442071234567", 1750000000000, "ready", 0, 1750000000000, 1750000000000))
 db.commit()
 db.execute("ANALYZE")
 db.commit()
