@@ -56,6 +56,8 @@ final class LiveSessions: Service, Sendable {
     /// The feeds of live calls, by call id (for `GET /calls/{id}/live`).
     private let feeds = NIOLockedValueBox<[UUID: TranscriptFeed]>([:])
     private let segments = NIOLockedValueBox<[TranscriptSegment]>([])
+    /// The newest segment flush; each waits for the one before.
+    private let lastFlush = NIOLockedValueBox<Task<Void, Never>?>(nil)
     private let jobs: AsyncStream<Job>
     private let jobSink: AsyncStream<Job>.Continuation
 
@@ -326,14 +328,30 @@ final class LiveSessions: Service, Sendable {
         }
     }
 
+    /// Stores the segments gathered so far, and returns once they and every earlier batch are
+    /// stored: a finishing call's flush must not overtake the periodic one still writing its
+    /// last segments (the call would be `ready` with a segment missing for a moment).
     private func flushSegments() async {
-        // Taken whole, the gathering array starting again from empty: emptied while the
-        // batch shares its buffer, `removeAll(keepingCapacity:)` would allocate a second one
-        // as large as the largest batch ever (21.6 MB at 1,000 sessions, heaptrack), for good.
-        let batch = self.segments.withLockedValue { segments -> [TranscriptSegment] in
-            defer { segments = [] }
-            return segments
+        let flush = self.lastFlush.withLockedValue { last -> Task<Void, Never> in
+            // Taken whole, the gathering array starting again from empty: emptied while the
+            // batch shares its buffer, `removeAll(keepingCapacity:)` would allocate a second
+            // one as large as the largest batch ever (21.6 MB at 1,000 sessions, heaptrack).
+            let batch = self.segments.withLockedValue { segments -> [TranscriptSegment] in
+                defer { segments = [] }
+                return segments
+            }
+            let previous = last
+            let flush = Task {
+                await previous?.value
+                await self.save(batch)
+            }
+            last = flush
+            return flush
         }
+        await flush.value
+    }
+
+    private func save(_ batch: [TranscriptSegment]) async {
         guard !batch.isEmpty else { return }
         do {
             try await self.repository.save(batch)
