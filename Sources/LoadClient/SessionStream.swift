@@ -139,13 +139,10 @@ final class SessionStream: @unchecked Sendable {
             }
             switch self.checker.receive(message) {
             case .ack(let seq):
-                let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
-                self.outcome.ackMicros.append(micros)
-                self.outcome.log(self.configuration, sent: self.sendTimes[Int(seq - 1)], isTranscript: false, micros: micros)
+                self.outcome.reply(isTranscript: false, sent: self.sendTimes[Int(seq - 1)], at: now, logged: self.configuration.logsReplies)
             case .transcript(let seq):
-                let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
-                self.outcome.transcriptMicros.append(micros)
-                self.outcome.log(self.configuration, sent: self.sendTimes[Int(seq - 1)], isTranscript: true, micros: micros)
+                let sent = self.sendTimes[Int(seq - 1)]
+                let micros = self.outcome.reply(isTranscript: true, sent: sent, at: now, logged: self.configuration.logsReplies)
                 self.configuration.progress?.transcript(micros: micros)
                 self.outcome.lastReply = now
                 if self.configuration.rateMs <= 0 { self.fillWindow() }
@@ -292,9 +289,6 @@ final class SessionStream: @unchecked Sendable {
         if self.outcome.violations.count < 5 { self.outcome.violations.append(violation) }
     }
 
-    private static func micros(_ nanos: UInt64) -> UInt32 {
-        UInt32(min(nanos / 1000, UInt64(UInt32.max)))
-    }
 }
 
 /// Hands one connection's frames to its session.

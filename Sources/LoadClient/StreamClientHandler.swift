@@ -130,13 +130,10 @@ final class StreamClientHandler: ChannelInboundHandler {
             }
             switch self.checker.receive(message) {
             case .ack(let seq):
-                let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
-                self.outcome.ackMicros.append(micros)
-                self.outcome.log(self.configuration, sent: self.sendTimes[Int(seq - 1)], isTranscript: false, micros: micros)
+                self.outcome.reply(isTranscript: false, sent: self.sendTimes[Int(seq - 1)], at: now, logged: self.configuration.logsReplies)
             case .transcript(let seq):
-                let micros = Self.micros(now - self.sendTimes[Int(seq - 1)])
-                self.outcome.transcriptMicros.append(micros)
-                self.outcome.log(self.configuration, sent: self.sendTimes[Int(seq - 1)], isTranscript: true, micros: micros)
+                let sent = self.sendTimes[Int(seq - 1)]
+                let micros = self.outcome.reply(isTranscript: true, sent: sent, at: now, logged: self.configuration.logsReplies)
                 self.configuration.progress?.transcript(micros: micros)
                 self.outcome.lastReply = now
                 if self.configuration.rateMs <= 0 { self.fillWindow(context: context) }
@@ -158,10 +155,6 @@ final class StreamClientHandler: ChannelInboundHandler {
         default:
             break
         }
-    }
-
-    private static func micros(_ nanos: UInt64) -> UInt32 {
-        UInt32(min(nanos / 1000, UInt64(UInt32.max)))
     }
 
     private func note(_ violation: String) {
@@ -212,9 +205,17 @@ final class StreamClientHandler: ChannelInboundHandler {
 }
 
 extension StreamClientHandler.Outcome {
-    /// Keeps the reply for `--latency-log` (nothing without it).
-    mutating func log(_ configuration: LoadConfiguration, sent: UInt64, isTranscript: Bool, micros: UInt32) {
-        guard configuration.logsReplies else { return }
-        self.replies.append(.init(sentNanos: sent, isTranscript: isTranscript, micros: micros))
+    /// Records an ack's or a transcript's latency (and, `logged`, the reply for
+    /// `--latency-log`); returns it in microseconds.
+    @discardableResult
+    mutating func reply(isTranscript: Bool, sent: UInt64, at now: UInt64, logged: Bool) -> UInt32 {
+        let micros = UInt32(min((now - sent) / 1000, UInt64(UInt32.max)))
+        if isTranscript {
+            self.transcriptMicros.append(micros)
+        } else {
+            self.ackMicros.append(micros)
+        }
+        if logged { self.replies.append(.init(sentNanos: sent, isTranscript: isTranscript, micros: micros)) }
+        return micros
     }
 }
