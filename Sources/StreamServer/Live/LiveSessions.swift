@@ -49,6 +49,7 @@ final class LiveSessions: Service, Sendable {
     private let repository: any CallRepository
     private let files: RecordingFiles
     private let feedSpool: FeedSpool
+    private let spares: SpareFiles
     private let analyses: any RecordingAnalysisQueue
     let logger: Logger
     /// Open sessions by the digest of their resume token.
@@ -56,8 +57,9 @@ final class LiveSessions: Service, Sendable {
     /// The feeds of live calls, by call id (for `GET /calls/{id}/live`).
     private let feeds = NIOLockedValueBox<[UUID: TranscriptFeed]>([:])
     private let segments = NIOLockedValueBox<[TranscriptSegment]>([])
-    /// The newest segment flush; each waits for the one before.
-    private let lastFlush = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    /// The newest segment flush (each waits for the one before), and whether it has yet to
+    /// take its batch: a finishing call joins such a flush instead of queueing one of its own.
+    private let flushes = NIOLockedValueBox<(last: Task<Void, Never>?, waiting: Bool)>((nil, false))
     private let jobs: AsyncStream<Job>
     private let jobSink: AsyncStream<Job>.Continuation
 
@@ -67,6 +69,7 @@ final class LiveSessions: Service, Sendable {
         repository: any CallRepository,
         files: RecordingFiles,
         feedSpool: FeedSpool,
+        spares: SpareFiles,
         analyses: any RecordingAnalysisQueue,
         logger: Logger
     ) {
@@ -75,6 +78,7 @@ final class LiveSessions: Service, Sendable {
         self.repository = repository
         self.files = files
         self.feedSpool = feedSpool
+        self.spares = spares
         self.analyses = analyses
         self.logger = logger
         (self.jobs, self.jobSink) = AsyncStream.makeStream(of: Job.self)
@@ -146,11 +150,15 @@ final class LiveSessions: Service, Sendable {
         let path = self.files.absolutePath(storedPath)
         let format = request.format
         let maxAge = self.settings.audioFlushInterval
-        // At a start storm (1,000 sessions within a second) creating the file is the start's
-        // largest cost: it goes to a thread of its own at low priority, and the sessions already
-        // streaming go first.
+        // At a start storm (1,000 sessions within a second) creating the file was the start's
+        // largest cost: it is a spare renamed, on a thread of its own at low priority, and the
+        // sessions already streaming go first.
+        let spares = self.spares
         let file = try await BackgroundThreads.sessionFiles.runIfActive {
-            try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, eventLoop: eventLoop)
+            try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, eventLoop: eventLoop, spares: spares)
+        }
+        if spares.claimRefill() {
+            self.jobSink.yield { await spares.refill(on: BackgroundThreads.sessionFiles) }
         }
         let callID = request.callID ?? UUID()
         let recording = Recording(
@@ -330,25 +338,36 @@ final class LiveSessions: Service, Sendable {
 
     /// Stores the segments gathered so far, and returns once they and every earlier batch are
     /// stored: a finishing call's flush must not overtake the periodic one still writing its
-    /// last segments (the call would be `ready` with a segment missing for a moment).
+    /// last segments (the call would be `ready` with a segment missing for a moment). Calls
+    /// that end together share one flush (1,000 ending within a second wrote 1,000 small
+    /// transactions).
     private func flushSegments() async {
-        let flush = self.lastFlush.withLockedValue { last -> Task<Void, Never> in
-            // Taken whole, the gathering array starting again from empty: emptied while the
-            // batch shares its buffer, `removeAll(keepingCapacity:)` would allocate a second
-            // one as large as the largest batch ever (21.6 MB at 1,000 sessions, heaptrack).
-            let batch = self.segments.withLockedValue { segments -> [TranscriptSegment] in
-                defer { segments = [] }
-                return segments
-            }
-            let previous = last
+        let flush = self.flushes.withLockedValue { flushes -> Task<Void, Never> in
+            if flushes.waiting, let waiting = flushes.last { return waiting }
+            let previous = flushes.last
             let flush = Task {
                 await previous?.value
-                await self.save(batch)
+                await self.save(self.takeBatch())
             }
-            last = flush
+            flushes = (flush, true)
             return flush
         }
         await flush.value
+    }
+
+    /// The segments gathered so far, for the waiting flush (which from then on takes no more
+    /// callers: a segment stored after this goes with the next one).
+    private func takeBatch() -> [TranscriptSegment] {
+        self.flushes.withLockedValue { flushes in
+            flushes.waiting = false
+            // Taken whole, the gathering array starting again from empty: emptied while the
+            // batch shares its buffer, `removeAll(keepingCapacity:)` would allocate a second
+            // one as large as the largest batch ever (21.6 MB at 1,000 sessions, heaptrack).
+            return self.segments.withLockedValue { segments -> [TranscriptSegment] in
+                defer { segments = [] }
+                return segments
+            }
+        }
     }
 
     private func save(_ batch: [TranscriptSegment]) async {
