@@ -64,6 +64,12 @@ struct StreamServerCommand: AsyncParsableCommand {
 
     @Option(
         help:
+            "Empty files kept ready for live sessions' recordings, so that a burst of this many starts creates none (each is a spare renamed); 0: each start creates its file. (env: CALLSTREAM_SPARE_RECORDING_FILES)"
+    )
+    var spareRecordingFiles: Int = 1024
+
+    @Option(
+        help:
             "Longest recording in minutes: a longer upload is refused (413), a live session is stopped there and its first minutes kept; default: no limit. (env: CALLSTREAM_MAX_RECORDING_MINUTES)"
     )
     var maxRecordingMinutes: Double?
@@ -202,6 +208,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--analysis-timeout", "CALLSTREAM_ANALYSIS_TIMEOUT"),
         ("--worker-timeout", "CALLSTREAM_WORKER_TIMEOUT"),
         ("--resume-window", "CALLSTREAM_RESUME_WINDOW"),
+        ("--spare-recording-files", "CALLSTREAM_SPARE_RECORDING_FILES"),
         ("--max-recording-minutes", "CALLSTREAM_MAX_RECORDING_MINUTES"),
         ("--retention-days", "CALLSTREAM_RETENTION_DAYS"),
         ("--retention-interval", "CALLSTREAM_RETENTION_INTERVAL"),
@@ -283,6 +290,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard self.workerTimeout >= 0.1 && self.workerTimeout <= 86_400 else { throw ValidationError("--worker-timeout must be 0.1...86400 s") }
         guard self.analysisTimeout > 0 else { throw ValidationError("--analysis-timeout must be > 0") }
         guard (0...86_400).contains(self.resumeWindow) else { throw ValidationError("--resume-window must be 0...86400") }
+        guard (0...100_000).contains(self.spareRecordingFiles) else { throw ValidationError("--spare-recording-files must be 0...100000") }
         if let minutes = self.maxRecordingMinutes, !(minutes > 0 && minutes <= 100_000) {
             throw ValidationError("--max-recording-minutes must be > 0 and at most 100000")
         }

@@ -88,6 +88,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
         repository: repository,
         files: files,
         feedSpool: try FeedSpool(directory: files.temporaryDirectory.path),
+        spares: try SpareFiles(directory: files.spareDirectory.path, target: arguments.spareRecordingFiles),
         analyses: analyses,
         logger: logger
     )

@@ -307,6 +307,64 @@ import Testing
         }
     }
 
+    /// A live recording is a spare file renamed: with 4 spares, 10 concurrent sessions (4 on
+    /// spares, the rest on files created at their start) each record exactly their audio; the
+    /// spares are made again, and a restart keeps them (the same files, not new ones).
+    @Test func spareFilesBecomeRecordingsAndAreMadeAgain() async throws {
+        let first = try await TestServer.start(workers: 2, arguments: ["--spare-recording-files", "4"])
+        let spareDirectory = first.dataDir.appendingPathComponent("spare").path
+        let recordingsDirectory = first.dataDir.appendingPathComponent("recordings").path
+        #expect(Self.inodes(in: spareDirectory).count == 4)
+        let spares = Set(Self.inodes(in: spareDirectory).values)
+
+        let pcm = try TestPCM.load("call30_8k.wav")
+        let chunks = Array(pcm.pcmChunks(ms: 100).prefix(10))
+        let calls = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<10 {
+                group.addTask {
+                    let (started, _, close) = try await LiveSessionTests.stream(
+                        first,
+                        start: LiveSessionTests.start(codec: "pcm_s16le", pcm),
+                        chunks: chunks
+                    )
+                    #expect(close == .normalClosure)
+                    return try #require(started.callID)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for call in calls {
+            #expect(try await CallAPITests.settled(first, call: call)["status"] as? String == "ready")
+            #expect(try await LiveSessionTests.download(first, call: call).data == Array(chunks.joined()))
+        }
+        #expect(spares.isSubset(of: Set(Self.inodes(in: recordingsDirectory).values)))
+
+        // Fewer than half were left: they are made again, up to 4.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while Self.inodes(in: spareDirectory).count < 4, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let refilled = Self.inodes(in: spareDirectory)
+        #expect(refilled.count == 4)
+        #expect(spares.isDisjoint(with: refilled.values))
+        await first.stop(keepingData: true)
+
+        let second = try await TestServer.start(arguments: ["--spare-recording-files", "4"], dataDir: first.dataDir)
+        #expect(Self.inodes(in: spareDirectory) == refilled)
+        await second.stop()
+    }
+
+    /// File names in `directory`, with their inode numbers.
+    static func inodes(in directory: String) -> [String: UInt64] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var inodes: [String: UInt64] = [:]
+        for name in names {
+            var status = stat()
+            if stat(directory + "/" + name, &status) == 0 { inodes[name] = UInt64(status.st_ino) }
+        }
+        return inodes
+    }
+
     /// Transcripts: 404 before there is one; an upload's is its analysis's transcription.
     @Test func anUploadsTranscriptIsItsAnalysis() async throws {
         try await withServer { server in

@@ -45,7 +45,9 @@ final class TestServer: Sendable {
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Binaries.path("stream-server"))
-        process.arguments = ["--port", "0", "--data-dir", dataDir.path] + (workers.map { ["--workers", String($0)] } ?? []) + arguments
+        // A few spare recording files, not the default 1,024: the suite starts a hundred servers.
+        let spares = arguments.contains("--spare-recording-files") ? [] : ["--spare-recording-files", "8"]
+        process.arguments = ["--port", "0", "--data-dir", dataDir.path] + (workers.map { ["--workers", String($0)] } ?? []) + spares + arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let log = try FileHandle(forWritingTo: logFile)
         process.standardOutput = log

@@ -49,11 +49,10 @@ final class LiveRecordingFile: Sendable {
     private let eventLoop: any EventLoop
     private let state: NIOLockedValueBox<State>
 
-    /// Creates the file with its header. Blocking: call it off the event loops.
-    init(path: String, format: StreamFormat, maxBatchAge: TimeAmount, eventLoop: any EventLoop) throws {
-        let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
-        self.fd = fd
+    /// Creates the file (from a spare if there is one) with its header. Blocking: call it off
+    /// the event loops.
+    init(path: String, format: StreamFormat, maxBatchAge: TimeAmount, eventLoop: any EventLoop, spares: SpareFiles) throws {
+        self.fd = try spares.create(at: path)
         self.path = path
         self.format = format
         self.eventLoop = eventLoop

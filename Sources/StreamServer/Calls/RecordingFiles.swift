@@ -7,14 +7,17 @@ import NIOPosix
     import Glibc
 #endif
 
-/// The recordings folder under `--data-dir`: `recordings/<recording id>.<ext>`, and `tmp/` for
-/// uploads in progress. A file is only ever renamed into `recordings/` once it is complete and
-/// fsync'd, so a crash leaves at most a stray temporary file, removed at the next start.
+/// The recordings folder under `--data-dir`: `recordings/<recording id>.<ext>`, `tmp/` for
+/// uploads in progress, and `spare/` for live recordings' files made ahead. An upload is only
+/// ever renamed into `recordings/` once it is complete and fsync'd, so a crash leaves at most a
+/// stray temporary file, removed at the next start.
 struct RecordingFiles: Sendable {
     let dataDirectory: URL
 
     var recordingsDirectory: URL { self.dataDirectory.appendingPathComponent("recordings") }
     var temporaryDirectory: URL { self.dataDirectory.appendingPathComponent("tmp") }
+    /// Empty files made ahead for live recordings (`SpareFiles`).
+    var spareDirectory: URL { self.dataDirectory.appendingPathComponent("spare") }
 
     /// Creates the folders and removes uploads a previous run left unfinished.
     func prepare() throws {
