@@ -85,6 +85,8 @@ let package = Package(
         .target(name: "SpeechRecognition", dependencies: ["CPocketSphinx"]),
         // posix_spawn's closefrom action, which Swift's Glibc module does not export.
         .target(name: "CProcessSpawn"),
+        // sync_file_range, which Swift's Glibc module does not export either.
+        .target(name: "CWriteback"),
         .executableTarget(
             name: "StreamServer",
             dependencies: [
@@ -94,6 +96,7 @@ let package = Package(
                 "CallStreamGRPC",
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 "CProcessSpawn",
+                "CWriteback",
                 "AudioAnalysis",
                 "HTTPMultipart",
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -67,10 +67,17 @@ final class SpareFiles: Sendable {
         }
     }
 
-    /// Makes spares up to `target`, `batch` at a time on `thread` with a pause between
-    /// batches, so that the starts that use them go first. Stops early at shutdown.
-    func refill(on thread: NIOThreadPool, batch: Int = 16, pause: Duration = .milliseconds(50)) async {
+    /// Makes spares up to `target`, `batch` at a time on `thread` with a pause before each
+    /// batch, so that the starts go first: the first pause lets a storm of them pass (making
+    /// spares during one costs what creating the files would). Stops early at shutdown.
+    func refill(
+        on thread: NIOThreadPool,
+        after delay: Duration = .seconds(1),
+        batch: Int = 8,
+        pause: Duration = .milliseconds(250)
+    ) async {
         defer { self.refilling.withLockedValue { $0 = false } }
+        try? await Task.sleep(for: delay)
         while self.count < self.target, !Task.isShuttingDownGracefully {
             let goal = min(self.target, self.count + batch)
             // None made: a full disk (a start then creates its file itself).
