@@ -6,6 +6,13 @@ import RequestParsing
 /// Every value from a request is bound as an SQL parameter.
 struct SQLiteCallRepository: CallRepository {
     let database: DatabasePool
+    /// Live sessions' starts and ends, many at once at a storm: they share transactions.
+    private let sessionWrites: GroupedWrites
+
+    init(database: DatabasePool) {
+        self.database = database
+        self.sessionWrites = GroupedWrites(database: database)
+    }
 
     func create(_ call: Call) async throws {
         try await self.database.write { db in try call.insert(db) }
@@ -111,19 +118,23 @@ struct SQLiteCallRepository: CallRepository {
     }
 
     func attach(_ recording: Recording) async throws -> CallWithRecording {
-        try await self.database.write { db in
-            guard var call = try Call.fetchOne(db, key: recording.callID.uuidString.lowercased()) else {
-                throw CallRepositoryError.notFound
-            }
-            if try Recording.filter(Recording.Columns.callID == recording.callID.uuidString.lowercased()).fetchCount(db) > 0 {
-                throw CallRepositoryError.conflict
-            }
-            try recording.insert(db)
-            call.status = .processing
-            call.updatedAt = recording.createdAt
-            try call.update(db)
-            return CallWithRecording(call: call, recording: recording)
+        try await self.database.write { db in try Self.attach(db, recording) }
+    }
+
+    /// The recording's row, for its call (which must exist and have none yet); the call is
+    /// `processing` from now on.
+    private static func attach(_ db: Database, _ recording: Recording) throws -> CallWithRecording {
+        guard var call = try Call.fetchOne(db, key: recording.callID.uuidString.lowercased()) else {
+            throw CallRepositoryError.notFound
         }
+        if try Recording.filter(Recording.Columns.callID == recording.callID.uuidString.lowercased()).fetchCount(db) > 0 {
+            throw CallRepositoryError.conflict
+        }
+        try recording.insert(db)
+        call.status = .processing
+        call.updatedAt = recording.createdAt
+        try call.update(db)
+        return CallWithRecording(call: call, recording: recording)
     }
 
     func beginAnalysis(recordingID: UUID) async throws -> Int {
@@ -179,39 +190,37 @@ struct SQLiteCallRepository: CallRepository {
     }
 
     func beginLive(_ recording: Recording, newCall: Call?, joiningExternalID: Bool) async throws -> CallWithRecording {
-        if let newCall {
-            return try await self.database.write { db in
-                if joiningExternalID, let externalID = newCall.externalID,
-                    var call = try Call.fetchOne(
-                        db,
-                        sql: """
-                            SELECT * FROM calls WHERE external_id = ? AND NOT EXISTS (SELECT 1 FROM recordings WHERE recordings.call_id = calls.id)
-                            ORDER BY started_at DESC LIMIT 1
-                            """,
-                        arguments: [externalID]
-                    )
-                {
-                    var recording = recording
-                    recording.callID = call.id
-                    recording.filename = "live-\(call.id.uuidString.lowercased()).wav"
-                    call.status = .processing
-                    call.updatedAt = recording.createdAt
-                    try call.update(db)
-                    try recording.insert(db)
-                    return CallWithRecording(call: call, recording: recording)
-                }
-                var call = newCall
+        try await self.sessionWrites.write { db in
+            guard let newCall else { return try Self.attach(db, recording) }
+            if joiningExternalID, let externalID = newCall.externalID,
+                var call = try Call.fetchOne(
+                    db,
+                    sql: """
+                        SELECT * FROM calls WHERE external_id = ? AND NOT EXISTS (SELECT 1 FROM recordings WHERE recordings.call_id = calls.id)
+                        ORDER BY started_at DESC LIMIT 1
+                        """,
+                    arguments: [externalID]
+                )
+            {
+                var recording = recording
+                recording.callID = call.id
+                recording.filename = "live-\(call.id.uuidString.lowercased()).wav"
                 call.status = .processing
-                try call.insert(db)
+                call.updatedAt = recording.createdAt
+                try call.update(db)
                 try recording.insert(db)
                 return CallWithRecording(call: call, recording: recording)
             }
+            var call = newCall
+            call.status = .processing
+            try call.insert(db)
+            try recording.insert(db)
+            return CallWithRecording(call: call, recording: recording)
         }
-        return try await self.attach(recording)
     }
 
     func finishLive(recordingID: UUID, sizeBytes: Int64, sha256: String) async throws {
-        try await self.database.write { db in
+        try await self.sessionWrites.write { db in
             guard var recording = try Recording.fetchOne(db, key: recordingID.uuidString.lowercased()) else {
                 throw CallRepositoryError.notFound
             }
