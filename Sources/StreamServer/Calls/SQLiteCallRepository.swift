@@ -269,8 +269,12 @@ struct SQLiteCallRepository: CallRepository {
                 """
         )
         let before = try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(id), 0) FROM transcript_segments") ?? 0
-        for segment in segments {
-            guard let ref = refs[segment.callID] else { continue }
+        // In the (call, seq) index's order, so that consecutive rows land in the same pages (a
+        // live batch comes interleaved: a row of each call in turn). Equal keys keep their order:
+        // the later of two (a replacement's final) is the one stored.
+        let ordered = segments.enumerated().compactMap { index, segment in refs[segment.callID].map { (ref: $0, index: index, segment: segment) } }
+            .sorted { ($0.ref, $0.segment.seq, $0.index) < ($1.ref, $1.segment.seq, $1.index) }
+        for (ref, _, segment) in ordered {
             try statement.execute(arguments: [ref, segment.seq, segment.startMs, segment.endMs, segment.text, segment.channel, segment.words])
         }
         try db.execute(sql: "INSERT INTO transcript_text (rowid, text) SELECT id, text FROM transcript_segments WHERE id > ?", arguments: [before])
