@@ -6,7 +6,8 @@ import RequestParsing
 /// Every value from a request is bound as an SQL parameter.
 struct SQLiteCallRepository: CallRepository {
     let database: DatabasePool
-    /// Live sessions' starts and ends, many at once at a storm: they share transactions.
+    /// Live sessions' starts and ends, many at once when many calls start or end together:
+    /// they share transactions. (The analyses' bookkeeping is one write at a time anyway.)
     private let sessionWrites: GroupedWrites
 
     init(database: DatabasePool) {
