@@ -50,7 +50,7 @@ final class SpareFiles: Sendable {
                 guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
                 return fd
             }
-            // Gone (removed by hand): try the next.
+            // Gone (removed by hand), or `recordings/` is on another file system: try the next.
         }
         let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw UploadFile.IOError(operation: "open", code: errno) }
@@ -69,7 +69,7 @@ final class SpareFiles: Sendable {
 
     /// Makes spares up to `target`, `batch` at a time on `thread` with a pause before each
     /// batch, so that the starts go first: the first pause lets a storm of them pass (making
-    /// spares during one costs what creating the files would). Stops early at shutdown.
+    /// spares during one costs what creating the files would).
     func refill(
         on thread: NIOThreadPool,
         after delay: Duration = .seconds(1),
@@ -77,12 +77,14 @@ final class SpareFiles: Sendable {
         pause: Duration = .milliseconds(250)
     ) async {
         defer { self.refilling.withLockedValue { $0 = false } }
-        try? await Task.sleep(for: delay)
-        while self.count < self.target, !Task.isShuttingDownGracefully {
+        // The pauses end early at shutdown, which then does not wait for the refill.
+        guard (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: delay) })) != nil else { return }
+        while self.count < self.target {
             let goal = min(self.target, self.count + batch)
             // None made: a full disk (a start then creates its file itself).
-            guard let made = try? await thread.runIfActive({ self.make(upTo: goal) }), made > 0 else { return }
-            try? await Task.sleep(for: pause)
+            guard let made = try? await thread.runIfActive({ self.make(upTo: goal) }), made > 0,
+                (try? await cancelWhenGracefulShutdown({ try await Task.sleep(for: pause) })) != nil
+            else { return }
         }
     }
 
