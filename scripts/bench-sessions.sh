@@ -3,7 +3,9 @@
 #   (a) 1,000 sessions, 16 kHz mono PCM, 100 ms chunks, real-time pace, 60 s (10,000 chunks/s)
 #   (b) 200 sessions, 16 kHz Opus, 20 ms packets, real-time pace, 60 s (the same 10,000 messages/s)
 #   (c) 200 sessions, 16 kHz PCM, 100 ms chunks, each dropped (no close frame) and resumed every 10 s
-# Per load: lost (must be 0), p99 send→transcript, server CPU (server + workers) per session and
+# Every session connects and starts first; then all stream together, each with a random phase
+# within one chunk (as ../shared/bench's load does for plain streams).
+# Per load: lost (must be 0), p99 send→transcript, p99 start→started (the setup), server CPU (server + workers) per session and
 # in cores, RSS per session (while live, in all and the server alone, and the server's without
 # SQLite's page caches, which have a fixed cap; and the peak including the end's finalisations),
 # bytes written per second against audio bytes received per second.
@@ -65,12 +67,12 @@ done
 python3 - "$OUT" "$LENGTH" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print(f"{'load':<14}{'sessions':>9}{'lost':>6}{'p99 tr ms':>10}{'srv cores':>10}{'CPU ms/session-min':>19}{'KiB/live':>9}{'server':>7}{'w/o SQLite':>11}{'SQLite MiB':>11}{'KiB/peak':>9}{'written MB/s':>13}{'audio MB/s':>11}{'ok':>5}")
+print(f"{'load':<14}{'sessions':>9}{'lost':>6}{'p99 tr ms':>10}{'p99 start ms':>13}{'srv cores':>10}{'CPU ms/session-min':>19}{'KiB/live':>9}{'server':>7}{'w/o SQLite':>11}{'SQLite MiB':>11}{'KiB/peak':>9}{'written MB/s':>13}{'audio MB/s':>11}{'ok':>5}")
 for r in rows:
     l = r["load"]
     lost = l["missing_transcripts"] + l["missing_acks"]
     sessions = l["connections_opened"]
     per_session = r["server_cpu_s"] * 1000 / sessions / (r["wall_s"] / 60) if sessions else 0
-    print(f"{r['label']:<14}{sessions:>9}{lost:>6}{l['send_to_transcript']['p99_ms']:>10}{r['server_cores']:>10}{per_session:>19.1f}"
+    print(f"{r['label']:<14}{sessions:>9}{lost:>6}{l['send_to_transcript']['p99_ms']:>10}{l.get('start_to_started', {}).get('p99_ms', '-'):>13}{r['server_cores']:>10}{per_session:>19.1f}"
           f"{str(r['kib_per_live_session']):>9}{str(r['kib_per_live_session_server']):>7}{str(r.get('kib_per_live_session_server_besides_sqlite')):>11}{str(r.get('sqlite_mib_at_live_end')):>11}{str(r['kib_per_connection']):>9}{r.get('written_bytes_per_s', 0) / 1e6:>13.2f}{r['decoded_audio_bytes_per_s'] / 1e6:>11.2f}{str(l['ok']):>5}")
 PY

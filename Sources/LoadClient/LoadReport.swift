@@ -67,6 +67,8 @@ struct LoadReport: Encodable {
     /// Started sessions (`--wav`): their calls, and how many times they were resumed.
     let callIDs: [String]
     let resumes: Int
+    /// Started sessions: from sending `start` to its `started` (the setup, before streaming).
+    let startLatency: Latency
     /// Real engines: finals received, end of speech to final (real-time pace), and with
     /// `--expect-text` the word error rate of each session's finals against the reference.
     let finals: Int
@@ -97,6 +99,7 @@ struct LoadReport: Encodable {
         case transcriptLatency = "send_to_transcript"
         case errors, ok, resumes, finals
         case callIDs = "call_ids"
+        case startLatency = "start_to_started"
         case finalLatency = "speech_end_to_final"
         case wordErrorRate = "word_error_rate"
         case finalTexts = "final_texts"
@@ -139,6 +142,7 @@ struct LoadReport: Encodable {
         self.errors = errors
         self.callIDs = result.outcomes.compactMap(\.callID)
         self.resumes = result.outcomes.reduce(0) { $0 + $1.resumes }
+        self.startLatency = Latency(micros: [result.outcomes.compactMap(\.startMicros)])
         self.finals = counts.finals
         self.finalTexts = counts.finals > 0 ? result.outcomes.map { Self.transcript($0.finals) } : []
         self.finalLatency = Latency(micros: result.outcomes.map(\.finalLagMicros))
@@ -192,6 +196,9 @@ struct LoadReport: Encodable {
         }
         if !self.callIDs.isEmpty || self.resumes > 0 {
             lines.append(row("sessions recorded/resumes", "\(self.callIDs.count)/\(self.resumes)"))
+        }
+        if self.startLatency.count > 0 {
+            lines.append(latency("start→started", self.startLatency))
         }
         for error in self.errors { lines.append(row("error", error)) }
         lines.append(row("result", self.ok ? "OK" : "FAILED"))

@@ -18,8 +18,6 @@ struct LoadRun {
         var connectErrors: [String] = []
     }
 
-    /// Started sessions streaming `audio` (`--wav`): each connects, starts and streams on its
-    /// own, at once.
     /// `--twilio`: every client a Twilio Media Streams stream of the WAV (8 kHz mono), at
     /// real-time pace; the outcomes once every stream has closed (or timed out).
     func runTwilio(_ audio: SessionAudio) async -> (outcomes: [TwilioStream.Outcome], failed: Int, errors: [String]) {
@@ -65,6 +63,8 @@ struct LoadRun {
         return (outcomes, failed, errors)
     }
 
+    /// Started sessions streaming `audio` (`--wav`): each connects and starts (with bounded
+    /// parallelism), then all stream together; the outcomes once every session has ended.
     func runSessions(_ audio: SessionAudio) async -> Result {
         var result = Result()
         var sessions: [SessionStream] = []
@@ -94,6 +94,10 @@ struct LoadRun {
                 if launched < self.configuration.clients { launch() }
             }
         }
+        // Stream only once every session has started, so that they run concurrently and the
+        // setup (handshakes, starts) is measured on its own, as the plain streams' load does.
+        let instant = NIODeadline.now()
+        for session in sessions { session.beginStreaming(at: instant) }
         let streamSeconds = self.configuration.rateMs > 0 ? Double(audio.chunks.count * self.configuration.chunkMs) / 1000 : 0
         let deadline = ContinuousClock.now + .milliseconds(Int64((streamSeconds + self.configuration.timeoutSeconds) * 1000))
         for session in sessions {

@@ -30,12 +30,17 @@ final class SessionStream: @unchecked Sendable {
     private var resuming = false
     private var stopSent = false
     private var done = false
+    /// Answered by `started` (or failed: an error, a close, the deadline); when `start` went out.
+    private let started: EventLoopPromise<Void>
+    private var startSent: UInt64 = 0
+    private var isStarted = false
 
     init(configuration: LoadConfiguration, audio: SessionAudio, eventLoop: any EventLoop) {
         self.configuration = configuration
         self.audio = audio
         self.eventLoop = eventLoop
         self.finished = eventLoop.makePromise()
+        self.started = eventLoop.makePromise()
         self.checker = StreamChecker(expectsMockText: configuration.checkMockText)
         self.sendTimes = [UInt64](repeating: 0, count: audio.chunks.count)
         var total: Int64 = 0
@@ -47,14 +52,39 @@ final class SessionStream: @unchecked Sendable {
 
     var result: EventLoopFuture<StreamClientHandler.Outcome> { self.finished.futureResult }
 
-    /// Connects and starts; the first connection failing fails the session.
+    /// Connects and starts, and returns once the server has answered `started`; the first
+    /// connection failing, or an error instead of `started`, fails the session.
     func run() async throws {
-        try await self.connect()
-        self.eventLoop.execute {
+        do {
+            try await self.connect()
+        } catch {
+            self.eventLoop.execute { self.finish() }
+            throw error
+        }
+        try await self.eventLoop.flatSubmit {
+            self.startSent = Stopwatch.now()
+            let timeout = self.eventLoop.scheduleTask(in: .milliseconds(Int64(self.configuration.timeoutSeconds * 1000))) {
+                self.note("no started within \(self.configuration.timeoutSeconds) s")
+                self.finish()
+            }
+            self.started.futureResult.whenComplete { _ in timeout.cancel() }
             self.sendControl([
                 "\"type\":\"start\"", "\"codec\":\"\(self.audio.codec)\"", "\"sample_rate\":\(self.audio.sampleRate)",
                 "\"channels\":\(self.audio.channels)", "\"record\":\(self.configuration.record)",
             ])
+            return self.started.futureResult
+        }.get()
+    }
+
+    /// Starts streaming: chunk i is due at `instant + phase + i × chunk`, with a random phase
+    /// within one chunk, as real calls have (and as the plain streams' load does).
+    func beginStreaming(at instant: NIODeadline) {
+        let chunk = Int64(self.configuration.chunkMs) * 1_000_000
+        self.eventLoop.execute {
+            guard !self.done else { return }
+            self.startTime = instant + .nanoseconds(chunk > 0 ? Int64.random(in: 0..<chunk) : 0)
+            if self.configuration.dropAfterSeconds > 0 { self.scheduleDrop() }
+            self.scheduleSending()
         }
     }
 
@@ -137,6 +167,12 @@ final class SessionStream: @unchecked Sendable {
                 self.outcome.counts.serverErrors += 1
                 return self.finish()
             }
+            if message.kind == .error, message.seq == nil, !self.isStarted {
+                // The start refused: the session never began.
+                self.outcome.counts.serverErrors += 1
+                self.note("start refused: \(message.error?.code ?? "?"): \(message.error?.message ?? "")")
+                return self.finish()
+            }
             switch self.checker.receive(message) {
             case .ack(let seq):
                 self.outcome.reply(isTranscript: false, sent: self.sendTimes[Int(seq - 1)], at: now, logged: self.configuration.logsReplies)
@@ -182,9 +218,9 @@ final class SessionStream: @unchecked Sendable {
         case .started:
             self.token = message.resumeToken
             self.outcome.callID = message.callID
-            self.startTime = .now()
-            if self.configuration.dropAfterSeconds > 0 { self.scheduleDrop() }
-            self.scheduleSending()
+            self.isStarted = true
+            self.outcome.startMicros = UInt32(clamping: (Stopwatch.now() - self.startSent) / 1000)
+            self.started.succeed()
         case .resumed:
             self.resuming = false
             self.outcome.resumes += 1
@@ -277,6 +313,7 @@ final class SessionStream: @unchecked Sendable {
             if outcome.violations.count < 5 { outcome.violations.append("no stopped message") }
         }
         self.finished.succeed(outcome)
+        self.started.fail(SessionNotStarted(violations: outcome.violations))
         if let channel = self.channel {
             var data = channel.allocator.buffer(capacity: 2)
             data.write(webSocketErrorCode: .normalClosure)
@@ -289,6 +326,12 @@ final class SessionStream: @unchecked Sendable {
         if self.outcome.violations.count < 5 { self.outcome.violations.append(violation) }
     }
 
+}
+
+/// A session that ended before the server answered its `start`.
+struct SessionNotStarted: Error, CustomStringConvertible {
+    let violations: [String]
+    var description: String { "session not started: " + (self.violations.first ?? "closed") }
 }
 
 /// Hands one connection's frames to its session.

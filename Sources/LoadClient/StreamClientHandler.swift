@@ -22,6 +22,8 @@ final class StreamClientHandler: ChannelInboundHandler {
         var callID: String?
         var resumes = 0
         var stopped = false
+        /// Started sessions: from sending `start` to its `started`.
+        var startMicros: UInt32?
         /// Real engines: each final's channel, start and text, and how long after the end of
         /// its speech (at real-time pace) it arrived.
         var finals: [(channel: Int, startMs: Int64, text: String)] = []

@@ -67,12 +67,38 @@ import Testing
             let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
             #expect(report["transcripts"] as? Int == 4 * 300)
             #expect((report["resumes"] as? Int ?? 0) >= 4)
+            // Every session started before any streamed; each start's answer timed.
+            #expect((report["start_to_started"] as? [String: Any])?["count"] as? Int == 4)
             let calls = report["call_ids"] as? [String] ?? []
             #expect(calls.count == 4)
             for call in calls {
                 let settled = try await CallAPITests.settled(server, call: call)
                 #expect((settled["recording"] as? [String: Any])?["duration_sec"] as? Double == 6)
             }
+        }
+    }
+
+    /// A start the server refuses (4 kHz is below the protocol's 8 kHz) fails the session at
+    /// once, with the server's error code, instead of waiting for audio that never goes out.
+    @Test func loadClientFailsOnARefusedStart() async throws {
+        var wav = [UInt8](try CallAPITests.audio("call30_8k.wav").prefix(44 + 16000))
+        wav.replaceSubrange(4..<8, with: withUnsafeBytes(of: UInt32(16000 + 36).littleEndian, Array.init))
+        wav.replaceSubrange(24..<28, with: withUnsafeBytes(of: UInt32(4000).littleEndian, Array.init))
+        wav.replaceSubrange(28..<32, with: withUnsafeBytes(of: UInt32(8000).littleEndian, Array.init))
+        wav.replaceSubrange(40..<44, with: withUnsafeBytes(of: UInt32(16000).littleEndian, Array.init))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("callstream-4k-\(UUID().uuidString).wav").path
+        try Data(wav).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try await withServer { server in
+            let (status, output) = try await runProcess(
+                Binaries.path("load-client"),
+                ["--url", server.url, "--wav", path, "--clients", "2", "--stop", "--timeout-s", "30", "--json"]
+            )
+            #expect(status != 0)
+            let report = try JSONSerialization.jsonObject(with: Data(output.utf8)) as! [String: Any]
+            #expect(report["connections_failed"] as? Int == 2)
+            #expect(report["chunks_sent"] as? Int == 0)
+            #expect((report["errors"] as? [String] ?? []).contains { $0.contains("start refused") })
         }
     }
 
