@@ -13,9 +13,9 @@ import Protocol
 /// A live session's recording: a 16-bit PCM WAV under `recordings/`, written while the session
 /// streams. Decoded audio gathers in memory up to `batchBytes` or `maxBatchAge` (whichever comes
 /// first: the age is checked with each append and by the sessions' sweep, `flushStale(at:)`),
-/// then goes to NIO's thread pool, joined there into one `pwrite`, so memory per session is
-/// bounded whatever the call's length and the event loops never touch the disk. Batches are
-/// written one after another in order.
+/// then goes to `RecordingWriter`'s thread, joined there into one `pwrite`, so memory per
+/// session is bounded whatever the call's length and the event loops never touch the disk.
+/// Batches are written one after another in order.
 ///
 /// The header's sizes stay 0 while streaming; `finish()` writes them, fsyncs and hashes the
 /// file. After a crash, `repair(path:)` derives them from the file's length instead.
@@ -38,8 +38,6 @@ final class LiveRecordingFile: Sendable {
         var pendingAge: BatchAge
         /// Audio bytes appended so far (written or pending).
         var dataBytes: Int64 = 0
-        /// The newest batch handed to the thread pool; each batch waits for the one before.
-        var lastWrite: EventLoopFuture<Void>
         /// Audio bytes on disk (every batch before the first failed one).
         var writtenBytes: Int64 = 0
         var failure: (any Error)?
@@ -49,19 +47,15 @@ final class LiveRecordingFile: Sendable {
     let path: String
     let format: StreamFormat
     private let fd: Int32
-    private let eventLoop: any EventLoop
     private let state: NIOLockedValueBox<State>
 
     /// Creates the file (from a spare if there is one) with its header. Blocking: call it off
     /// the event loops.
-    init(path: String, format: StreamFormat, maxBatchAge: TimeAmount, eventLoop: any EventLoop, spares: SpareFiles) throws {
+    init(path: String, format: StreamFormat, maxBatchAge: TimeAmount, spares: SpareFiles) throws {
         self.fd = try spares.create(at: path)
         self.path = path
         self.format = format
-        self.eventLoop = eventLoop
-        self.state = NIOLockedValueBox(
-            State(pendingAge: BatchAge(maxAge: maxBatchAge), lastWrite: eventLoop.makeSucceededVoidFuture())
-        )
+        self.state = NIOLockedValueBox(State(pendingAge: BatchAge(maxAge: maxBatchAge)))
         var header = ByteBuffer()
         Self.writeHeader(into: &header, format: format, dataBytes: 0)
         try Self.pwriteAll(fd: fd, header, at: 0)
@@ -71,12 +65,12 @@ final class LiveRecordingFile: Sendable {
         close(self.fd)
     }
 
-    /// Called once, from the thread pool, when a write fails.
+    /// Called once, from the writer's thread, when a write fails.
     func onFailure(_ body: @escaping @Sendable (any Error) -> Void) {
         self.state.withLockedValue { $0.onFailure = body }
     }
 
-    /// Appends decoded audio; hands a batch to the thread pool once `batchBytes` have gathered
+    /// Appends decoded audio; hands a batch to the writer once `batchBytes` have gathered
     /// or its oldest audio is `maxBatchAge` old.
     func append(_ pcm: ByteBuffer, at now: NIODeadline = .now()) {
         self.state.withLockedValue { state in
@@ -111,11 +105,10 @@ final class LiveRecordingFile: Sendable {
     /// Writes the rest and the final header, fsyncs, and returns the file's size and SHA-256
     /// (the last part on `BackgroundThreads.files`: it reads the whole file back).
     func finish() async throws -> (sizeBytes: Int64, sha256: String) {
-        let lastWrite = self.state.withLockedValue { state in
+        self.state.withLockedValue { state in
             if state.pendingBytes > 0, state.failure == nil { self.handOver(&state) }
-            return state.lastWrite
         }
-        _ = try? await lastWrite.get()
+        await RecordingWriter.shared.drain()
         let (written, failed) = self.state.withLockedValue { ($0.writtenBytes, $0.failure != nil) }
         let fd = self.fd
         let format = self.format
@@ -136,19 +129,19 @@ final class LiveRecordingFile: Sendable {
         state.pending = []
         state.pendingBytes = 0
         state.pendingAge.reset()
-        let fd = self.fd
-        let eventLoop = self.eventLoop
-        state.lastWrite = state.lastWrite.flatMap {
-            NIOThreadPool.singleton.runIfActive(eventLoop: eventLoop) {
-                do {
-                    try Self.pwriteAll(fd: fd, Self.joined(chunks, bytes: bytes), at: offset)
-                    self.state.withLockedValue { $0.writtenBytes += Int64(bytes) }
-                    self.startWriteback(from: offset, to: offset + Int64(bytes))
-                } catch {
-                    self.failed(error)
-                    throw error
-                }
-            }
+        RecordingWriter.shared.submit { self.write(chunks, bytes: bytes, at: offset) }
+    }
+
+    /// On the writer's thread. After a failed write the later batches are dropped: the file
+    /// keeps the audio before the failure.
+    private func write(_ chunks: [ByteBuffer], bytes: Int, at offset: Int64) {
+        guard self.state.withLockedValue({ $0.failure == nil }) else { return }
+        do {
+            try Self.pwriteAll(fd: self.fd, Self.joined(chunks, bytes: bytes), at: offset)
+            self.state.withLockedValue { $0.writtenBytes += Int64(bytes) }
+            self.startWriteback(from: offset, to: offset + Int64(bytes))
+        } catch {
+            self.failed(error)
         }
     }
 

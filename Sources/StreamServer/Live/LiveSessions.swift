@@ -155,7 +155,7 @@ final class LiveSessions: Service, Sendable {
         // sessions already streaming go first.
         let spares = self.spares
         let file = try await BackgroundThreads.sessionFiles.runIfActive {
-            try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, eventLoop: eventLoop, spares: spares)
+            try LiveRecordingFile(path: path, format: format, maxBatchAge: maxAge, spares: spares)
         }
         if spares.claimRefill() {
             self.jobSink.yield { await spares.refill(on: BackgroundThreads.sessionFiles) }

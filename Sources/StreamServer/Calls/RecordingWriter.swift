@@ -1,0 +1,52 @@
+import Foundation
+import NIOConcurrencyHelpers
+
+/// The thread that writes live recordings' batches to disk, in the order they were handed over
+/// (so each file's batches land in order). It wakes for the first batch after a quiet spell,
+/// then takes whatever has gathered every `interval`.
+///
+/// Why one thread that waits: at 1,000 sessions about 3,000 batches a second fill up. Written
+/// on a thread pool, each cost two wake-ups (the pool's thread, then the event loop to hear it
+/// was done): 6,000 a second, a tenth of the server's CPU. Waking every 5 ms, the thread
+/// writes some fifteen batches a wake, and nothing hops back to an event loop.
+final class RecordingWriter: Sendable {
+    static let shared = RecordingWriter(interval: 5_000)
+
+    /// Whether jobs are waiting, and the jobs.
+    private let queue = ConditionLock(value: false)
+    private let jobs = NIOLockedValueBox<[@Sendable () -> Void]>([])
+
+    /// `interval`: microseconds between takes while busy.
+    private init(interval: UInt32) {
+        let thread = Thread { [self] in self.run(interval: interval) }
+        thread.name = "recording-writer"
+        thread.start()
+    }
+
+    /// Runs `job` on the writer thread after every job handed over before it.
+    func submit(_ job: @escaping @Sendable () -> Void) {
+        self.queue.lock()
+        self.jobs.withLockedValue { $0.append(job) }
+        self.queue.unlock(withValue: true)
+    }
+
+    /// Returns once every job handed over so far has run.
+    func drain() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            self.submit { done.resume() }
+        }
+    }
+
+    private func run(interval: UInt32) {
+        while true {
+            self.queue.lock(whenValue: true)
+            let taken = self.jobs.withLockedValue { jobs in
+                defer { jobs = [] }
+                return jobs
+            }
+            self.queue.unlock(withValue: false)
+            for job in taken { job() }
+            usleep(interval)
+        }
+    }
+}
