@@ -13,7 +13,7 @@ import Protocol
 /// A live session's recording: a 16-bit PCM WAV under `recordings/`, written while the session
 /// streams. Decoded audio gathers in memory up to `batchBytes` or `maxBatchAge` (whichever comes
 /// first: the age is checked with each append and by the sessions' sweep, `flushStale(at:)`),
-/// then goes to `RecordingWriter`'s thread, joined there into one `pwrite`, so memory per
+/// then goes to `LiveFileWriter`'s thread, joined there into one `pwrite`, so memory per
 /// session is bounded whatever the call's length and the event loops never touch the disk.
 /// Batches are written one after another in order.
 ///
@@ -108,7 +108,7 @@ final class LiveRecordingFile: Sendable {
         self.state.withLockedValue { state in
             if state.pendingBytes > 0, state.failure == nil { self.handOver(&state) }
         }
-        await RecordingWriter.shared.drain()
+        await LiveFileWriter.shared.drain()
         let (written, failed) = self.state.withLockedValue { ($0.writtenBytes, $0.failure != nil) }
         let fd = self.fd
         let format = self.format
@@ -129,7 +129,7 @@ final class LiveRecordingFile: Sendable {
         state.pending = []
         state.pendingBytes = 0
         state.pendingAge.reset()
-        RecordingWriter.shared.submit { self.write(chunks, bytes: bytes, at: offset) }
+        LiveFileWriter.shared.submit { self.write(chunks, bytes: bytes, at: offset) }
     }
 
     /// On the writer's thread. After a failed write the later batches are dropped: the file

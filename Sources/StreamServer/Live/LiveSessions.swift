@@ -113,7 +113,7 @@ final class LiveSessions: Service, Sendable {
         }
         let queued = self.jobSink.yield {
             do {
-                let (recording, file, feed) = try await self.createRecording(request, eventLoop: worker.eventLoop)
+                let (recording, file, feed) = try await self.createRecording(request)
                 promise.succeed(
                     .success(
                         self.open(
@@ -140,10 +140,7 @@ final class LiveSessions: Service, Sendable {
         return promise.futureResult
     }
 
-    private func createRecording(
-        _ request: SessionRequest.Start,
-        eventLoop: any EventLoop
-    ) async throws -> (Recording, LiveRecordingFile, TranscriptFeed) {
+    private func createRecording(_ request: SessionRequest.Start) async throws -> (Recording, LiveRecordingFile, TranscriptFeed) {
         let now = Timestamp.now
         let id = UUID()
         let storedPath = self.files.relativePath(id: id, format: .wav)
@@ -198,7 +195,7 @@ final class LiveSessions: Service, Sendable {
             case nil: throw error
             }
         }
-        let feed = TranscriptFeed(spool: self.feedSpool, maxBatchAge: maxAge, eventLoop: eventLoop)
+        let feed = TranscriptFeed(spool: self.feedSpool, maxBatchAge: maxAge)
         return (stored.recording ?? recording, file, feed)
     }
 

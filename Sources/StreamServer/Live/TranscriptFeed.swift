@@ -6,8 +6,8 @@ import NIOPosix
 /// `final` and `stopped`, in order, whichever ingress the audio comes by.
 ///
 /// Each message is appended to the feed's pages of the server's `FeedSpool` (a 4-byte length,
-/// then the message), written in small batches (`batchBytes`, or once `maxBatchAge` old) on
-/// NIO's thread pool like the recording, so a subscriber that joins late replays all of the
+/// then the message), written in small batches (`batchBytes`, or once `maxBatchAge` old) by
+/// `LiveFileWriter` like the recording, so a subscriber that joins late replays all of the
 /// call's messages however long it has run, while the server holds at most a batch of them.
 /// Appending and subscribing share one lock: a subscriber's snapshot ends exactly where its
 /// live messages begin (none missed, none twice).
@@ -36,11 +36,10 @@ final class TranscriptFeed: Sendable {
     private struct State {
         var pending = ByteBuffer()
         var pendingAge: BatchAge
-        /// Batches handed to the thread pool and not yet written, oldest first.
+        /// Batches handed to the writer and not yet written, oldest first.
         var unwritten: [ByteBuffer] = []
         var writtenBytes: Int64 = 0
         var appendedBytes: Int64 = 0
-        var lastWrite: EventLoopFuture<Void>
         /// The spool's pages holding this feed's bytes, in order.
         var pages: [UInt32] = []
         var subscribers: [ObjectIdentifier: Subscriber] = [:]
@@ -49,13 +48,11 @@ final class TranscriptFeed: Sendable {
     }
 
     private let spool: FeedSpool
-    private let eventLoop: any EventLoop
     private let state: NIOLockedValueBox<State>
 
-    init(spool: FeedSpool, maxBatchAge: TimeAmount, eventLoop: any EventLoop) {
+    init(spool: FeedSpool, maxBatchAge: TimeAmount) {
         self.spool = spool
-        self.eventLoop = eventLoop
-        self.state = NIOLockedValueBox(State(pendingAge: BatchAge(maxAge: maxBatchAge), lastWrite: eventLoop.makeSucceededVoidFuture()))
+        self.state = NIOLockedValueBox(State(pendingAge: BatchAge(maxAge: maxBatchAge)))
     }
 
     deinit {
@@ -127,7 +124,7 @@ final class TranscriptFeed: Sendable {
         }
     }
 
-    /// Called with the lock held: the pending bytes become the next write in the chain.
+    /// Called with the lock held: the pending bytes become the writer's next job.
     private func handOver(_ state: inout State) {
         state.pendingAge.reset()
         guard !state.failed, state.pending.readableBytes > 0 else {
@@ -141,20 +138,20 @@ final class TranscriptFeed: Sendable {
         let indices = FeedSpool.pageIndices(from: offset, to: state.appendedBytes)
         while state.pages.count <= indices.upperBound { state.pages.append(self.spool.allocatePage()) }
         let pages = state.pages[indices]
-        state.lastWrite = state.lastWrite.flatMap {
-            NIOThreadPool.singleton.runIfActive(eventLoop: self.eventLoop) {
-                do {
-                    try self.spool.write(batch, at: offset, pages: pages)
-                    self.state.withLockedValue { state in
-                        state.writtenBytes += Int64(batch.readableBytes)
-                        state.unwritten.removeFirst()
-                    }
-                } catch {
-                    // A full disk: later subscribers cannot replay the call, those attached go on.
-                    self.state.withLockedValue { state in
-                        state.failed = true
-                        state.unwritten = []
-                    }
+        LiveFileWriter.shared.submit {
+            // After a failed write the later batches are dropped (nobody can replay past it).
+            guard !self.state.withLockedValue({ $0.failed }) else { return }
+            do {
+                try self.spool.write(batch, at: offset, pages: pages)
+                self.state.withLockedValue { state in
+                    state.writtenBytes += Int64(batch.readableBytes)
+                    state.unwritten.removeFirst()
+                }
+            } catch {
+                // A full disk: later subscribers cannot replay the call, those attached go on.
+                self.state.withLockedValue { state in
+                    state.failed = true
+                    state.unwritten = []
                 }
             }
         }
