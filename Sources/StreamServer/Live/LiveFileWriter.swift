@@ -8,7 +8,7 @@ import NIOConcurrencyHelpers
 ///
 /// Why one thread that waits: at 1,000 sessions about 4,500 batches a second fill up. Written
 /// on a thread pool, each cost two wake-ups (the pool's thread, then the event loop to hear it
-/// was done): 9,000 a second, over a tenth of the server's CPU. Waking every 5 ms, the thread
+/// was done): 9,000 a second, about a tenth of the server's CPU. Waking every 5 ms, the thread
 /// writes some twenty batches a wake, and nothing hops back to an event loop.
 final class LiveFileWriter: Sendable {
     static let shared = LiveFileWriter(interval: 5_000)
