@@ -19,9 +19,12 @@ final class LiveFileWriter: Sendable {
 
     /// `interval`: microseconds between takes while busy.
     private init(interval: UInt32) {
-        let thread = Thread { [self] in self.run(interval: interval) }
-        thread.name = "live-file-writer"
-        thread.start()
+        Thread { [self] in
+            // Named from inside: a new thread otherwise keeps its creator's name (an event
+            // loop's), and `top -H` or `perf` would count it as one.
+            Thread.current.name = "live-files"
+            self.run(interval: interval)
+        }.start()
     }
 
     /// Runs `job` on the writer thread after every job handed over before it.
