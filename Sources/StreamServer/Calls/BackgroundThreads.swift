@@ -1,3 +1,4 @@
+import Foundation
 import NIOPosix
 
 #if canImport(Glibc)
@@ -11,11 +12,11 @@ enum BackgroundThreads {
     /// nice 10. When many calls end at once (1,000 in the session benchmark: 1.9 GB to hash),
     /// that work queues here instead of taking both cores from the event loops while other
     /// calls still stream.
-    static let files = Self.thread(niceness: 10)
+    static let files = Self.thread(named: "finish-files", niceness: 10)
 
     /// Creating a live session's WAV file, at nice 10: one thread, because creations in one
     /// directory only contend for its lock (two threads spun on it).
-    static let sessionFiles = Self.thread(niceness: 10)
+    static let sessionFiles = Self.thread(named: "session-files", niceness: 10)
 
     /// Live transcript segments' batched inserts, at nice 19. GRDB's synchronous `write` runs
     /// its block on the calling thread (a `DispatchQueue.sync`), so the SQLite work of a batch
@@ -24,13 +25,17 @@ enum BackgroundThreads {
     /// Not SCHED_IDLE, though it measured a little better: the batch holds the database's write
     /// lock, and on a saturated machine a SCHED_IDLE thread all but stops, and with it every
     /// other write (the test suite's parallel servers showed it); nice 19 still progresses.
-    static let segments = Self.thread(niceness: 19)
+    static let segments = Self.thread(named: "segments", niceness: 19)
 
-    private static func thread(niceness: Int32) -> NIOThreadPool {
+    private static func thread(named name: String, niceness: Int32) -> NIOThreadPool {
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
-        // A nice value is per thread on Linux: the pool's only thread keeps it for good.
-        pool.submit { _ in _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) }
+        // A nice value is per thread on Linux: the pool's only thread keeps it for good. Named
+        // for `top -H` and `perf` (every pool's thread is "TP-#0" otherwise).
+        pool.submit { _ in
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+            Thread.current.name = name
+        }
         return pool
     }
 }
