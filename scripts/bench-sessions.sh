@@ -5,8 +5,8 @@
 #   (c) 200 sessions, 16 kHz PCM, 100 ms chunks, each dropped (no close frame) and resumed every 10 s
 # Every session connects and starts first; then all stream together, each with a random phase
 # within one chunk (as ../shared/bench's load does for plain streams).
-# Per load: lost (must be 0), p99 send→transcript, p99 start→started (the setup), server CPU (server + workers) per session and
-# in cores, RSS per session (while live, in all and the server alone, and the server's without
+# Per load: lost (must be 0), p99 send→transcript, p99 start→started (the setup), server CPU
+# (server + workers) per session and in cores, RSS per session (while live, in all and the server alone, and the server's without
 # SQLite's page caches, which have a fixed cap; and the peak including the end's finalisations),
 # bytes written per second against audio bytes received per second.
 # ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs; SERVER_PREFIX runs the server
