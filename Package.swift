@@ -87,6 +87,11 @@ let package = Package(
         .target(name: "CProcessSpawn"),
         // sync_file_range, which Swift's Glibc module does not export either.
         .target(name: "CWriteback"),
+        // How a thread is scheduled (its name, nice value and scheduler slice; sched_setattr
+        // through a C shim, as Swift's Glibc module does not export it): one library for the
+        // server's threads and the worker's.
+        .target(name: "CThreadScheduling"),
+        .target(name: "ThreadScheduling", dependencies: ["CThreadScheduling"]),
         .executableTarget(
             name: "StreamServer",
             dependencies: [
@@ -97,6 +102,7 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 "CProcessSpawn",
                 "CWriteback",
+                "ThreadScheduling",
                 "AudioAnalysis",
                 "HTTPMultipart",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -134,6 +140,7 @@ let package = Package(
                 "AudioAnalysis",
                 "AudioCodecs",
                 "SpeechRecognition",
+                "ThreadScheduling",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -211,6 +218,7 @@ let package = Package(
             name: "StreamServerTests",
             dependencies: [
                 "Protocol", "StreamClient", "StreamServer", "AudioWorker", "LoadClient", "AudioAnalysis", "AudioCodecs", "SpeechRecognition",
+                "ThreadScheduling",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),

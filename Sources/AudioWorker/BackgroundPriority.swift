@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
+import ThreadScheduling
 
 /// Decoding finals and analysing recordings run at a lower CPU priority (nice 10) than the
 /// worker's main loop and the server: when the cores are busy, acks, partials and heartbeats
@@ -12,6 +10,6 @@ enum BackgroundPriority {
 
     /// Lowers the calling thread's priority.
     static func lowerCurrentThread() {
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, Self.niceness)
+        CurrentThread.lowerPriority(to: Self.niceness)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SpeechRecognition
+import ThreadScheduling
 
 /// The worker's pocketsphinx decoders for live segments. Loading one takes about a third of a
 /// second and ending an utterance a fifth: both happen on this pool's thread, never on the
@@ -20,9 +21,10 @@ final class DecoderPool: @unchecked Sendable {
         // Ready before the worker is: the first session must not load one on the main loop
         // (its first chunks' partials would wait a third of a second each).
         self.idle = (0..<self.minimumIdle).compactMap { _ in try? models.makeDecoder() }
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "decoders"
-        thread.start()
+        Thread { [self] in
+            CurrentThread.setName("decoders")
+            self.loop()
+        }.start()
     }
 
     /// A ready decoder: from the pool, or (the pool being empty) loaded now. Nil without

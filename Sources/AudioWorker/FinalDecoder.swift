@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Protocol
 import SpeechRecognition
+import ThreadScheduling
 
 /// Decodes live sessions' closed segments on a thread of its own, in the order they closed
 /// (their end times), and sends each final to `WorkerOutput`'s writer as soon as it is
@@ -56,9 +57,10 @@ final class FinalDecoder: @unchecked Sendable {
         self.models = models
         self.decoders = decoders
         self.output = output
-        let thread = Thread { [self] in self.loop() }
-        thread.name = "finals"
-        thread.start()
+        Thread { [self] in
+            CurrentThread.setName("finals")
+            self.loop()
+        }.start()
     }
 
     func submit(_ item: Item) {

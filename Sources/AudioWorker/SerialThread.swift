@@ -1,4 +1,5 @@
 import Foundation
+import ThreadScheduling
 
 /// A thread of its own that handles submitted items one at a time, in the order they came.
 /// `finish()` returns once every item submitted before it has been handled, and ends the
@@ -10,15 +11,19 @@ final class SerialThread<Item>: @unchecked Sendable {
     private var busy = false
     private var closing = false
 
-    /// `background`: the thread runs at `BackgroundPriority`.
+    /// `background`: the thread runs at `BackgroundPriority`; otherwise it is on the chunks'
+    /// path and asks for a short scheduler slice.
     init(name: String, background: Bool, handle: @escaping (Item) -> Void) {
         self.handle = handle
-        let thread = Thread { [self] in
-            if background { BackgroundPriority.lowerCurrentThread() }
+        Thread { [self] in
+            CurrentThread.setName(name)
+            if background {
+                BackgroundPriority.lowerCurrentThread()
+            } else {
+                CurrentThread.requestShortSlice()
+            }
             self.loop()
-        }
-        thread.name = name
-        thread.start()
+        }.start()
     }
 
     func submit(_ item: Item) {

@@ -2,6 +2,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import Protocol
+import ThreadScheduling
 
 /// The worker's counters, added to once per batch of frames (not once per chunk) and read by
 /// the stats reporter.
@@ -34,6 +35,7 @@ final class WorkerCounters: Sendable {
 enum StatsReporter {
     static func start(counters: WorkerCounters, finals: FinalDecoder?, output: WorkerOutput, interval: Duration = .seconds(1)) {
         let thread = Thread {
+            CurrentThread.setName("stats")
             while true {
                 Thread.sleep(forTimeInterval: interval.seconds)
                 let values = counters.snapshot
@@ -52,7 +54,6 @@ enum StatsReporter {
                 if (try? output.write(&frame)) == nil { return }
             }
         }
-        thread.name = "stats"
         thread.start()
     }
 }

@@ -1,6 +1,7 @@
 import AudioCodecs
 import NIOCore
 import Protocol
+import ThreadScheduling
 
 /// The worker's whole life: announce itself, then read frames, answer each chunk in order,
 /// and write every answer of one read in a single batch.
@@ -28,6 +29,8 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
 
     /// Returns when the server sends `shutdown` or closes the pipe.
     mutating func run() throws {
+        // This thread reads every chunk and answers it: it is on the chunks' path.
+        CurrentThread.requestShortSlice()
         var output = ByteBuffer()
         output.writePipeFrame(.ready(engine: self.engine.name))
         try self.write(&output)

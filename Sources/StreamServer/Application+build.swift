@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import ThreadScheduling
 
 /// Wires the server: worker pool, live-stream hub, call store and recordings, HTTP routes,
 /// drain step.
@@ -19,6 +20,11 @@ import ServiceLifecycle
 /// closed are finalised before the workers go.
 func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> ServiceGroup {
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    // The loops carry every chunk and answer: short slices, so a loop woken by one runs soon
+    // even while other threads keep both cores busy (see `CurrentThread.requestShortSlice`).
+    for loop in eventLoopGroup.makeIterator() {
+        loop.execute { CurrentThread.requestShortSlice() }
+    }
     let metrics = ServerMetrics(eventLoops: Array(eventLoopGroup.makeIterator()))
     var limits = LiveStreams.Limits()
     limits.maxChunkBytes = arguments.maxChunkBytes

@@ -1,9 +1,6 @@
 import Foundation
 import NIOPosix
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import ThreadScheduling
 
 /// Threads at a lower CPU priority for work that can wait, so that it yields the cores to the
 /// event loops when they are busy.
@@ -33,8 +30,8 @@ enum BackgroundThreads {
         // A nice value is per thread on Linux: the pool's only thread keeps it for good. Named
         // for `top -H` and `perf` (every pool's thread is "TP-#0" otherwise).
         pool.submit { _ in
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
-            Thread.current.name = name
+            CurrentThread.lowerPriority(to: niceness)
+            CurrentThread.setName(name)
         }
         return pool
     }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOConcurrencyHelpers
+import ThreadScheduling
 
 /// The thread that writes live sessions' files: their recordings' batches and their transcript
 /// feeds' batches, in the order they were handed over (so each file's batches land in order).
@@ -22,7 +23,7 @@ final class LiveFileWriter: Sendable {
         Thread { [self] in
             // Named from inside: a new thread otherwise keeps its creator's name (an event
             // loop's), and `top -H` or `perf` would count it as one.
-            Thread.current.name = "live-files"
+            CurrentThread.setName("live-files")
             self.run(interval: interval)
         }.start()
     }
