@@ -11,17 +11,12 @@ final class SerialThread<Item>: @unchecked Sendable {
     private var busy = false
     private var closing = false
 
-    /// `background`: the thread runs at `BackgroundPriority`; otherwise it is on the chunks'
-    /// path and asks for a short scheduler slice.
+    /// `background`: the thread runs at `BackgroundPriority`.
     init(name: String, background: Bool, handle: @escaping (Item) -> Void) {
         self.handle = handle
         Thread { [self] in
             CurrentThread.setName(name)
-            if background {
-                BackgroundPriority.lowerCurrentThread()
-            } else {
-                CurrentThread.requestShortSlice()
-            }
+            if background { BackgroundPriority.lowerCurrentThread() }
             self.loop()
         }.start()
     }

@@ -29,7 +29,7 @@ struct WorkerLoop<Engine: TranscriptionEngine> {
 
     /// Returns when the server sends `shutdown` or closes the pipe.
     mutating func run() throws {
-        // This thread reads every chunk and answers it: it is on the chunks' path.
+        // This thread reads every chunk and writes its answer: the live path.
         CurrentThread.requestShortSlice()
         var output = ByteBuffer()
         output.writePipeFrame(.ready(engine: self.engine.name))
