@@ -18,13 +18,13 @@ public enum CurrentThread {
         _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
     }
 
-    /// Asks for the shortest scheduler slice, 0.1 ms, for a thread on the chunks' path (the
-    /// server's event loops, the worker's reading and writing threads). Linux's EEVDF
+    /// Asks for the shortest scheduler slice, 0.1 ms, for a thread on the live path (the
+    /// server's event loops, the worker's main thread). Linux's EEVDF
     /// scheduler (6.12+) lets a waking thread with a shorter slice preempt the running one;
     /// with the default slice (0.75 ms × (1 + log2 cores)) a loop that wakes for a chunk
     /// while both cores are busy waits for the other thread's slice to run out. The share of
-    /// CPU is unchanged: only the waits are shorter. Older kernels ignore it. Returns whether
-    /// the kernel took it.
+    /// CPU is unchanged: only the waits are shorter. Older kernels accept and ignore it.
+    /// Returns whether the call succeeded.
     @discardableResult
     public static func requestShortSlice() -> Bool {
         callstream_request_slice(100_000) == 0
