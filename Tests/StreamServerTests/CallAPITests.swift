@@ -254,8 +254,10 @@ import Testing
     }
 
     /// Polls the call until its status is no longer `processing`.
+    /// Waits up to 30 s for the call's analysis to end (a few hundred milliseconds alone; far
+    /// longer while the whole suite runs on a slow host).
     static func settled(_ server: TestServer, call: String) async throws -> [String: Any] {
-        for _ in 0..<500 {
+        for _ in 0..<1_500 {
             let answer = try await server.request("GET", "/calls/\(call)")
             if answer.json["status"] as? String != "processing" { return answer.json }
             try await Task.sleep(for: .milliseconds(20))

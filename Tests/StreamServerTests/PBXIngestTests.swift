@@ -104,7 +104,10 @@ final class PBXIngestProcess: @unchecked Sendable {
         try Self.write(watch, "broken.wav", wav)
         try Self.write(watch, "broken.json", Data("{not json".utf8))
         // The server is down: the pairs are retried, not lost and not rejected.
-        try await Self.waitFor("retries while the server is down") { ingest.log.components(separatedBy: "server unavailable; retrying").count > 3 }
+        // A few seconds alone; a minute allowed for a slow host under the whole suite's load.
+        try await Self.waitFor("retries while the server is down", timeout: .seconds(60)) {
+            ingest.log.components(separatedBy: "server unavailable; retrying").count > 3
+        }
         #expect(Self.names(done).isEmpty)
         #expect(Self.names(watch).isSuperset(of: ["a.wav", "a.json", "b.mp3", "b.json"]))
 

@@ -75,8 +75,9 @@ extension RecordingAnalysisTests {
     /// answer the worker is killed and replaced, the analysis retried once, then the call is
     /// `failed`; other recordings are still analysed and the server is ready again.
     @Test func aRecordingThatHangsWorkersFailsAfterOneRetry() async throws {
-        // 2 s: long enough for the healthy analysis below on a loaded machine.
-        let server = try await TestServer.start(arguments: ["--analysis-timeout", "2"], environment: ["CALLSTREAM_WORKER_HANG_ON_PATH": ".wav"])
+        // 4 s: long enough for the healthy analysis below on a loaded machine (2 s was not, once,
+        // with the whole suite running on a slow host).
+        let server = try await TestServer.start(arguments: ["--analysis-timeout", "4"], environment: ["CALLSTREAM_WORKER_HANG_ON_PATH": ".wav"])
         defer { Task { await server.stop() } }
         let stuck = try await CallAPITests.createCall(server)
         #expect(try await CallAPITests.upload(server, call: stuck, filename: "h.wav", content: try CallAPITests.audio("call30_8k.wav")).status == 202)

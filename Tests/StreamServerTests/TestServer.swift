@@ -82,8 +82,10 @@ final class TestServer: Sendable {
         throw TestServerError.timeout("no listening line in the log")
     }
 
+    /// Up to 30 s: the suite runs many servers at once on two cores, and on a slow host a
+    /// server's workers took more than 10 s to be ready.
     func waitUntilReady() async throws {
-        for _ in 0..<500 {
+        for _ in 0..<1_500 {
             if let (status, _) = try? await self.get("/readyz"), status == 200 { return }
             try await Task.sleep(for: .milliseconds(20))
         }
