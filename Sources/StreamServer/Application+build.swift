@@ -20,12 +20,13 @@ import ThreadScheduling
 /// closed are finalised before the workers go.
 func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> ServiceGroup {
     let eventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    let eventLoops = Array(eventLoopGroup.makeIterator())
     // The loops carry every chunk and answer: short slices, so a loop woken by one runs soon
     // even while other threads keep both cores busy (see `CurrentThread.requestShortSlice`).
-    for loop in eventLoopGroup.makeIterator() {
+    for loop in eventLoops {
         loop.execute { CurrentThread.requestShortSlice() }
     }
-    let metrics = ServerMetrics(eventLoops: Array(eventLoopGroup.makeIterator()))
+    let metrics = ServerMetrics(eventLoops: eventLoops)
     var limits = LiveStreams.Limits()
     limits.maxChunkBytes = arguments.maxChunkBytes
     limits.maxInFlightChunks = arguments.maxInFlight
@@ -33,7 +34,7 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
     limits.maxConnections = arguments.maxConnections
     limits.timeouts.idleTimeout = arguments.idleTimeout > 0 ? .milliseconds(Int64(arguments.idleTimeout * 1000)) : nil
     limits.timeouts.sendTimeout = arguments.sendTimeout > 0 ? .milliseconds(Int64(arguments.sendTimeout * 1000)) : nil
-    let streams = LiveStreams(limits: limits, metrics: metrics, eventLoops: Array(eventLoopGroup.makeIterator()))
+    let streams = LiveStreams(limits: limits, metrics: metrics, eventLoops: eventLoops)
     let tokens = try arguments.authTokensFile.map { path in
         do { return try AuthTokens(path: path) } catch { throw ValidationError("--auth-tokens-file: \(error)") }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 import ThreadScheduling
 
@@ -42,13 +43,17 @@ import ThreadScheduling
 
     /// Whether this kernel takes a custom slice (Linux 6.12+): asked for on a thread of our own.
     static func kernelTakesShortSlices() -> Bool {
-        let result = ThreadResult()
-        let thread = Thread {
+        let taken = NIOLockedValueBox(false)
+        let done = ConditionLock(value: false)
+        Thread {
             CurrentThread.requestShortSlice()
-            result.set(ThreadInfo.slice(schedFile: "/proc/thread-self/sched") == 100_000)
-        }
-        thread.start()
-        return result.wait()
+            taken.withLockedValue { $0 = ThreadInfo.slice(schedFile: "/proc/thread-self/sched") == 100_000 }
+            done.lock()
+            done.unlock(withValue: true)
+        }.start()
+        done.lock(whenValue: true)
+        done.unlock()
+        return taken.withLockedValue { $0 }
     }
 
     @Test func threadsAreNamedAndScheduledForTheirWork() async throws {
@@ -75,25 +80,5 @@ import ThreadScheduling
             #expect(byName["output"]?.slice != 100_000, "the background threads' writer is not on the live path")
             #expect(byName["analysis"]?.slice != 100_000)
         }
-    }
-}
-
-/// A Bool handed from another thread.
-private final class ThreadResult: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var value: Bool?
-
-    func set(_ value: Bool) {
-        self.condition.lock()
-        self.value = value
-        self.condition.signal()
-        self.condition.unlock()
-    }
-
-    func wait() -> Bool {
-        self.condition.lock()
-        defer { self.condition.unlock() }
-        while self.value == nil { self.condition.wait() }
-        return self.value!
     }
 }
