@@ -9,7 +9,8 @@
 # (server + workers) per session and in cores, RSS per session (while live, in all and the server alone, and the server's without
 # SQLite's page caches, which have a fixed cap; and the peak including the end's finalisations),
 # bytes written per second against audio bytes received per second.
-# ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs; SERVER_PREFIX runs the server
+# ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs; LOAD_CLIENT=path runs another
+# build of the load client; SERVER_PREFIX runs the server
 # under a wrapper (e.g. "env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2").
 # LATENCY_LOG=1 keeps every reply in bench-results/latency-<load>.txt and prints where in the
 # run the slow ones came (scripts/latency-tail.py).
@@ -28,7 +29,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 swift build -c release --product stream-server >&2
 swift build -c release --product audio-worker >&2
 swift build -c release --product load-client >&2
-LOAD=$ROOT/.build/release/load-client
+LOAD=${LOAD_CLIENT:-$ROOT/.build/release/load-client}
 
 # A $LENGTH-second 16 kHz mono file: call30.wav repeated.
 WAV=$ROOT/bench-results/call-${LENGTH}s.wav

@@ -10,6 +10,19 @@ import StreamClient
 struct LoadRun {
     let configuration: LoadConfiguration
     let group: any EventLoopGroup
+    /// Each loop's pacer: what every stream on it sends at real-time pace goes by it.
+    private let pacers: [ObjectIdentifier: SendPacer]
+
+    init(configuration: LoadConfiguration, group: any EventLoopGroup) {
+        self.configuration = configuration
+        self.group = group
+        self.pacers = Dictionary(uniqueKeysWithValues: group.makeIterator().map { (ObjectIdentifier($0), SendPacer(eventLoop: $0)) })
+    }
+
+    private func pacer(on eventLoop: any EventLoop) -> SendPacer {
+        guard let pacer = self.pacers[ObjectIdentifier(eventLoop)] else { preconditionFailure("a loop outside the run's group") }
+        return pacer
+    }
 
     struct Result: Sendable {
         var opened = 0
@@ -71,7 +84,8 @@ struct LoadRun {
         await withTaskGroup(of: (SessionStream, String?).self) { group in
             var launched = 0
             func launch() {
-                let session = SessionStream(configuration: self.configuration, audio: audio, eventLoop: self.group.next())
+                let eventLoop = self.group.next()
+                let session = SessionStream(configuration: self.configuration, audio: audio, eventLoop: eventLoop, pacer: self.pacer(on: eventLoop))
                 group.addTask {
                     do {
                         try await session.run()
@@ -209,7 +223,14 @@ struct LoadRun {
                 deflate = try PerMessageDeflate(parameters, role: .client)
             }
             let finished = channel.eventLoop.makePromise(of: StreamClientHandler.Outcome.self)
-            return (StreamClientHandler(configuration: configuration, payload: payload, finished: finished, deflate: deflate), finished.futureResult)
+            let handler = StreamClientHandler(
+                configuration: configuration,
+                payload: payload,
+                finished: finished,
+                pacer: self.pacer(on: channel.eventLoop),
+                deflate: deflate
+            )
+            return (handler, finished.futureResult)
         }
         return (finished, channel)
     }

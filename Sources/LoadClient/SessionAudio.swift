@@ -1,5 +1,6 @@
 import AudioCodecs
 import Foundation
+import NIOCore
 
 /// A WAV file cut into a started session's chunks, encoded once for every connection: the
 /// messages, and where each chunk's audio must lie in the stream (`start_ms`/`end_ms`).
@@ -8,6 +9,8 @@ struct SessionAudio: Sendable {
     let sampleRate: Int
     let channels: Int
     let chunks: [[UInt8]]
+    /// The chunks as buffers, shared by every session (sending copies them only to mask them).
+    let messages: [ByteBuffer]
     /// Frames (samples per channel) in each chunk as the server decodes it.
     let frames: [Int]
 
@@ -82,6 +85,13 @@ struct SessionAudio: Sendable {
             }
             frames.append(piece.count / channels)
         }
-        return SessionAudio(codec: codec, sampleRate: rate, channels: channels, chunks: chunks, frames: frames)
+        return SessionAudio(
+            codec: codec,
+            sampleRate: rate,
+            channels: channels,
+            chunks: chunks,
+            messages: chunks.map { ByteBuffer(bytes: $0) },
+            frames: frames
+        )
     }
 }

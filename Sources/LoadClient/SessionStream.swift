@@ -12,7 +12,7 @@ import StreamClient
 ///
 /// Confinement: everything runs on `eventLoop` (each connection is opened on it too), which is
 /// why the class can be handed to tasks as `Sendable`.
-final class SessionStream: @unchecked Sendable {
+final class SessionStream: SendPacer.Client, @unchecked Sendable {
     let configuration: LoadConfiguration
     private let audio: SessionAudio
     private let eventLoop: any EventLoop
@@ -25,9 +25,14 @@ final class SessionStream: @unchecked Sendable {
     private var next = 0
     private var framesBefore: [Int64] = []
     private var sendTimes: [UInt64]
-    private var sendTimer: Scheduled<Void>?
+    private let pacer: SendPacer
+    /// This session's number in `pacer` (registered when streaming begins).
+    private var pacerClient: Int32 = -1
+    /// The current send entry's ticket; a new one makes the entries before it stale.
+    private var sendTicket: UInt32 = 0
     private var dropTimer: Scheduled<Void>?
     private var resuming = false
+    private var maskKeys = MaskKeySource()
     private var stopSent = false
     private var done = false
     /// Answered by `started` (or failed: an error, a close, the deadline); when `start` went out.
@@ -35,10 +40,11 @@ final class SessionStream: @unchecked Sendable {
     private var startSent: UInt64 = 0
     private var isStarted = false
 
-    init(configuration: LoadConfiguration, audio: SessionAudio, eventLoop: any EventLoop) {
+    init(configuration: LoadConfiguration, audio: SessionAudio, eventLoop: any EventLoop, pacer: SendPacer) {
         self.configuration = configuration
         self.audio = audio
         self.eventLoop = eventLoop
+        self.pacer = pacer
         self.finished = eventLoop.makePromise()
         self.started = eventLoop.makePromise()
         self.checker = StreamChecker(expectsMockText: configuration.checkMockText)
@@ -83,6 +89,7 @@ final class SessionStream: @unchecked Sendable {
         self.eventLoop.execute {
             guard !self.done else { return }
             self.startTime = instant + .nanoseconds(chunk > 0 ? Int64.random(in: 0..<chunk) : 0)
+            self.pacerClient = self.pacer.register(self)
             if self.configuration.dropAfterSeconds > 0 { self.scheduleDrop() }
             self.scheduleSending()
         }
@@ -104,7 +111,7 @@ final class SessionStream: @unchecked Sendable {
 
     /// Real time: chunk i is due at `start + i × chunk`; a resume sends the backlog at once.
     private func scheduleSending() {
-        self.sendTimer?.cancel()
+        self.cancelSending()
         guard !self.done, !self.resuming else { return }
         if self.configuration.rateMs <= 0 {
             return self.fillWindow()
@@ -112,14 +119,19 @@ final class SessionStream: @unchecked Sendable {
         // Everything sent (the stop too, with --stop): nothing left to schedule.
         guard self.next < self.audio.chunks.count else { return }
         let due = self.startTime + .milliseconds(Int64(self.configuration.chunkMs) * Int64(self.next))
-        self.sendTimer = self.eventLoop.scheduleTask(deadline: due) {
-            // Fired: nothing to cancel. (Cancelling searches the loop's whole timer heap,
-            // copying every entry: per chunk, with 500 sessions a loop, that was 5 % of the
-            // client's CPU.)
-            self.sendTimer = nil
-            self.sendNext(count: 1)
-            self.scheduleSending()
-        }
+        self.pacer.schedule(self.pacerClient, at: due, ticket: self.sendTicket)
+    }
+
+    /// The pacer's call: the next chunk is due.
+    func due(ticket: UInt32) {
+        guard ticket == self.sendTicket else { return }
+        self.sendNext(count: 1)
+        self.scheduleSending()
+    }
+
+    /// Whatever send is scheduled will not happen.
+    private func cancelSending() {
+        self.sendTicket &+= 1
     }
 
     private var startTime = NIODeadline.now()
@@ -138,7 +150,7 @@ final class SessionStream: @unchecked Sendable {
             let now = Stopwatch.now()
             if self.outcome.firstSend == 0 { self.outcome.firstSend = now }
             self.sendTimes[index] = now
-            let frame = WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: ByteBuffer(bytes: self.audio.chunks[index]))
+            let frame = WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(using: &self.maskKeys), data: self.audio.messages[index])
             channel.write(frame, promise: nil)
             self.next += 1
             sent += 1
@@ -273,7 +285,7 @@ final class SessionStream: @unchecked Sendable {
     private func drop() {
         guard !self.done, !self.outcome.stopped else { return }
         self.resuming = true
-        self.sendTimer?.cancel()
+        self.cancelSending()
         let old = self.channel
         self.channel = nil
         old?.close(promise: nil)
@@ -308,7 +320,7 @@ final class SessionStream: @unchecked Sendable {
     private func finish() {
         guard !self.done else { return }
         self.done = true
-        self.sendTimer?.cancel()
+        self.cancelSending()
         self.dropTimer?.cancel()
         var outcome = self.outcome
         outcome.counts.add(self.checker.counts)

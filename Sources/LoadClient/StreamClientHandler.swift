@@ -6,7 +6,7 @@ import WebSocketDeflate
 
 /// One load connection after the upgrade: sends chunks (at a fixed rate, or as fast as the
 /// in-flight window allows), checks every reply with `StreamChecker`, and records latencies.
-final class StreamClientHandler: ChannelInboundHandler {
+final class StreamClientHandler: ChannelInboundHandler, SendPacer.Client {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
@@ -45,14 +45,24 @@ final class StreamClientHandler: ChannelInboundHandler {
     private var checker: StreamChecker
     private var outcome = Outcome()
     private var sendTimes: [UInt64] = []
-    private var timer: Scheduled<Void>?
+    private let pacer: SendPacer
+    /// Real-time pace: this stream's number in `pacer`, the connection, chunk 0's time, the interval.
+    private var pacing: (client: Int32, context: ChannelHandlerContext, start: NIODeadline, interval: Int64)?
+    private var maskKeys = MaskKeySource()
     private var done = false
 
     /// permessage-deflate, when `--compression` agreed it with the server.
     private let deflate: PerMessageDeflate?
 
-    init(configuration: LoadConfiguration, payload: ByteBuffer, finished: EventLoopPromise<Outcome>, deflate: PerMessageDeflate? = nil) {
+    init(
+        configuration: LoadConfiguration,
+        payload: ByteBuffer,
+        finished: EventLoopPromise<Outcome>,
+        pacer: SendPacer,
+        deflate: PerMessageDeflate? = nil
+    ) {
         self.deflate = deflate
+        self.pacer = pacer
         self.configuration = configuration
         self.payload = payload
         self.finished = finished
@@ -69,21 +79,26 @@ final class StreamClientHandler: ChannelInboundHandler {
             // chunk i is due at start + phase + i × interval.
             let interval = Int64(self.configuration.rateMs * 1_000_000)
             let start = NIODeadline.now() + .nanoseconds(Int64.random(in: 0..<interval))
-            self.scheduleChunk(0, start: start, interval: interval, context: context)
+            self.pacing = (self.pacer.register(self), context, start, interval)
+            self.scheduleChunk()
         } else {
             self.fillWindow(context: context)
         }
     }
 
-    private func scheduleChunk(_ index: Int, start: NIODeadline, interval: Int64, context: ChannelHandlerContext) {
-        guard index < self.configuration.messages, !self.done else { return }
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        self.timer = context.eventLoop.scheduleTask(deadline: start + .nanoseconds(interval * Int64(index))) {
-            let (handler, context) = loopBound.value
-            handler.sendChunk(context: context)
-            context.flush()
-            handler.scheduleChunk(index + 1, start: start, interval: interval, context: context)
-        }
+    /// Asks the pacer for the next chunk's time (chunk i is due at start + i × interval).
+    private func scheduleChunk() {
+        let index = self.checker.counts.sent
+        guard let pacing = self.pacing, index < self.configuration.messages, !self.done else { return }
+        self.pacer.schedule(pacing.client, at: pacing.start + .nanoseconds(pacing.interval * Int64(index)), ticket: 0)
+    }
+
+    /// The pacer's call: the next chunk is due (one entry at a time, so never a stale one).
+    func due(ticket: UInt32) {
+        guard let context = self.pacing?.context, !self.done else { return }
+        self.sendChunk(context: context)
+        context.flush()
+        self.scheduleChunk()
     }
 
     private func fillWindow(context: ChannelHandlerContext) {
@@ -104,9 +119,9 @@ final class StreamClientHandler: ChannelInboundHandler {
         self.sendTimes.append(now)
         let frame =
             if let deflate = self.deflate {
-                WebSocketFrame(fin: true, rsv1: true, opcode: .binary, maskKey: .random(), data: deflate.deflate(self.payload))
+                WebSocketFrame(fin: true, rsv1: true, opcode: .binary, maskKey: .random(using: &self.maskKeys), data: deflate.deflate(self.payload))
             } else {
-                WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(), data: self.payload)
+                WebSocketFrame(fin: true, opcode: .binary, maskKey: .random(using: &self.maskKeys), data: self.payload)
             }
         context.write(Self.wrapOutboundOut(frame), promise: nil)
     }
@@ -167,7 +182,8 @@ final class StreamClientHandler: ChannelInboundHandler {
     func finish(context: ChannelHandlerContext) {
         guard !self.done else { return }
         self.done = true
-        self.timer?.cancel()
+        // The pacer keeps the handler (a stream's entry is dropped when it comes), not the connection.
+        self.pacing = nil
         var outcome = self.outcome
         let counts = self.checker.counts
         outcome.counts.add(counts)
