@@ -57,7 +57,7 @@ for load in $ONLY; do
   echo "=== load $load" >&2
   BENCH_RSS=1 BENCH_RSS_INTERVAL=0.5 BENCH_LIVE_S=$((LENGTH - 1)) python3 "$ROOT/scripts/bench_stream.py" --label "sessions/$load" --data-dir "$DATA" \
     --server-cmd "${SERVER_PREFIX:-} $ROOT/.build/release/stream-server --port {port} --workers 2 --data-dir $DATA" --server-cwd "$ROOT" \
-    --load-client "$LOAD" -- --wav "$WAV" --threads 2 --connect-parallelism 100 --timeout-s 60 "${args[@]}" "${log_args[@]}" \
+    --load-client "$LOAD" -- --wav "$WAV" --threads "${CLIENT_THREADS:-2}" --connect-parallelism 100 --timeout-s 60 "${args[@]}" "${log_args[@]}" \
     | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r['decoded_audio_bytes_per_s']=$audio_rate; print(json.dumps(r))" >> "$OUT" \
     || echo "!!! load $load failed" >&2
   rm -rf "$DATA"

@@ -29,6 +29,7 @@ final class LiveRecordingFile: Sendable {
     static let batchBytes = 8 * 1024
     /// The disk write of each whole 256 KiB (8 s of 16 kHz mono) starts once it is written.
     static let writebackBytes: Int64 = 256 * 1024
+    static let pageBytes: Int64 = 4096
 
     private struct State {
         /// Audio waiting to be written: the chunks as they came, not copied on the event loop
@@ -47,6 +48,12 @@ final class LiveRecordingFile: Sendable {
     let path: String
     let format: StreamFormat
     private let fd: Int32
+    /// Where this file's writeback windows begin: a random page within the first window.
+    /// Calls that start together (1,000 at once in the session benchmark) would otherwise
+    /// cross each 256 KiB together and start 256 MB of disk writes in the same 100 ms, every
+    /// 8 s; those bursts (block-layer throttling, ext4's allocations, the I/O completions) held
+    /// up the event loops for 10–30 ms, up to 260 ms on a slow host.
+    private let writebackPhase = Int64.random(in: 0..<(LiveRecordingFile.writebackBytes / LiveRecordingFile.pageBytes)) * LiveRecordingFile.pageBytes
     private let state: NIOLockedValueBox<State>
 
     /// Creates the file (from a spare if there is one) with its header. Blocking: call it off
@@ -145,16 +152,19 @@ final class LiveRecordingFile: Sendable {
         }
     }
 
-    /// Starts writing the file's newest whole `writebackBytes` to disk once a batch completes
-    /// them, on `BackgroundThreads.files` (nice 10), which does that work. Left to the kernel,
-    /// every live recording's dirty pages went out together once 30 s old (`dirty_expire`):
-    /// at 1,000 sessions 1 GB at once, written by its nice-0 threads in about a second while
-    /// the streams waited. This way they go out evenly, at a low priority.
+    /// Starts writing the file's newest whole `writebackBytes` window to disk once a batch
+    /// completes it, on `BackgroundThreads.files` (nice 10), which does that work. Left to the
+    /// kernel, every live recording's dirty pages went out together once 30 s old
+    /// (`dirty_expire`): at 1,000 sessions 1 GB at once, written by its nice-0 threads in about
+    /// a second while the streams waited. This way they go out evenly, at a low priority. The
+    /// windows end at `writebackPhase + k × writebackBytes` (the first one is shorter).
     private func startWriteback(from start: Int64, to end: Int64) {
-        let window = Self.writebackBytes
-        guard end / window > start / window else { return }
-        let from = start / window * window
-        let upTo = end / window * window
+        let (window, phase) = (Self.writebackBytes, self.writebackPhase)
+        // The last window end at or before `offset` (0: none yet).
+        func windowEnd(_ offset: Int64) -> Int64 { offset < phase ? 0 : phase + (offset - phase) / window * window }
+        let from = windowEnd(start)
+        let upTo = windowEnd(end)
+        guard upTo > from else { return }
         // The closure holds the file, so its descriptor is still open when this runs.
         BackgroundThreads.files.submit { _ in _ = callstream_start_writeback(self.fd, from, upTo - from) }
     }
