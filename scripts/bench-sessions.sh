@@ -10,7 +10,7 @@
 # SQLite's page caches, which have a fixed cap; and the peak including the end's finalisations),
 # bytes written per second against audio bytes received per second.
 # ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs; LOAD_CLIENT=path runs another
-# build of the load client; SERVER_PREFIX runs the server
+# build of the load client, STREAM_SERVER=path another build of the server; SERVER_PREFIX runs the server
 # under a wrapper (e.g. "env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2").
 # LATENCY_LOG=1 keeps every reply in bench-results/latency-<load>.txt and prints where in the
 # run the slow ones came (scripts/latency-tail.py).
@@ -56,7 +56,7 @@ for load in $ONLY; do
   DATA=$(mktemp -d /tmp/callstream-bench-XXXXXX)
   echo "=== load $load" >&2
   BENCH_RSS=1 BENCH_RSS_INTERVAL=0.5 BENCH_LIVE_S=$((LENGTH - 1)) python3 "$ROOT/scripts/bench_stream.py" --label "sessions/$load" --data-dir "$DATA" \
-    --server-cmd "${SERVER_PREFIX:-} $ROOT/.build/release/stream-server --port {port} --workers 2 --data-dir $DATA" --server-cwd "$ROOT" \
+    --server-cmd "${SERVER_PREFIX:-} ${STREAM_SERVER:-$ROOT/.build/release/stream-server} --port {port} --workers 2 --data-dir $DATA" --server-cwd "$ROOT" \
     --load-client "$LOAD" -- --wav "$WAV" --threads "${CLIENT_THREADS:-2}" --connect-parallelism 100 --timeout-s 60 "${args[@]}" "${log_args[@]}" \
     | python3 -c "import json,sys; r=json.loads(sys.stdin.read()); r['decoded_audio_bytes_per_s']=$audio_rate; print(json.dumps(r))" >> "$OUT" \
     || echo "!!! load $load failed" >&2
