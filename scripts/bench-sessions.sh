@@ -9,9 +9,10 @@
 # (server + workers) per session and in cores, RSS per session (while live, in all and the server alone, and the server's without
 # SQLite's page caches, which have a fixed cap; and the peak including the end's finalisations),
 # bytes written per second against audio bytes received per second.
-# ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs; LOAD_CLIENT=path runs another
-# build of the load client, STREAM_SERVER=path another build of the server; SERVER_PREFIX runs the server
-# under a wrapper (e.g. "env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2").
+# ONLY="a b c" picks loads; SECONDS_OF_AUDIO=n shortens the runs. For A/B runs: LOAD_CLIENT=path
+# and STREAM_SERVER=path run other builds (the server's audio-worker must sit beside it),
+# CLIENT_THREADS=n the load client's event loops (2); SERVER_PREFIX runs the server under a
+# wrapper (e.g. "env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2").
 # LATENCY_LOG=1 keeps every reply in bench-results/latency-<load>.txt and prints where in the
 # run the slow ones came (scripts/latency-tail.py).
 set -euo pipefail
