@@ -220,6 +220,7 @@ let package = Package(
                 "Protocol", "StreamClient", "StreamServer", "AudioWorker", "LoadClient", "AudioAnalysis", "AudioCodecs", "SpeechRecognition",
                 "ThreadScheduling",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

@@ -58,6 +58,12 @@ struct StreamServerCommand: AsyncParsableCommand {
     var workerTimeout: Double = 10
 
     @Option(
+        help:
+            "Milliseconds between writes of audio to a worker: chunks that arrive within it share one write and one wake-up of the worker (less CPU under load, at most this much more latency); 0 writes them at once. (env: CALLSTREAM_WORKER_WRITE_INTERVAL_MS)"
+    )
+    var workerWriteIntervalMs: Double = 1
+
+    @Option(
         help: "Seconds a live session whose connection dropped without stop waits for a resume; 0 ends it at once. (env: CALLSTREAM_RESUME_WINDOW)"
     )
     var resumeWindow: Double = 30
@@ -207,6 +213,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         ("--request-body-timeout", "CALLSTREAM_REQUEST_BODY_TIMEOUT"),
         ("--analysis-timeout", "CALLSTREAM_ANALYSIS_TIMEOUT"),
         ("--worker-timeout", "CALLSTREAM_WORKER_TIMEOUT"),
+        ("--worker-write-interval-ms", "CALLSTREAM_WORKER_WRITE_INTERVAL_MS"),
         ("--resume-window", "CALLSTREAM_RESUME_WINDOW"),
         ("--spare-recording-files", "CALLSTREAM_SPARE_RECORDING_FILES"),
         ("--max-recording-minutes", "CALLSTREAM_MAX_RECORDING_MINUTES"),
@@ -288,6 +295,7 @@ struct StreamServerCommand: AsyncParsableCommand {
         guard (1...600_000).contains(self.minSilenceMs) else { throw ValidationError("--min-silence-ms must be 1...600000") }
         guard (-200...0).contains(self.silenceThresholdDb) else { throw ValidationError("--silence-threshold-db must be -200...0") }
         guard self.workerTimeout >= 0.1 && self.workerTimeout <= 86_400 else { throw ValidationError("--worker-timeout must be 0.1...86400 s") }
+        guard (0...100).contains(self.workerWriteIntervalMs) else { throw ValidationError("--worker-write-interval-ms must be 0...100") }
         guard self.analysisTimeout > 0 else { throw ValidationError("--analysis-timeout must be > 0") }
         guard (0...86_400).contains(self.resumeWindow) else { throw ValidationError("--resume-window must be 0...86400") }
         guard (0...100_000).contains(self.spareRecordingFiles) else { throw ValidationError("--spare-recording-files must be 0...100000") }

@@ -56,7 +56,8 @@ func buildServer(_ arguments: StreamServerCommand, logger: Logger) throws -> Ser
             executablePath: arguments.resolvedWorkerPath,
             arguments: workerArguments,
             analysisTimeout: .milliseconds(Int64(arguments.analysisTimeout * 1000)),
-            heartbeatTimeout: .milliseconds(Int64(arguments.workerTimeout * 1000))
+            heartbeatTimeout: .milliseconds(Int64(arguments.workerTimeout * 1000)),
+            writeInterval: .microseconds(Int64(arguments.workerWriteIntervalMs * 1000))
         ),
         eventLoopGroup: eventLoopGroup,
         sink: streams,

@@ -26,6 +26,8 @@ final class WorkerPool: Service, Sendable {
         var analysisTimeout: TimeAmount = .seconds(600)
         /// A worker that leaves a heartbeat unanswered this long is hung: killed and replaced.
         var heartbeatTimeout: TimeAmount = .seconds(10)
+        /// Chunks are written to a worker at most this often (`WorkerSlot`'s pacing).
+        var writeInterval: TimeAmount = .zero
     }
 
     let configuration: Configuration
@@ -43,7 +45,9 @@ final class WorkerPool: Service, Sendable {
 
     init(configuration: Configuration, eventLoopGroup: any EventLoopGroup, sink: any WorkerResultSink, metrics: ServerMetrics, logger: Logger) {
         self.configuration = configuration
-        let slots = (0..<configuration.count).map { WorkerSlot(index: $0, eventLoop: eventLoopGroup.next()) }
+        let slots = (0..<configuration.count).map {
+            WorkerSlot(index: $0, eventLoop: eventLoopGroup.next(), writeInterval: configuration.writeInterval)
+        }
         self.slots = slots
         self.slotsByLoop = Dictionary(grouping: slots) { ObjectIdentifier($0.eventLoop) }
         self.sink = sink

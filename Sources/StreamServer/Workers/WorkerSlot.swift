@@ -16,6 +16,11 @@ import Protocol
 /// death the replacement is first given the head chunk alone (probing); only its answer lets
 /// the rest follow. A chunk is poison only if it took down `maxCrashes` workers while at the
 /// head, and from the second time on it was alone.
+///
+/// Pacing: chunks are written at most once per `writeInterval`. Under load that gathers
+/// several into one pipe write, so the worker wakes once for them, reads them in one go and
+/// answers them in one batch; wake-ups, not bytes, are most of what a chunk costs on both
+/// sides of the pipe. A chunk that comes after a quiet `writeInterval` is written at once.
 final class WorkerSlot: Sendable {
     struct PendingChunk {
         let clientID: UInt64
@@ -50,6 +55,8 @@ final class WorkerSlot: Sendable {
         var process: WorkerProcess?
         var outbox = ByteBuffer()
         var flushScheduled = false
+        /// When the outbox was last written: the next chunks wait for `writeInterval` after it.
+        var lastFlush = NIODeadline.uptimeNanoseconds(0)
         var pending = CircularBuffer<PendingChunk>()
         var restarts = 0
         /// Deaths since this slot's worker last answered a chunk: drives the restart backoff.
@@ -79,11 +86,15 @@ final class WorkerSlot: Sendable {
 
     let index: Int
     let eventLoop: any EventLoop
+    /// Chunks are written at most this often (see Pacing above); zero writes each event-loop
+    /// tick's chunks at the end of that tick.
+    let writeInterval: TimeAmount
     private let state = NIOLockedValueBox(State())
 
-    init(index: Int, eventLoop: any EventLoop) {
+    init(index: Int, eventLoop: any EventLoop, writeInterval: TimeAmount = .zero) {
         self.index = index
         self.eventLoop = eventLoop
+        self.writeInterval = writeInterval
     }
 
     var phase: Phase { self.state.withLockedValue { $0.phase } }
@@ -95,16 +106,19 @@ final class WorkerSlot: Sendable {
     /// Queues a chunk for this worker. Thread-safe; frames are batched and written on the
     /// worker's event loop, so many chunks from many connections share one `write`.
     func submit(clientID: UInt64, seq: UInt64, audio: ByteBuffer, format: StreamFormat? = nil) {
-        let schedule = self.state.withLockedValue { state -> Bool in
+        let due = self.state.withLockedValue { state -> NIODeadline? in
             let chunk = PendingChunk(clientID: clientID, seq: seq, audio: audio, format: format)
             state.pending.append(chunk)
-            guard state.phase == .ready, !state.probing else { return false }
+            guard state.phase == .ready, !state.probing else { return nil }
             chunk.write(to: &state.outbox)
-            guard !state.flushScheduled else { return false }
+            guard !state.flushScheduled else { return nil }
             state.flushScheduled = true
-            return true
+            return state.lastFlush + self.writeInterval
         }
-        if schedule {
+        guard let due else { return }
+        if due > self.eventLoop.now {
+            self.eventLoop.scheduleTask(deadline: due) { self.flushOutbox() }
+        } else {
             self.eventLoop.execute { self.flushOutbox() }
         }
     }
@@ -211,6 +225,7 @@ final class WorkerSlot: Sendable {
     func flushOutbox() {
         let (channel, batch) = self.state.withLockedValue { state -> ((any Channel)?, ByteBuffer) in
             state.flushScheduled = false
+            state.lastFlush = self.eventLoop.now
             let batch = state.outbox
             state.outbox = ByteBuffer()
             return (state.channel, batch)
