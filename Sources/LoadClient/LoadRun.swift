@@ -34,7 +34,7 @@ struct LoadRun {
     /// `--twilio`: every client a Twilio Media Streams stream of the WAV (8 kHz mono), at
     /// real-time pace; the outcomes once every stream has closed (or timed out).
     func runTwilio(_ audio: SessionAudio) async -> (outcomes: [TwilioStream.Outcome], failed: Int, errors: [String]) {
-        let payloads = audio.chunks.map { Data($0).base64EncodedString() }
+        let payloads = audio.messages.map { Data($0.readableBytesView).base64EncodedString() }
         var streams: [TwilioStream] = []
         var failed = 0
         var errors: [String] = []
@@ -112,7 +112,7 @@ struct LoadRun {
         // setup (handshakes, starts) is measured on its own, as the plain streams' load does.
         let instant = NIODeadline.now()
         for session in sessions { session.beginStreaming(at: instant) }
-        let streamSeconds = self.configuration.rateMs > 0 ? Double(audio.chunks.count * self.configuration.chunkMs) / 1000 : 0
+        let streamSeconds = self.configuration.rateMs > 0 ? Double(audio.messages.count * self.configuration.chunkMs) / 1000 : 0
         let deadline = ContinuousClock.now + .milliseconds(Int64((streamSeconds + self.configuration.timeoutSeconds) * 1000))
         for session in sessions {
             let remaining = deadline - ContinuousClock.now

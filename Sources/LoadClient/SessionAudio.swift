@@ -8,13 +8,12 @@ struct SessionAudio: Sendable {
     let codec: String
     let sampleRate: Int
     let channels: Int
-    let chunks: [[UInt8]]
-    /// The chunks as buffers, shared by every session (sending copies them only to mask them).
+    /// The chunks, shared by every session (sending copies them only to mask them).
     let messages: [ByteBuffer]
     /// Frames (samples per channel) in each chunk as the server decodes it.
     let frames: [Int]
 
-    var totalBytes: Int64 { self.chunks.reduce(0) { $0 + Int64($1.count) } }
+    var totalBytes: Int64 { self.messages.reduce(0) { $0 + Int64($1.readableBytes) } }
     var totalFrames: Int64 { self.frames.reduce(0) { $0 + Int64($1) } }
 
     /// The span of chunk `index`, as the server computes it (milliseconds, rounded down).
@@ -89,7 +88,6 @@ struct SessionAudio: Sendable {
             codec: codec,
             sampleRate: rate,
             channels: channels,
-            chunks: chunks,
             messages: chunks.map { ByteBuffer(bytes: $0) },
             frames: frames
         )

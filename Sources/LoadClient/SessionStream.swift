@@ -48,7 +48,7 @@ final class SessionStream: SendPacer.Client, @unchecked Sendable {
         self.finished = eventLoop.makePromise()
         self.started = eventLoop.makePromise()
         self.checker = StreamChecker(expectsMockText: configuration.checkMockText)
-        self.sendTimes = [UInt64](repeating: 0, count: audio.chunks.count)
+        self.sendTimes = [UInt64](repeating: 0, count: audio.messages.count)
         var total: Int64 = 0
         for frames in audio.frames {
             self.framesBefore.append(total)
@@ -117,7 +117,7 @@ final class SessionStream: SendPacer.Client, @unchecked Sendable {
             return self.fillWindow()
         }
         // Everything sent (the stop too, with --stop): nothing left to schedule.
-        guard self.next < self.audio.chunks.count else { return }
+        guard self.next < self.audio.messages.count else { return }
         let due = self.startTime + .milliseconds(Int64(self.configuration.chunkMs) * Int64(self.next))
         self.pacer.schedule(self.pacerClient, at: due, ticket: self.sendTicket)
     }
@@ -144,9 +144,9 @@ final class SessionStream: SendPacer.Client, @unchecked Sendable {
     private func sendNext(count: Int) {
         guard let channel = self.channel, !self.resuming else { return }
         var sent = 0
-        while sent < count, self.next < self.audio.chunks.count {
+        while sent < count, self.next < self.audio.messages.count {
             let index = self.next
-            _ = self.checker.didSend(size: self.audio.chunks[index].count, span: self.audio.span(index, framesBefore: self.framesBefore[index]))
+            _ = self.checker.didSend(size: self.audio.messages[index].readableBytes, span: self.audio.span(index, framesBefore: self.framesBefore[index]))
             let now = Stopwatch.now()
             if self.outcome.firstSend == 0 { self.outcome.firstSend = now }
             self.sendTimes[index] = now
@@ -156,7 +156,7 @@ final class SessionStream: SendPacer.Client, @unchecked Sendable {
             sent += 1
         }
         if sent > 0 { channel.flush() }
-        if self.next == self.audio.chunks.count, self.configuration.stop, !self.stopSent {
+        if self.next == self.audio.messages.count, self.configuration.stop, !self.stopSent {
             self.stopSent = true
             self.sendControl(["\"type\":\"stop\""])
         }
@@ -214,7 +214,7 @@ final class SessionStream: SendPacer.Client, @unchecked Sendable {
                 self.configuration.progress?.error()
                 self.note(text)
             }
-            if !self.configuration.stop, self.next == self.audio.chunks.count, self.checker.isComplete {
+            if !self.configuration.stop, self.next == self.audio.messages.count, self.checker.isComplete {
                 self.finish()
             }
         case .connectionClose:
@@ -251,7 +251,7 @@ final class SessionStream: SendPacer.Client, @unchecked Sendable {
         case .stopped:
             self.outcome.stopped = true
             let expectedDuration = Double(self.audio.totalFrames) / Double(self.audio.sampleRate)
-            if message.chunks != self.audio.chunks.count || message.bytes != self.audio.totalBytes || message.errors != 0
+            if message.chunks != self.audio.messages.count || message.bytes != self.audio.totalBytes || message.errors != 0
                 || abs((message.durationSec ?? -1) - expectedDuration) > 0.001
             {
                 self.note(
@@ -267,7 +267,7 @@ final class SessionStream: SendPacer.Client, @unchecked Sendable {
     /// Chunks due by now at real-time pace.
     private var dueChunks: Int {
         let elapsed = NIODeadline.now() - self.startTime
-        return min(self.audio.chunks.count, Int(elapsed.nanoseconds / (Int64(self.configuration.chunkMs) * 1_000_000)) + 1)
+        return min(self.audio.messages.count, Int(elapsed.nanoseconds / (Int64(self.configuration.chunkMs) * 1_000_000)) + 1)
     }
 
     // MARK: dropping and resuming
