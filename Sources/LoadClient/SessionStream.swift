@@ -146,7 +146,10 @@ final class SessionStream: SendPacer.Client, @unchecked Sendable {
         var sent = 0
         while sent < count, self.next < self.audio.messages.count {
             let index = self.next
-            _ = self.checker.didSend(size: self.audio.messages[index].readableBytes, span: self.audio.span(index, framesBefore: self.framesBefore[index]))
+            _ = self.checker.didSend(
+                size: self.audio.messages[index].readableBytes,
+                span: self.audio.span(index, framesBefore: self.framesBefore[index])
+            )
             let now = Stopwatch.now()
             if self.outcome.firstSend == 0 { self.outcome.firstSend = now }
             self.sendTimes[index] = now
