@@ -39,6 +39,10 @@ import Testing
             (["--no-such-flag"], [:], "Unknown option '--no-such-flag'"),
             ([], ["CALLSTREAM_WORKERS": "100"], "--workers must be 1...64 (from CALLSTREAM_WORKERS)"),
             ([], ["CALLSTREAM_RETENTION_DAYS": "-1"], "(from CALLSTREAM_RETENTION_DAYS)"),
+            (
+                [], ["CALLSTREAM_WORKER_WRITE_INTERVAL_MS": "500"],
+                "--worker-write-interval-ms must be 0...100 (from CALLSTREAM_WORKER_WRITE_INTERVAL_MS)"
+            ),
         ] as [([String], [String: String], String)]
     )
     func aBadValueFailsWithOneClearLine(arguments: [String], environment: [String: String], expected: String) async throws {
